@@ -42,6 +42,7 @@ class _Job:
     scale: str
     counts: float
     elastic_mm: float
+    deflate: bool
     out: Path
 
 
@@ -84,7 +85,8 @@ def _make_patient(job: _Job) -> list[dict]:
     for number, condition in enumerate(CONDITIONS, start=1):
         folder = job.out / "DICOM" / f"{job.index + 1:05d}" / f"{number:02d}"
         series_uid, files = write_nm_volume(
-            folder, volumes[condition], subject.acquisition_grid, patient, condition, number, layout, scale, rng
+            folder, volumes[condition], subject.acquisition_grid, patient, condition, number, layout, scale, rng,
+            job.deflate,
         )
         rows.append(_truth_row(subject, patient, condition, series_uid, layout, scale, landmarks, folder, job.out))
     return rows
@@ -137,13 +139,15 @@ def make_cohort(
     scale: str = "rescale",
     counts: float = 6e6,
     elastic_mm: float = 2.0,
+    deflate: bool = False,
     jobs: int = 1,
     show_progress: bool = False,
 ) -> CohortPaths:
     """Write a synthetic cohort of ``patients`` (each with a rest and a stress volume) under ``out_dir``.
 
     ``layout`` and ``scale`` take one of :data:`LAYOUTS` / :data:`SCALES`, or ``"mixed"`` to cycle through them.
-    ``counts`` is the number of detected counts per volume (lower means noisier).
+    ``counts`` is the number of detected counts per volume (lower means noisier); ``deflate`` writes the
+    Deflated Explicit VR Little Endian transfer syntax (smaller files, same content).
     """
     if patients < 1:
         raise ValueError("patients must be at least 1")
@@ -153,7 +157,7 @@ def make_cohort(
         raise ValueError(f"unknown scale {scale!r}; expected one of {SCALES} or 'mixed'")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    work = [_Job(i, seed, mix or dict(PAPER_MIX), layout, scale, counts, elastic_mm, out) for i in range(patients)]
+    work = [_Job(i, seed, mix or dict(PAPER_MIX), layout, scale, counts, elastic_mm, deflate, out) for i in range(patients)]
     rows: list[dict] = []
     with progress_bar("phantom", total=patients, enabled=show_progress) as advance:
         if jobs > 1:

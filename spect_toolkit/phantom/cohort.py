@@ -27,6 +27,7 @@ PAPER_MIX = {"normal": 551 / 938, "unilateral": 291 / 938, "bilateral": 96 / 938
 
 ACQUISITION_MATRIX = 64
 ACQUISITION_SLICES = 64
+ANTI_ALIAS_FWHM_MM = 4.0
 
 
 @dataclass(frozen=True)
@@ -183,7 +184,7 @@ def cbf_maps(subject: Subject) -> dict[str, np.ndarray]:
     """Rest and stress CBF (mL/100 g/min) on the anatomy grid in AC-PC space, before any pose or physics."""
     rng = np.random.default_rng(subject.seed)
     anatomy = load_anatomy()
-    regional = 1.0 + 0.05 * _smooth_field(rng, anatomy.gm.shape)
+    regional = 1.0 + 0.03 * _smooth_field(rng, anatomy.gm.shape)
     rest = (subject.grey_cbf * anatomy.gm + subject.white_cbf * anatomy.wm) * regional
     stress_gain = subject.stress_gain * (1.0 + 0.08 * _smooth_field(rng, anatomy.gm.shape))
     stress = rest * (1.0 + stress_gain)
@@ -208,13 +209,18 @@ def _elastic_displacement(subject: Subject, shape: tuple[int, int, int]) -> np.n
     return subject.elastic_mm * np.stack(fields, axis=-1)
 
 
-def world_to_anatomy_index(subject: Subject, grid: Grid) -> np.ndarray:
-    """For every voxel of ``grid`` (world LPS), its continuous index in the anatomy grid, shape (3, nz, ny, nx)."""
+def world_to_template(subject: Subject, grid: Grid) -> np.ndarray:
+    """AC-PC space position of the anatomy shown at every voxel of ``grid``, shape (nz, ny, nx, 3)."""
     world = grid.world_points()
     template = ((world - np.asarray(subject.translation_mm)) @ subject.rotation) / np.asarray(subject.scale)
     if subject.elastic_mm > 0:
         template = template + _elastic_displacement(subject, grid.shape)
-    return np.moveaxis(ANATOMY_GRID.world_to_index(template), -1, 0)
+    return template
+
+
+def world_to_anatomy_index(subject: Subject, grid: Grid) -> np.ndarray:
+    """For every voxel of ``grid`` (world LPS), its continuous index in the anatomy grid, shape (3, nz, ny, nx)."""
+    return np.moveaxis(ANATOMY_GRID.world_to_index(world_to_template(subject, grid)), -1, 0)
 
 
 def simulate(
@@ -224,7 +230,7 @@ def simulate(
     maps = cbf_maps(subject)
     index = world_to_anatomy_index(subject, subject.acquisition_grid)
     # smooth before sampling the 2 mm anatomy on the 4.42 mm grid so that fine structure does not alias
-    presmooth = fwhm_to_sigma(6.0) / ANATOMY_GRID.spacing[0]
+    presmooth = fwhm_to_sigma(ANTI_ALIAS_FWHM_MM) / ANATOMY_GRID.spacing[0]
     out = {}
     for n, condition in enumerate(CONDITIONS):
         truth = ndimage.map_coordinates(ndimage.gaussian_filter(maps[condition], presmooth), index, order=1)
@@ -234,13 +240,13 @@ def simulate(
     return out
 
 
-def tissue_masks(subject: Subject) -> dict[str, np.ndarray]:
-    """Grey- and white-matter masks (probability > 0.5) on the subject's acquisition grid, for realism checks."""
+def tissue_masks(subject: Subject, gm_threshold: float = 0.5, wm_threshold: float = 0.5) -> dict[str, np.ndarray]:
+    """Grey- and white-matter masks (probability above the thresholds) on the subject's acquisition grid."""
     anatomy = load_anatomy()
     index = world_to_anatomy_index(subject, subject.acquisition_grid)
     return {
-        "gm": ndimage.map_coordinates(anatomy.gm, index, order=1) > 0.5,
-        "wm": ndimage.map_coordinates(anatomy.wm, index, order=1) > 0.5,
+        "gm": ndimage.map_coordinates(anatomy.gm, index, order=1) > gm_threshold,
+        "wm": ndimage.map_coordinates(anatomy.wm, index, order=1) > wm_threshold,
     }
 
 

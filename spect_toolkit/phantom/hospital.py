@@ -19,7 +19,7 @@ import numpy as np
 import pydicom
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.sequence import Sequence
-from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+from pydicom.uid import DeflatedExplicitVRLittleEndian, ExplicitVRLittleEndian, generate_uid
 
 from .. import __version__
 from ..template import Grid
@@ -174,11 +174,12 @@ def _detector_item() -> Dataset:
     return item
 
 
-def _file_dataset(ds: Dataset, path: Path) -> None:
+def _file_dataset(ds: Dataset, path: Path, deflate: bool = False) -> None:
     meta = FileMetaDataset()
     meta.MediaStorageSOPClassUID = ds.SOPClassUID
     meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    # deflate keeps the committed example data small; readers (pydicom, GDCM) inflate it transparently
+    meta.TransferSyntaxUID = DeflatedExplicitVRLittleEndian if deflate else ExplicitVRLittleEndian
     ds.file_meta = meta
     path.parent.mkdir(parents=True, exist_ok=True)
     ds.save_as(path, enforce_file_format=True)
@@ -194,6 +195,7 @@ def write_nm_volume(
     layout: str = "multiframe",
     scale: str = "rescale",
     rng: np.random.Generator | None = None,
+    deflate: bool = False,
 ) -> tuple[str, list[Path]]:
     """Write one reconstructed volume ``(z, y, x)`` on an identity-direction grid; return (series UID, files)."""
     if layout not in LAYOUTS:
@@ -228,7 +230,7 @@ def write_nm_volume(
             ds.DetectorInformationSequence = Sequence([_detector_item()])
             ds.PixelData = stored[k].tobytes()
             path = folder / f"IM{file_number:05d}.dcm"
-            _file_dataset(ds, path)
+            _file_dataset(ds, path, deflate)
             files.append(path)
         return series_uid, files
 
@@ -258,5 +260,5 @@ def write_nm_volume(
     ds.DetectorInformationSequence = Sequence([detector])
     ds.PixelData = np.ascontiguousarray(frames).tobytes()
     path = folder / "IM00001.dcm"
-    _file_dataset(ds, path)
+    _file_dataset(ds, path, deflate)
     return series_uid, [path]

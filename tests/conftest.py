@@ -1,0 +1,41 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from spect_toolkit.phantom import make_cohort
+from spect_toolkit.phantom.hospital import FakePatient, write_nm_volume
+from spect_toolkit.template import Grid
+
+MARKER_GRID = Grid(shape=(20, 64, 64), spacing=(4.42, 4.42, 4.42), origin=(-139.23, -139.23, -41.9))
+
+
+def marker_volume() -> np.ndarray:
+    """A smooth ramp with one bright block in the patient's left-anterior-superior corner.
+
+    The grid has identity direction in LPS: high column index = patient left, low row index = anterior,
+    high slice index = superior. A flipped axis moves the block to another corner.
+    """
+    nz, ny, nx = MARKER_GRID.shape
+    z, y, x = np.meshgrid(np.arange(nz), np.arange(ny), np.arange(nx), indexing="ij")
+    volume = (10.0 + 0.3 * x + 0.2 * y + 0.5 * z).astype(np.float32)
+    volume[nz - 5:nz - 2, 4:9, nx - 9:nx - 4] = 200.0
+    return volume
+
+
+def write_marker(folder: Path, layout: str, scale: str = "rescale", seed: int = 0) -> tuple[np.ndarray, Path]:
+    rng = np.random.default_rng(seed)
+    patient = FakePatient.draw(rng, seed, 0)
+    volume = marker_volume()
+    write_nm_volume(folder, volume, MARKER_GRID, patient, "rest", 1, layout, scale, rng)
+    return volume, folder
+
+
+@pytest.fixture(scope="session")
+def small_cohort(tmp_path_factory) -> object:
+    """Six patients in every layout and both scale encodings."""
+    out = tmp_path_factory.mktemp("cohort")
+    return make_cohort(out, patients=6, seed=11, layout="mixed", scale="mixed",
+                       mix={"normal": 1, "unilateral": 1, "bilateral": 1}, jobs=1)

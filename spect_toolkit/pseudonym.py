@@ -35,7 +35,7 @@ def load_or_create_key(path: str | Path) -> bytes:
 class Pseudonymizer:
     """``pseudonym("patient", "12345")`` -> ``"P-3f9a..."``; one key, stable digests, one prefix per kind."""
 
-    PREFIX = {"patient": "P", "study": "S", "series": "R"}
+    PREFIX = {"patient": "P", "study": "S", "accession": "A", "series": "R"}
 
     def __init__(self, key: bytes | None = None):
         self._key = key if key is not None else secrets.token_bytes(KEY_BYTES)

@@ -5,6 +5,7 @@
     DICOM/<patient>/<series>/IM*.dcm   the export, as a hospital would hand it over
     labels.csv                        what the clinicians fill in: patient, study, condition, pattern, side
     ground_truth.csv                  pose, defects, landmarks and level positions, one row per volume
+    landmarks.csv                     AC, PC and a midline point per volume, as a user would give them
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ class CohortPaths:
     dicom: Path
     labels: Path
     ground_truth: Path
+    landmarks: Path
 
 
 @dataclass(frozen=True)
@@ -138,7 +140,7 @@ def make_cohort(
     layout: str = "multiframe",
     scale: str = "rescale",
     counts: float = 6e6,
-    elastic_mm: float = 2.0,
+    elastic_mm: float = 1.5,
     deflate: bool = False,
     jobs: int = 1,
     show_progress: bool = False,
@@ -171,8 +173,11 @@ def make_cohort(
                 advance()
     truth = pd.DataFrame(rows)
     truth.insert(0, "seed", seed)
-    paths = CohortPaths(out, out / "DICOM", out / "labels.csv", out / "ground_truth.csv")
+    paths = CohortPaths(out, out / "DICOM", out / "labels.csv", out / "ground_truth.csv", out / "landmarks.csv")
     truth.to_csv(paths.ground_truth, index=False)
     labels = truth[["patient_id", "accession_number", "condition", "pattern", "side"]]
     labels.to_csv(paths.labels, index=False)
+    # what a user would give for landmark alignment: AC, PC and a midline point per series, world LPS mm
+    landmark_columns = [f"{p}_{a}" for p in ("ac", "pc", "mid") for a in "xyz"]
+    truth[["patient_id", "accession_number", "condition", *landmark_columns]].to_csv(paths.landmarks, index=False)
     return paths

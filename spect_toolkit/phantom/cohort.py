@@ -142,7 +142,7 @@ def draw_subject(index: int, seed: int, mix: dict[str, float] | None = None, sca
         # the AC lands so that the head centre sits within a few cm of the field-of-view centre
         translation_mm=tuple(float(v) for v in (rng.uniform(-20, 20, 3) - head_centre + [0, 0, table_z])),
         scale=tuple(float(v) for v in rng.uniform(0.95, 1.05, 3)),
-        elastic_mm=2.0,
+        elastic_mm=1.5,
         seed=int(rng.integers(2**31)),
         table_z_mm=table_z,
         acquisition_grid=acquisition_grid(table_z, scanner),
@@ -204,9 +204,21 @@ def cbf_maps(subject: Subject) -> dict[str, np.ndarray]:
 
 
 def _elastic_displacement(subject: Subject, shape: tuple[int, int, int]) -> np.ndarray:
+    """Smooth non-linear displacement (mm) on the acquisition grid, ``elastic_mm`` RMS over the head.
+
+    Its affine part over the head is removed: a random field that varies over the whole field of view is
+    otherwise partly a rotation and shift, which would make the true pose ambiguous.
+    """
     rng = np.random.default_rng(subject.seed + 1)
-    fields = [_smooth_field(rng, shape, control=4) for _ in range(3)]
-    return subject.elastic_mm * np.stack(fields, axis=-1)
+    field = np.stack([_smooth_field(rng, shape, control=6) for _ in range(3)], axis=-1)
+    grid = subject.acquisition_grid
+    head = np.linalg.norm(grid.world_points() - np.asarray(subject.translation_mm) - subject.rotation @ [0, 18, 10], axis=-1) < 85
+    index = np.indices(shape).reshape(3, -1).T.astype(np.float32)
+    design = np.column_stack([index, np.ones(len(index), np.float32)])
+    coef, *_ = np.linalg.lstsq(design[head.ravel()], field.reshape(-1, 3)[head.ravel()], rcond=None)
+    field = field - (design @ coef).reshape(field.shape)
+    rms = np.sqrt(np.mean(np.sum(field[head] ** 2, axis=-1)))
+    return (subject.elastic_mm / max(rms, 1e-6)) * field
 
 
 def world_to_template(subject: Subject, grid: Grid) -> np.ndarray:

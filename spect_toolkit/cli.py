@@ -87,6 +87,34 @@ def scan(
         raise typer.Exit(EXIT_SKIPPED)
 
 
+@app.command()
+def ingest(
+    export_dir: Path = typer.Argument(..., exists=True, help="hospital export (folder tree of DICOM)"),
+    labels: Path = typer.Option(..., exists=True, help="labels CSV: patient_id, accession_number, condition, pattern, side"),
+    out: Path = typer.Option(..., help="work folder for the manifest, slice store, volumes, report and QC pages"),
+    levels: str = typer.Option("CER,BG,COR", help="levels to keep: CER,BG,COR (data set A) or COR (data set B)"),
+    landmarks: Optional[Path] = typer.Option(None, exists=True, help="landmark CSV (AC, PC, MID per series) for landmark alignment"),
+    key: Optional[Path] = typer.Option(None, help="pseudonym key file (default OUT/pseudonym.key, created if absent)"),
+    jobs: int = typer.Option(2, min=1, help="worker processes"),
+) -> None:
+    """Align every labelled series to AC-PC, cut CER/BG/COR slices, write the labelled manifest."""
+    from .manifest.ingest import ingest as run_ingest
+
+    start = time.perf_counter()
+    try:
+        result = run_ingest(export_dir, labels, out, levels, landmarks, key, jobs, show_progress=True)
+    except SpectInputError as exc:
+        _fail(exc)
+    console.print(f"{result.volumes_used} volumes used, {result.series_skipped} series or files skipped, "
+                  f"{result.slices} slices in {time.perf_counter() - start:.1f} s")
+    console.print(f"manifest: {result.manifest}
+report:   {result.report}
+QC pages: {out / 'qc'}")
+    if result.series_skipped:
+        console.print(f"[yellow]skipped items and their reasons are in {result.report}[/yellow]")
+        raise typer.Exit(EXIT_SKIPPED)
+
+
 def main() -> None:  # pragma: no cover
     app()
 

@@ -24,7 +24,8 @@ from ..template import CANONICAL_GRID, LEVELS
 from . import LABELS, LANDMARKS, MANIFEST, STORE_NAME, load_table
 
 REPORT_COLUMNS = ["series_key", "patient_key", "study_key", "condition", "pattern", "path", "n_files", "used",
-                  "reason", "alignment", "pitch_deg", "roll_deg", "yaw_deg", "similarity", "qc_flag", "slices"]
+                  "reason", "alignment", "pitch_deg", "roll_deg", "yaw_deg", "ac_x_mm", "ac_y_mm", "ac_z_mm",
+                  "similarity", "qc_flag", "slices"]
 
 
 @dataclass(frozen=True)
@@ -168,7 +169,9 @@ def ingest(
             continue
         aligned = result["aligned"]
         pitch, roll, yaw = aligned.angles_deg
+        ac_x, ac_y, ac_z = aligned.translation
         entry.update(used=True, alignment=aligned.method, pitch_deg=pitch, roll_deg=roll, yaw_deg=yaw,
+                     ac_x_mm=ac_x, ac_y_mm=ac_y, ac_z_mm=ac_z,
                      similarity=aligned.similarity, qc_flag=aligned.qc_flag, slices=len(result["chosen"]))
         for chosen, stack in zip(result["chosen"], result["stack"]):
             rows.append({
@@ -196,11 +199,18 @@ def ingest(
                         int(report_table.used.astype(bool).sum()), skipped, len(manifest))
 
 
+def _single_threaded() -> None:
+    """One ITK thread per worker process: the processes already fill the cores."""
+    import SimpleITK as sitk
+
+    sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(1)
+
+
 def _run(tasks: list[_Task], jobs: int, show_progress: bool) -> list[dict]:
     results: list[dict] = []
     with progress_bar("ingest", total=len(tasks), enabled=show_progress) as advance:
         if jobs > 1 and len(tasks) > 1:
-            with ProcessPoolExecutor(max_workers=jobs) as pool:
+            with ProcessPoolExecutor(max_workers=jobs, initializer=_single_threaded) as pool:
                 for result in pool.map(_process, tasks, chunksize=2):
                     results.append(result)
                     advance()

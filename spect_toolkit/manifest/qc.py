@@ -10,6 +10,19 @@ import pandas as pd
 VOLUMES_PER_PAGE = 20
 
 
+def _mosaic(manifest: pd.DataFrame, store: np.ndarray, series: list[str]) -> tuple[np.ndarray, list[pd.DataFrame]]:
+    """One row of 64x64 tiles per volume, each volume scaled to its own maximum."""
+    groups = [manifest[manifest.series_key == key] for key in series]
+    width = max(len(g) for g in groups)
+    mosaic = np.zeros((64 * len(groups), 64 * width), np.float32)
+    for r, rows in enumerate(groups):
+        tiles = store[rows.store_index.to_numpy(), 1]
+        tiles = tiles / max(float(tiles.max()), 1e-6)
+        for c, tile in enumerate(tiles):
+            mosaic[64 * r:64 * (r + 1), 64 * c:64 * (c + 1)] = tile
+    return mosaic, groups
+
+
 def write_qc_pages(manifest: pd.DataFrame, store: np.ndarray, folder: Path) -> list[Path]:
     import matplotlib
 
@@ -20,27 +33,20 @@ def write_qc_pages(manifest: pd.DataFrame, store: np.ndarray, folder: Path) -> l
     series = list(dict.fromkeys(manifest.series_key))
     pages = []
     for page, start in enumerate(range(0, len(series), VOLUMES_PER_PAGE), start=1):
-        chunk = series[start:start + VOLUMES_PER_PAGE]
-        per_volume = max(int((manifest.series_key == s).sum()) for s in chunk)
-        fig, axes = plt.subplots(len(chunk), per_volume, figsize=(1.1 * per_volume + 2.2, 1.1 * len(chunk)),
-                                 squeeze=False, facecolor="black")
-        for r, key in enumerate(chunk):
-            rows = manifest[manifest.series_key == key]
+        mosaic, groups = _mosaic(manifest, store, series[start:start + VOLUMES_PER_PAGE])
+        height, width = mosaic.shape
+        fig = plt.figure(figsize=(width / 64 * 1.0 + 2.4, height / 64 * 1.0 + 0.4), facecolor="black")
+        ax = fig.add_axes([2.4 / (width / 64 + 2.4), 0.0, 1 - 2.4 / (width / 64 + 2.4), height / (height + 25.6)])
+        ax.imshow(mosaic, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+        ax.set_axis_off()
+        for c, (_, row) in enumerate(groups[0].iterrows()):
+            ax.text(64 * c + 32, -4, f"{row.level} {row.z_mm:+.0f}", color="white", fontsize=7, ha="center")
+        for r, rows in enumerate(groups):
             first = rows.iloc[0]
-            peak = float(store[rows.store_index.to_numpy(), 1].max()) or 1.0
-            for c in range(per_volume):
-                ax = axes[r, c]
-                ax.set_axis_off()
-                if c < len(rows):
-                    row = rows.iloc[c]
-                    ax.imshow(store[row.store_index, 1], cmap="gray", vmin=0, vmax=peak)
-                    if r == 0:
-                        ax.set_title(f"{row.level} {row.z_mm:+.0f}", color="white", fontsize=7)
-            flag = "" if first.qc_flag == "ok" else f"  QC: {first.qc_flag}"
-            axes[r, 0].text(-0.1, 0.5, f"{key[:10]} {first.condition}\n{first.pattern} {first.side}{flag}",
-                            transform=axes[r, 0].transAxes, ha="right", va="center", fontsize=6,
-                            color="white" if not flag else "orange")
-        fig.subplots_adjust(left=0.2, right=0.99, top=0.95, bottom=0.01, wspace=0.02, hspace=0.05)
+            flagged = first.qc_flag != "ok"
+            label = f"{first.series_key[:10]} {first.condition}\n{first.pattern} {first.side}"
+            ax.text(-6, 64 * r + 32, label + (f"\nQC: {first.qc_flag[:40]}" if flagged else ""), fontsize=6,
+                    color="orange" if flagged else "white", ha="right", va="center")
         path = folder / f"qc_{page:03d}.png"
         fig.savefig(path, dpi=80, facecolor="black")
         plt.close(fig)

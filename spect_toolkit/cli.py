@@ -107,9 +107,7 @@ def ingest(
         _fail(exc)
     console.print(f"{result.volumes_used} volumes used, {result.series_skipped} series or files skipped, "
                   f"{result.slices} slices in {time.perf_counter() - start:.1f} s")
-    console.print(f"manifest: {result.manifest}
-report:   {result.report}
-QC pages: {out / 'qc'}")
+    console.print(f"manifest: {result.manifest}\nreport:   {result.report}\nQC pages: {out / 'qc'}")
     if result.series_skipped:
         console.print(f"[yellow]skipped items and their reasons are in {result.report}[/yellow]")
         raise typer.Exit(EXIT_SKIPPED)

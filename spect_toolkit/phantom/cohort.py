@@ -266,11 +266,11 @@ def landmarks_world(subject: Subject) -> dict[str, np.ndarray]:
     """AC, PC and the midline point in world LPS for this subject, elastic displacement included."""
     out = {}
     grid = subject.acquisition_grid
+    field = _elastic_displacement(subject, grid.shape) if subject.elastic_mm > 0 else None
     for name, point in landmarks_acpc().items():
         world = subject.template_to_world(point[None])[0]
-        if subject.elastic_mm > 0:
+        if field is not None:
             # the anatomy at template point q is shown at world p where q = M(p) + u(p); solve by fixed point
-            field = _elastic_displacement(subject, grid.shape)
             for _ in range(5):
                 idx = grid.world_to_index(world)
                 u = np.array([ndimage.map_coordinates(field[..., c], idx[:, None], order=1)[0] for c in range(3)])

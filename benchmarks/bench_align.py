@@ -21,7 +21,6 @@ from scipy.spatial.transform import Rotation
 
 from spect_toolkit.align import align_to_acpc
 from spect_toolkit.dicom import read_volume
-from spect_toolkit.levels import level_slices
 from spect_toolkit.manifest import load_manifest
 from spect_toolkit.manifest.ingest import ingest
 from spect_toolkit.phantom import make_cohort

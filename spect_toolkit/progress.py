@@ -23,3 +23,22 @@ def progress_bar(label: str, total: int, enabled: bool = True) -> Iterator[Calla
             progress.update(task, advance=n, **({"info": info} if info is not None else {}))
 
         yield advance
+
+
+def map_with_progress(func: Callable, items: list, jobs: int = 1, label: str = "", enabled: bool = False,
+                      initializer: Callable[[], None] | None = None, chunksize: int = 2) -> list:
+    """``[func(item) for item in items]`` in ``jobs`` processes (order kept), advancing one progress bar."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    results = []
+    with progress_bar(label, total=len(items), enabled=enabled) as advance:
+        if jobs > 1 and len(items) > 1:
+            with ProcessPoolExecutor(max_workers=jobs, initializer=initializer) as pool:
+                for result in pool.map(func, items, chunksize=chunksize):
+                    results.append(result)
+                    advance()
+        else:
+            for item in items:
+                results.append(func(item))
+                advance()
+    return results

@@ -21,7 +21,7 @@ import pandas as pd  # noqa: E402
 from spect_toolkit.align.resample import resample_to_canonical  # noqa: E402
 from spect_toolkit.dicom import read_volume  # noqa: E402
 from spect_toolkit.phantom import make_cohort  # noqa: E402
-from spect_toolkit.phantom.cohort import PAPER_MIX, draw_subject, tissue_masks, world_to_template  # noqa: E402
+from spect_toolkit.phantom.cohort import draw_subject, tissue_masks, world_to_template  # noqa: E402
 from spect_toolkit.template import AC_SLICE, CANONICAL_GRID  # noqa: E402
 
 

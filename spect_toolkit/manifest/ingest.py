@@ -6,7 +6,6 @@ files are named by the series hash, and the QC pictures carry hashes in their ti
 
 from __future__ import annotations
 
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,7 +17,7 @@ from ..dicom import scan
 from ..dicom.reader import read_volume
 from ..errors import SchemaError, SpectInputError
 from ..levels import level_slices, parse_levels
-from ..progress import progress_bar
+from ..progress import map_with_progress
 from ..pseudonym import Pseudonymizer, load_or_create_key
 from ..template import CANONICAL_GRID, LEVELS
 from . import LABELS, LANDMARKS, MANIFEST, STORE_NAME, load_table
@@ -159,7 +158,7 @@ def ingest(
         more = f" and {len(unmatched) - 20} more" if len(unmatched) > 20 else ""
         raise SchemaError(labels, f"{len(unmatched)} label row(s) match no usable series: {listing}{more}")
 
-    results = _run(tasks, jobs, show_progress)
+    results = map_with_progress(_process, tasks, jobs, "ingest", show_progress, initializer=_single_threaded)
     report_by_key = {r["series_key"]: r for r in report}
     rows, stacks = [], []
     for task, result in zip(tasks, results):
@@ -204,21 +203,6 @@ def _single_threaded() -> None:
     import SimpleITK as sitk
 
     sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(1)
-
-
-def _run(tasks: list[_Task], jobs: int, show_progress: bool) -> list[dict]:
-    results: list[dict] = []
-    with progress_bar("ingest", total=len(tasks), enabled=show_progress) as advance:
-        if jobs > 1 and len(tasks) > 1:
-            with ProcessPoolExecutor(max_workers=jobs, initializer=_single_threaded) as pool:
-                for result in pool.map(_process, tasks, chunksize=2):
-                    results.append(result)
-                    advance()
-        else:
-            for task in tasks:
-                results.append(_process(task))
-                advance()
-    return results
 
 
 __all__ = ["ingest", "IngestResult", "SpectInputError"]

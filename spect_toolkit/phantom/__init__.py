@@ -11,17 +11,15 @@
 from __future__ import annotations
 
 import json
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from ..progress import progress_bar
+from ..progress import map_with_progress
 from .cohort import CONDITIONS, PAPER_MIX, PATTERNS, Subject, draw_subject, landmarks_world, simulate
 from .hospital import LAYOUTS, SCALES, FakePatient, write_nm_volume
-from .physics import Scanner
 
 __all__ = ["make_cohort", "CohortPaths", "parse_mix", "PAPER_MIX", "PATTERNS", "LAYOUTS", "SCALES"]
 
@@ -160,17 +158,8 @@ def make_cohort(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     work = [_Job(i, seed, mix or dict(PAPER_MIX), layout, scale, counts, elastic_mm, deflate, out) for i in range(patients)]
-    rows: list[dict] = []
-    with progress_bar("phantom", total=patients, enabled=show_progress) as advance:
-        if jobs > 1:
-            with ProcessPoolExecutor(max_workers=jobs) as pool:
-                for result in pool.map(_make_patient, work, chunksize=4):
-                    rows.extend(result)
-                    advance()
-        else:
-            for job in work:
-                rows.extend(_make_patient(job))
-                advance()
+    results = map_with_progress(_make_patient, work, jobs, "phantom", show_progress, chunksize=4)
+    rows = [row for patient_rows in results for row in patient_rows]
     truth = pd.DataFrame(rows)
     truth.insert(0, "seed", seed)
     paths = CohortPaths(out, out / "DICOM", out / "labels.csv", out / "ground_truth.csv", out / "landmarks.csv")

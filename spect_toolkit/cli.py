@@ -113,6 +113,27 @@ def ingest(
         raise typer.Exit(EXIT_SKIPPED)
 
 
+@app.command()
+def export(
+    samples: Path = typer.Argument(..., exists=True, help="samples.npz (images, level, pattern, seed, config_hash)"),
+    out: Path = typer.Option(..., help="folder for the Secondary Capture files"),
+    study_description: str = typer.Option("SYNTHETIC 123I-IMP BRAIN PERFUSION (FastGAN)", help="Study Description"),
+    pixel_spacing: float = typer.Option(4.42, help="pixel spacing in mm (the canonical grid's)"),
+    dicomdir: bool = typer.Option(False, help="write a DICOM File-set with a DICOMDIR for media viewers"),
+) -> None:
+    """Write generated slices as Secondary Capture DICOM, one series per level and pattern, marked synthetic."""
+    from .export import export_samples
+
+    start = time.perf_counter()
+    try:
+        result = export_samples(samples, out, study_description, pixel_spacing, dicomdir, show_progress=True)
+    except SpectInputError as exc:
+        _fail(exc)
+    seconds = time.perf_counter() - start
+    console.print(f"{len(result.files)} files in {len(result.series)} series, {seconds:.1f} s; patient "
+                  f"{result.patient_id}; {'DICOMDIR: ' + str(result.dicomdir) if result.dicomdir else 'folder: ' + str(out)}")
+
+
 def main() -> None:  # pragma: no cover
     app()
 

@@ -7,6 +7,7 @@ and holds the volume resampled onto :data:`spect_toolkit.template.CANONICAL_GRID
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 from scipy.spatial.transform import Rotation
@@ -140,6 +141,7 @@ SECOND_START_DEG = (12.0, 0.0, 6.0)
 QC_MAX_DISAGREEMENT_DEG = 2.0
 
 
+@lru_cache(maxsize=1)
 def brain_mask_dilated() -> np.ndarray:
     from scipy import ndimage
 

@@ -15,7 +15,7 @@ import pandas as pd
 from ..align import align_to_acpc
 from ..dicom import scan
 from ..dicom.reader import read_volume
-from ..errors import SchemaError, SpectInputError
+from ..errors import SchemaError
 from ..levels import level_slices, parse_levels
 from ..progress import map_with_progress
 from ..pseudonym import Pseudonymizer, load_or_create_key
@@ -205,4 +205,4 @@ def _single_threaded() -> None:
     sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(1)
 
 
-__all__ = ["ingest", "IngestResult", "SpectInputError"]
+__all__ = ["ingest", "IngestResult"]

@@ -90,6 +90,7 @@ def _pick_pattern(rng: np.random.Generator, mix: dict[str, float]) -> str:
     return names[rng.choice(len(names), p=p / p.sum())]
 
 
+@lru_cache(maxsize=16)
 def _territory_centre(label: int) -> tuple[float, float, float]:
     points = ANATOMY_GRID.world_points()[load_anatomy().territories == label]
     return tuple(points.mean(axis=0))
@@ -212,7 +213,8 @@ def _elastic_displacement(subject: Subject, shape: tuple[int, int, int]) -> np.n
     rng = np.random.default_rng(subject.seed + 1)
     field = np.stack([_smooth_field(rng, shape, control=6) for _ in range(3)], axis=-1)
     grid = subject.acquisition_grid
-    head = np.linalg.norm(grid.world_points() - np.asarray(subject.translation_mm) - subject.rotation @ [0, 18, 10], axis=-1) < 85
+    head_centre = np.asarray(subject.translation_mm) + subject.rotation @ [0.0, 18.0, 10.0]
+    head = np.linalg.norm(grid.world_points() - head_centre, axis=-1) < 85
     index = np.indices(shape).reshape(3, -1).T.astype(np.float32)
     design = np.column_stack([index, np.ones(len(index), np.float32)])
     coef, *_ = np.linalg.lstsq(design[head.ravel()], field.reshape(-1, 3)[head.ravel()], rcond=None)

@@ -51,9 +51,8 @@ class Grid:
         return self.origin[i] + self.spacing[i] * np.arange(n)
 
     def world_points(self) -> np.ndarray:
-        """World coordinates of every voxel, shape ``(nz, ny, nx, 3)``."""
-        z, y, x = np.meshgrid(self.axis("z"), self.axis("y"), self.axis("x"), indexing="ij")
-        return np.stack([x, y, z], axis=-1)
+        """World coordinates of every voxel, shape ``(nz, ny, nx, 3)``; computed once per grid, read-only."""
+        return _world_points(self)
 
     def world_to_index(self, points: np.ndarray) -> np.ndarray:
         """Continuous ``(k, j, i)`` indices of world points ``(..., 3)``, in the order ``map_coordinates`` wants."""
@@ -67,6 +66,15 @@ class Grid:
         image.SetSpacing(self.spacing)
         image.SetOrigin(self.origin)
         return image
+
+
+@lru_cache(maxsize=8)
+def _world_points(grid: Grid) -> np.ndarray:
+    # Every phantom subject and every aligned volume needs these; the anatomy grid alone is 21 MB to rebuild.
+    z, y, x = np.meshgrid(grid.axis("z"), grid.axis("y"), grid.axis("x"), indexing="ij")
+    points = np.stack([x, y, z], axis=-1)
+    points.setflags(write=False)
+    return points
 
 
 ANATOMY_GRID = Grid(shape=(91, 109, 91), spacing=(2.0, 2.0, 2.0), origin=(-90.0, -88.0, -68.0))
@@ -149,6 +157,7 @@ def perfusion_template() -> np.ndarray:
     return resample_to_grid(smooth, ANATOMY_GRID, CANONICAL_GRID).astype(np.float32)
 
 
+@lru_cache(maxsize=4)
 def brain_mask_canonical(threshold: float = 0.5) -> np.ndarray:
     """Brain (grey + white matter probability above ``threshold``) on :data:`CANONICAL_GRID`."""
     anatomy = load_anatomy()

@@ -6,6 +6,7 @@ skipped some input (each skipped item is listed in its report).
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 from typing import Optional
@@ -15,6 +16,9 @@ from rich.console import Console
 from rich.table import Table
 
 from .errors import SpectInputError
+
+# TensorFlow's C++ start-up chatter (CUDA probing, CPU features) is noise to a user; errors still show.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__.splitlines()[0])
 console = Console(stderr=True)
@@ -132,6 +136,112 @@ def export(
     seconds = time.perf_counter() - start
     console.print(f"{len(result.files)} files in {len(result.series)} series, {seconds:.1f} s; patient "
                   f"{result.patient_id}; {'DICOMDIR: ' + str(result.dicomdir) if result.dicomdir else 'folder: ' + str(out)}")
+
+
+@app.command()
+def train(
+    manifest: Path = typer.Argument(..., exists=True, help="manifest.parquet (or .csv) written by spect ingest"),
+    out: Path = typer.Option(..., help="run folder: configuration, checkpoints, losses.csv, tensorboard/, samples/"),
+    levels: Optional[str] = typer.Option(None, help="levels to train on, e.g. CER,BG,COR (data set A) or COR (B)"),
+    preset: str = typer.Option("paper", help="paper (what the paper states) or improved (FastGAN's additions)"),
+    epochs: Optional[int] = typer.Option(None, min=1, help="epochs (paper: 1000)"),
+    batch_size: Optional[int] = typer.Option(None, min=1, help="batch size (paper: 4)"),
+    seed: Optional[int] = typer.Option(None, help="random seed (weights, batches, augmentation)"),
+    resume: bool = typer.Option(False, help="continue the run in --out from its last checkpoint"),
+    checkpoint_every: Optional[int] = typer.Option(None, min=1, help="epochs between kept checkpoints and grids"),
+    time_budget: Optional[float] = typer.Option(None, min=0.1, help="stop (with a checkpoint) after this many minutes"),
+    learning_rate: Optional[float] = typer.Option(None, help="Adam learning rate (paper: 2e-4)"),
+    beta1: Optional[float] = typer.Option(None, help="Adam beta 1 (paper: 0.9)"),
+    beta2: Optional[float] = typer.Option(None, help="Adam beta 2 (paper: 0.999)"),
+    width: Optional[int] = typer.Option(None, min=1, help="channel width of both networks (default 32)"),
+    spectral_norm: Optional[bool] = typer.Option(None, "--spectral-norm/--no-spectral-norm"),
+    noise_injection: Optional[bool] = typer.Option(None, "--noise-injection/--no-noise-injection"),
+    random_margin: Optional[bool] = typer.Option(None, "--random-margin/--no-random-margin", help="hinge margin ~ U(0.8, 1)"),
+    ema_decay: Optional[float] = typer.Option(None, help="generator weight EMA decay; 0 turns it off"),
+    diff_augment: Optional[bool] = typer.Option(None, "--diff-augment/--no-diff-augment"),
+    steps_per_call: Optional[int] = typer.Option(None, min=1, help="training steps per compiled call"),
+    mixed_precision: bool = typer.Option(False, help="float16 compute with loss scaling (for GPUs)"),
+    distribute: bool = typer.Option(False, help="tf.distribute.MirroredStrategy over all visible GPUs"),
+    step_mode: str = typer.Option("xla", help="xla (step compiled by XLA), function (plain graph) or eager"),
+) -> None:
+    """Train the conditional FastGAN on a manifest's slices; --resume continues a stopped run."""
+    from .gan import make_config, train as train_run
+    from .levels import parse_levels
+
+    try:
+        config = None if resume and epochs is None else make_config(
+            preset, levels=parse_levels(levels) if levels else None, epochs=epochs, batch_size=batch_size, seed=seed,
+            checkpoint_every=checkpoint_every, learning_rate=learning_rate, beta_1=beta1, beta_2=beta2, width=width,
+            spectral_norm=spectral_norm, noise_injection=noise_injection, random_margin=random_margin,
+            ema_decay=ema_decay, diff_augment=diff_augment, steps_per_call=steps_per_call,
+            mixed_precision=mixed_precision or None, distribute=distribute or None)
+        result = train_run(manifest, out, config, resume=resume, time_budget_minutes=time_budget,
+                           show_progress=True, mode=step_mode)
+    except (ValueError, SpectInputError) as exc:
+        _fail(exc)
+    note = " (stopped by the time budget)" if result.stopped_by_budget else ""
+    console.print(f"{result.epochs_done} epochs, {result.steps} steps in {result.seconds / 60:.1f} min{note}; "
+                  f"configuration hash {result.config.hash}; run folder {result.run_dir}")
+
+
+@app.command()
+def generate(
+    run_dir: Path = typer.Argument(..., exists=True, file_okay=False, help="run folder written by spect train"),
+    out: Path = typer.Option(..., help="samples .npz to write"),
+    epoch: Optional[int] = typer.Option(None, help="checkpoint epoch (default: the latest)"),
+    per_condition: Optional[int] = typer.Option(None, min=1, help="slices per (level, pattern)"),
+    like: Optional[Path] = typer.Option(None, exists=True, help="make as many per (level, pattern) as this manifest has"),
+    seed: int = typer.Option(0, help="latent seed"),
+) -> None:
+    """Generate slices for every (level, pattern) of a run into samples.npz."""
+    from .gan import generate as generate_samples
+
+    if (per_condition is None) == (like is None):
+        console.print("[red]error:[/red] give exactly one of --per-condition N and --like MANIFEST")
+        raise typer.Exit(2)
+    try:
+        samples = generate_samples(run_dir, per_condition=per_condition, like=like, seed=seed, epoch=epoch)
+        samples.save(out)
+    except SpectInputError as exc:
+        _fail(exc)
+    console.print(f"{len(samples.images)} slices from epoch {samples.epoch} (configuration {samples.config_hash}) "
+                  f"written to {out}")
+
+
+@app.command()
+def push(
+    dicom_dir: Path = typer.Argument(..., exists=True, help="folder (or file) of DICOM to send, e.g. an export"),
+    host: Optional[str] = typer.Option(None, help="DICOM node host (C-STORE)"),
+    port: Optional[int] = typer.Option(None, help="DICOM node port (C-STORE)"),
+    called_aet: Optional[str] = typer.Option(None, help="the node's AE title (C-STORE)"),
+    calling_aet: str = typer.Option("SPECT_TOOLKIT", help="our AE title (C-STORE)"),
+    stow: Optional[str] = typer.Option(None, help="DICOMweb STOW-RS URL, e.g. http://pacs:8042/dicom-web/studies"),
+    retries: int = typer.Option(3, min=0, help="retries on association or connection failure"),
+    report: Optional[Path] = typer.Option(None, help="per-file status CSV (default: push_report.csv beside the files)"),
+) -> None:
+    """Send DICOM files to a PACS by C-STORE or STOW-RS; exits 1 unless the peer confirmed every file."""
+    from .export.push import push_cstore, push_stow
+
+    if (stow is None) == (host is None):
+        console.print("[red]error:[/red] give either --stow URL or --host/--port/--called-aet")
+        raise typer.Exit(2)
+    if stow is None and (port is None or called_aet is None):
+        console.print("[red]error:[/red] C-STORE needs --host, --port and --called-aet")
+        raise typer.Exit(2)
+    if stow:
+        result = push_stow(dicom_dir, stow, retries=retries, show_progress=True)
+    else:
+        result = push_cstore(dicom_dir, host, port, called_aet, calling_aet, retries=retries, show_progress=True)
+    report = report or (dicom_dir if dicom_dir.is_dir() else dicom_dir.parent) / "push_report.csv"
+    result.write_csv(report)
+    console.print(f"{len(result.stored)} of {len(result.records)} files stored at {result.destination}; "
+                  f"report: {report}")
+    for record in result.failed[:10]:
+        console.print(f"[red]not stored:[/red] {record.path}: {record.detail}")
+    if len(result.failed) > 10:
+        console.print(f"... and {len(result.failed) - 10} more (see the report)")
+    if not result.ok:
+        raise typer.Exit(1)
 
 
 def main() -> None:  # pragma: no cover

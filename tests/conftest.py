@@ -39,3 +39,24 @@ def small_cohort(tmp_path_factory) -> object:
     out = tmp_path_factory.mktemp("cohort")
     return make_cohort(out, patients=6, seed=11, layout="mixed", scale="mixed",
                        mix={"normal": 1, "unilateral": 1, "bilateral": 1}, jobs=1)
+
+
+@pytest.fixture(scope="session")
+def ingested(small_cohort, tmp_path_factory):
+    """The small cohort ingested at all three levels: (cohort paths, output folder, IngestResult)."""
+    from spect_toolkit.manifest.ingest import ingest
+
+    out = tmp_path_factory.mktemp("work")
+    result = ingest(small_cohort.dicom, small_cohort.labels, out, jobs=2)
+    return small_cohort, out, result
+
+
+@pytest.fixture(scope="session")
+def tiny_run(ingested, tmp_path_factory):
+    """A GAN run of two epochs with tiny networks on the ingested phantom slices: for plumbing, not quality."""
+    from spect_toolkit.gan import make_config, train
+
+    _, work, _ = ingested
+    run_dir = tmp_path_factory.mktemp("run")
+    config = make_config("paper", epochs=2, width=4, batch_size=16, checkpoint_every=1, steps_per_call=4)
+    return train(work / "manifest.parquet", run_dir, config, mode="function")

@@ -90,23 +90,29 @@ def test_dciodvfy_and_dcentvfy_find_no_error(exported):
     assert "Error" not in consistency.stdout + consistency.stderr
 
 
-def test_every_export_is_a_new_patient_with_new_uids(tmp_path, small_cohort):
-    samples = _samples()
+def test_export_of_a_trained_run_carries_no_training_identity(tmp_path, small_cohort, tiny_run):
+    import pandas as pd
+
+    from spect_toolkit.gan import generate
+
+    samples = generate(tiny_run.run_dir, per_condition=2, seed=3)
     first = export_samples(samples, tmp_path / "a")
     second = export_samples(samples, tmp_path / "b")
     assert first.patient_id != second.patient_id and first.study_uid != second.study_uid
-    uids_a = {pydicom.dcmread(p).SOPInstanceUID for p in first.files}
+    headers = [pydicom.dcmread(p) for p in first.files]
+    uids_a = {ds.SOPInstanceUID for ds in headers}
     uids_b = {pydicom.dcmread(p).SOPInstanceUID for p in second.files}
-    assert not uids_a & uids_b
-    # nothing from the training cohort's identities reaches the headers
-    import pandas as pd
-
+    assert len(uids_a) == len(first.files) and not uids_a & uids_b
     truth = pd.read_csv(small_cohort.ground_truth, dtype=str)
     secrets = set(truth.patient_id) | set(truth.patient_name) | set(truth.accession_number) \
         | set(truth.study_instance_uid) | set(truth.series_instance_uid)
-    for path in first.files:
-        text = str(pydicom.dcmread(path))
+    phantom_uids = {str(pydicom.dcmread(p, stop_before_pixels=True).SOPInstanceUID)
+                    for p in small_cohort.dicom.rglob("*") if p.is_file()}
+    for ds in headers:
+        text = str(ds)
         assert not any(s in text for s in secrets)
+        assert {ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.SOPInstanceUID}.isdisjoint(phantom_uids | secrets)
+        assert tiny_run.config.hash in text  # provenance of the run that made the slice
 
 
 def test_dicomdir_lists_every_instance(tmp_path):

@@ -26,13 +26,6 @@ def _pose(row):
     return np.array([[row[f"r{i}{j}"] for j in range(3)] for i in range(3)]), np.array([row.tx_mm, row.ty_mm, row.tz_mm])
 
 
-@pytest.fixture(scope="module")
-def ingested(small_cohort, tmp_path_factory):
-    out = tmp_path_factory.mktemp("work")
-    result = ingest(small_cohort.dicom, small_cohort.labels, out, jobs=2)
-    return small_cohort, out, result
-
-
 def test_manifest_store_and_volumes_agree(ingested):
     cohort, out, result = ingested
     manifest = load_manifest(out / "manifest.parquet")

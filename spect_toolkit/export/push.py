@@ -1,0 +1,222 @@
+"""Sending an export to a PACS: C-STORE (pynetdicom) to a DICOM node, or STOW-RS to a DICOMweb server.
+
+A file counts as stored only when the peer confirmed it: a C-STORE response with a success or warning status,
+or its SOP Instance UID in the STOW-RS response's Referenced SOP Sequence. Association and connection failures
+are retried; everything else is reported per file and never raised past the batch.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import time
+import urllib.error
+import urllib.request
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pydicom
+from pydicom.errors import InvalidDicomError
+
+from ..progress import progress_bar
+
+STORED, FAILED = "stored", "not stored"
+
+
+@dataclass
+class PushRecord:
+    path: Path
+    sop_instance_uid: str
+    status: str = FAILED
+    detail: str = "not sent"
+
+
+@dataclass
+class PushReport:
+    destination: str
+    records: list[PushRecord] = field(default_factory=list)
+
+    @property
+    def stored(self) -> list[PushRecord]:
+        return [r for r in self.records if r.status == STORED]
+
+    @property
+    def failed(self) -> list[PushRecord]:
+        return [r for r in self.records if r.status != STORED]
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.records) and not self.failed
+
+    def write_csv(self, path: str | Path) -> None:
+        with open(path, "w", newline="") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(["path", "sop_instance_uid", "status", "detail"])
+            writer.writerows([str(r.path), r.sop_instance_uid, r.status, r.detail] for r in self.records)
+
+
+def dicom_files(source: str | Path | list) -> list[Path]:
+    """The DICOM files under a folder (DICOMDIR itself left out), or the given files, in a stable order."""
+    if isinstance(source, (list, tuple)):
+        return [Path(p) for p in source]
+    source = Path(source)
+    if source.is_file():
+        return [source]
+    return sorted(p for p in source.rglob("*") if p.is_file() and p.name != "DICOMDIR" and not p.name.startswith("."))
+
+
+def _read(path: Path) -> tuple[pydicom.Dataset | None, str]:
+    try:
+        ds = pydicom.dcmread(path)
+        return ds, str(ds.SOPInstanceUID)
+    except (InvalidDicomError, OSError, AttributeError, ValueError) as exc:
+        return None, f"unreadable: {exc}"
+
+
+# ---- C-STORE ---------------------------------------------------------------------------------------------------
+def push_cstore(source, host: str, port: int, called_aet: str, calling_aet: str = "SPECT_TOOLKIT",
+                retries: int = 3, retry_wait_s: float = 1.0, timeout_s: float = 30.0,
+                show_progress: bool = False) -> PushReport:
+    """C-STORE every file of ``source``; one association, re-opened (up to ``retries`` times) when it fails."""
+    from pynetdicom import AE
+
+    files = dicom_files(source)
+    report = PushReport(f"{called_aet}@{host}:{port}")
+    datasets = []
+    for path in files:
+        ds, uid = _read(path)
+        report.records.append(PushRecord(path, uid if ds is not None else "", FAILED, "" if ds else uid))
+        datasets.append(ds)
+    ae = AE(ae_title=calling_aet)
+    ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = timeout_s
+    for sop_class, syntax in sorted({(str(d.SOPClassUID), d.file_meta.TransferSyntaxUID) for d in datasets if d}):
+        ae.add_requested_context(sop_class, list(dict.fromkeys(
+            [syntax, pydicom.uid.ExplicitVRLittleEndian, pydicom.uid.ImplicitVRLittleEndian])))
+    pending = [i for i, d in enumerate(datasets) if d is not None]
+    attempts, association = 0, None
+    with progress_bar(f"C-STORE to {report.destination}", total=len(files), enabled=show_progress) as advance:
+        advance(len(files) - len(pending))
+        while pending:
+            if association is None or not association.is_established:
+                association = ae.associate(host, port, ae_title=called_aet)
+                if association.rejected_contexts and not association.accepted_contexts:
+                    # The peer took the connection but accepts none of our SOP classes: retrying cannot help.
+                    refused = ", ".join(f"{c.abstract_syntax} ({c.abstract_syntax.name})"
+                                        for c in association.rejected_contexts)
+                    for i in pending:
+                        report.records[i].detail = f"peer rejected SOP class {refused}"
+                    advance(len(pending))
+                    break
+                if not association.is_established:
+                    attempts += 1
+                    reason = _association_failure(association, host, port)
+                    if attempts > retries:
+                        for i in pending:
+                            report.records[i].detail = f"{reason} (after {attempts} attempts)"
+                        advance(len(pending))
+                        break
+                    time.sleep(retry_wait_s * attempts)
+                    continue
+            i = pending[0]
+            record, ds = report.records[i], datasets[i]
+            if not _context_accepted(association, ds):
+                record.detail = f"peer rejected SOP class {ds.SOPClassUID} ({ds.SOPClassUID.name})"
+            else:
+                response = association.send_c_store(ds)
+                if not response:  # no response: the association dropped; re-open and send this file again
+                    association.abort()
+                    attempts += 1
+                    if attempts <= retries:
+                        continue
+                    record.detail = "association lost and retries exhausted"
+                else:
+                    code = int(response.Status)
+                    if code == 0x0000 or code in (0x0001, 0x0107, 0x0116) or code >> 12 == 0xB:
+                        record.status = STORED
+                        record.detail = "success" if code == 0 else f"stored with warning 0x{code:04X}"
+                    else:
+                        comment = getattr(response, "ErrorComment", "")
+                        record.detail = f"peer refused: status 0x{code:04X} {comment}".strip()
+            pending.pop(0)
+            advance(1)
+        if association is not None and association.is_established:
+            association.release()
+    return report
+
+
+def _association_failure(association, host: str, port: int) -> str:
+    if association.is_rejected:
+        return f"association rejected by {host}:{port} (check the called and calling AE titles)"
+    # pynetdicom reports a refused TCP connection as an aborted association, with nothing received
+    return f"no DICOM association with {host}:{port}: nothing listening, or the peer aborted it"
+
+
+def _context_accepted(association, ds) -> bool:
+    return any(c.abstract_syntax == ds.SOPClassUID for c in association.accepted_contexts)
+
+
+# ---- STOW-RS ---------------------------------------------------------------------------------------------------
+def push_stow(source, url: str, retries: int = 3, retry_wait_s: float = 1.0, timeout_s: float = 60.0,
+              files_per_request: int = 50, show_progress: bool = False) -> PushReport:
+    """STOW-RS (PS3.18 10.5) of every file in requests of ``files_per_request`` instances."""
+    files = dicom_files(source)
+    report = PushReport(url)
+    for path in files:
+        ds, uid = _read(path)
+        report.records.append(PushRecord(path, uid if ds is not None else "", FAILED, "" if ds else uid))
+    readable = [r for r in report.records if r.sop_instance_uid]
+    with progress_bar(f"STOW-RS to {url}", total=len(files), enabled=show_progress) as advance:
+        advance(len(files) - len(readable))
+        for start in range(0, len(readable), files_per_request):
+            batch = readable[start:start + files_per_request]
+            _stow_batch(batch, url, retries, retry_wait_s, timeout_s)
+            advance(len(batch))
+    return report
+
+
+def _stow_batch(batch: list[PushRecord], url: str, retries: int, retry_wait_s: float, timeout_s: float) -> None:
+    boundary = uuid.uuid4().hex
+    parts = [b"--" + boundary.encode() + b"\r\nContent-Type: application/dicom\r\n\r\n" + r.path.read_bytes()
+             + b"\r\n" for r in batch]
+    body = b"".join(parts) + b"--" + boundary.encode() + b"--\r\n"
+    request = urllib.request.Request(url, data=body, method="POST", headers={
+        "Content-Type": f'multipart/related; type="application/dicom"; boundary={boundary}',
+        "Accept": "application/dicom+json"})
+    for attempt in range(1, retries + 2):
+        try:
+            with urllib.request.urlopen(request, timeout=timeout_s) as response:
+                _apply_stow_response(batch, response.status, response.read())
+            return
+        except urllib.error.HTTPError as exc:  # 4xx: the server looked and refused; 5xx: worth another try
+            if exc.code < 500 or attempt > retries:
+                _apply_stow_response(batch, exc.code, exc.read())
+                return
+            reason = f"HTTP {exc.code}"
+        except (urllib.error.URLError, ConnectionError, TimeoutError) as exc:
+            reason = f"connection failed: {getattr(exc, 'reason', exc)}"
+            if attempt > retries:
+                break
+        time.sleep(retry_wait_s * attempt)
+    for record in batch:
+        record.detail = f"{reason} (after {retries + 1} attempts)"
+
+
+def _apply_stow_response(batch: list[PushRecord], http_status: int, body: bytes) -> None:
+    """Mark as stored exactly the instances the server lists in its Referenced SOP Sequence (0008,1199)."""
+    try:
+        content = json.loads(body or b"{}")
+    except json.JSONDecodeError:
+        content = {}
+    content = content[0] if isinstance(content, list) and content else content
+    stored = {item.get("00081155", {}).get("Value", [""])[0]
+              for item in content.get("00081199", {}).get("Value", [])} if isinstance(content, dict) else set()
+    failed = {item.get("00081155", {}).get("Value", [""])[0]: item.get("00081197", {}).get("Value", [""])[0]
+              for item in content.get("00081198", {}).get("Value", [])} if isinstance(content, dict) else {}
+    for record in batch:
+        if record.sop_instance_uid in stored:
+            record.status, record.detail = STORED, f"HTTP {http_status}"
+        elif record.sop_instance_uid in failed:
+            record.detail = f"server refused (HTTP {http_status}, failure reason {failed[record.sop_instance_uid]})"
+        else:
+            record.detail = f"not confirmed by the server (HTTP {http_status})"

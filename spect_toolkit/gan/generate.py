@@ -1,0 +1,59 @@
+"""``generate``: slices for requested conditions from a run's checkpoint, as :class:`~spect_toolkit.samples.Samples`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..errors import SchemaError
+from ..manifest import load_manifest
+from ..samples import Samples
+from . import checkpoint
+from .conditions import ConditionSpace
+from .config import GanConfig
+from .model import FastGAN
+from .train import CONFIG_FILE, _generator_groups
+
+
+def load_generator(run_dir: str | Path, epoch: int | None = None) -> tuple[FastGAN, int]:
+    """The run's generator at ``epoch`` (default: the latest saved epoch), with EMA weights where the run kept
+    them."""
+    run_dir = Path(run_dir)
+    config = GanConfig.load(run_dir / CONFIG_FILE)
+    saved = checkpoint.saved_epochs(run_dir)
+    if not saved:
+        raise SchemaError(run_dir, "the run has no epoch checkpoints yet")
+    epoch = saved[-1] if epoch is None else epoch
+    if epoch not in saved:
+        raise SchemaError(run_dir, f"no checkpoint for epoch {epoch}; saved: {', '.join(map(str, saved))}")
+    gan = FastGAN(config, ConditionSpace(config.levels))
+    checkpoint.load(run_dir / "checkpoints" / checkpoint.epoch_file(epoch), _generator_groups(gan))
+    for variable, average in zip(gan.generator.trainable_variables, gan.ema):
+        variable.assign(average)
+    return gan, epoch
+
+
+def condition_counts(space: ConditionSpace, per_condition: int | None = None,
+                     like: str | Path | pd.DataFrame | None = None) -> list[tuple[str, str, int]]:
+    """How many slices to make per (level, pattern): ``per_condition`` each, or as many as ``like`` has."""
+    if (per_condition is None) == (like is None):
+        raise SchemaError(None, "give either a number per condition or a manifest to match")
+    if like is None:
+        return [(level, pattern, per_condition) for level, pattern in space.conditions]
+    manifest = like if isinstance(like, pd.DataFrame) else load_manifest(like)
+    counts = manifest.groupby(["level", "pattern"]).size()
+    return [(level, pattern, int(counts.get((level, pattern), 0))) for level, pattern in space.conditions]
+
+
+def generate(run_dir: str | Path, per_condition: int | None = None, like=None, seed: int = 0,
+             epoch: int | None = None) -> Samples:
+    gan, epoch = load_generator(run_dir, epoch)
+    counts = condition_counts(gan.space, per_condition, like)
+    levels = np.array([lv for lv, _, n in counts for _ in range(n)], dtype=str)
+    patterns = np.array([pt for _, pt, n in counts for _ in range(n)], dtype=str)
+    z = np.random.default_rng(seed).standard_normal((len(levels), gan.config.latent_dim)).astype(np.float32)
+    images = gan.generate(z, gan.space.vectors(levels, patterns)) if len(levels) else np.zeros((0, 64, 64), np.float32)
+    return Samples(images=images.astype(np.float32), level=levels, pattern=patterns, seed=seed,
+                   config_hash=gan.config.hash, epoch=epoch)

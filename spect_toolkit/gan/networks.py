@@ -1,0 +1,152 @@
+"""The conditional FastGAN for 64x64 slices: generator with one skip-layer excitation, discriminator with two
+self-supervised decoders. Written with Keras layers and ``keras.ops`` only, so any Keras backend can run them.
+
+Channel widths are not stated in the paper's text; they follow FastGAN's halving per resolution, scaled by
+``config.width`` (``G_CHANNELS`` / ``D_CHANNELS`` below), and the parameter counts are listed in docs/gan.md.
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import layers, ops
+
+from .config import GanConfig
+
+IMAGE_SIZE = 64
+
+
+def g_channels(width: int) -> dict[int, int]:
+    return {4: 8 * width, 8: 4 * width, 16: 2 * width, 32: width, 64: max(width // 2, 4)}
+
+
+def d_channels(width: int) -> dict[int, int]:
+    return {64: max(width // 2, 4), 32: width, 16: 2 * width, 8: 4 * width, 4: 8 * width}
+
+
+class GLU(layers.Layer):
+    """Gated linear unit over channels: the first half gated by the sigmoid of the second."""
+
+    def call(self, x):
+        a, b = ops.split(x, 2, axis=-1)
+        return a * ops.sigmoid(b)
+
+    def compute_output_shape(self, input_shape):
+        return (*input_shape[:-1], input_shape[-1] // 2)
+
+
+class NoiseInjection(layers.Layer):
+    """FastGAN's per-pixel noise, scaled by one learned weight that starts at zero."""
+
+    def __init__(self, seed: int = 0, **kwargs):
+        super().__init__(**kwargs)
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    def build(self, input_shape):
+        self.weight = self.add_weight(shape=(), initializer="zeros", name="weight")
+
+    def call(self, x):
+        noise = keras.random.normal(ops.shape(x)[:-1] + (1,), seed=self.seed_generator, dtype=x.dtype)
+        return x + ops.cast(self.weight, x.dtype) * noise
+
+
+class ConditionChannels(layers.Layer):
+    """The conditional vector as constant image channels (the paper's 'conditional image')."""
+
+    def call(self, image, condition):
+        shape = ops.shape(image)
+        planes = ops.reshape(ops.cast(condition, image.dtype), (shape[0], 1, 1, -1))
+        return ops.concatenate([image, ops.broadcast_to(planes, (shape[0], shape[1], shape[2], ops.shape(planes)[-1]))], -1)
+
+    def compute_output_shape(self, image_shape, condition_shape):
+        return (*image_shape[:-1], image_shape[-1] + condition_shape[-1])
+
+
+def _conv(config: GanConfig, filters: int, kernel: int, strides: int = 1, padding: str = "same", bias=False, **kw):
+    conv = layers.Conv2D(filters, kernel, strides=strides, padding=padding, use_bias=bias, **kw)
+    return layers.SpectralNormalization(conv) if config.spectral_norm else conv
+
+
+def _up_block(x, filters: int, config: GanConfig, name: str, noise_seed: int | None = None):
+    """Nearest up-sampling, 3x3 conv to twice the channels, (noise), batch norm, GLU."""
+    x = layers.UpSampling2D(2, interpolation="nearest", name=f"{name}_up")(x)
+    x = _conv(config, 2 * filters, 3, name=f"{name}_conv")(x)
+    if config.noise_injection:
+        x = NoiseInjection(seed=noise_seed or 0, name=f"{name}_noise")(x)
+    x = layers.BatchNormalization(name=f"{name}_bn")(x)
+    return GLU(name=f"{name}_glu")(x)
+
+
+def _skip_excitation(low, high, config: GanConfig, name: str = "sle"):
+    """Gate the high-resolution map channel-wise from the 4x4 map; no adaptive pooling at this size (paper)."""
+    gate = _conv(config, high.shape[-1], 4, padding="valid", bias=True, name=f"{name}_conv1")(low)
+    gate = layers.LeakyReLU(0.1, name=f"{name}_lrelu")(gate)
+    gate = _conv(config, high.shape[-1], 1, bias=True, name=f"{name}_conv2")(gate)
+    gate = layers.Activation("sigmoid", name=f"{name}_sigmoid")(gate)
+    return layers.Multiply(name=f"{name}_gate")([high, gate])
+
+
+def build_generator(config: GanConfig, condition_size: int) -> keras.Model:
+    """``G([z, y]) -> (n, 64, 64, 1)`` in [-1, 1]."""
+    ch = g_channels(config.width)
+    z = keras.Input((config.latent_dim,), name="z")
+    y = keras.Input((condition_size,), name="condition")
+    x = layers.Concatenate(name="zy")([z, y])
+    x = layers.Dense(config.embed_dim, name="embed")(x)
+    x = layers.Reshape((1, 1, config.embed_dim))(x)
+    x = layers.Conv2DTranspose(2 * ch[4], 4, padding="valid", use_bias=False, name="input_deconv")(x)
+    x = layers.BatchNormalization(name="input_bn")(x)
+    feats = {4: GLU(name="input_glu")(x)}
+    for size in (8, 16, 32, 64):
+        feats[size] = _up_block(feats[size // 2], ch[size], config, f"up{size}", noise_seed=config.seed + size)
+    x = _skip_excitation(feats[4], feats[64], config)
+    x = _conv(config, 1, 3, bias=True, name="output_conv")(x)
+    image = layers.Activation("tanh", dtype="float32", name="output_tanh")(x)
+    return keras.Model([z, y], image, name="generator")
+
+
+def _down_block(x, filters: int, config: GanConfig, name: str):
+    x = _conv(config, filters, 4, strides=2, name=f"{name}_conv")(x)
+    x = layers.BatchNormalization(name=f"{name}_bn")(x)
+    return layers.LeakyReLU(0.2, name=f"{name}_lrelu")(x)
+
+
+def build_discriminator(config: GanConfig, condition_size: int) -> keras.Model:
+    """``D([x, y]) -> (logits (n,), B1 (n,16,16,.), B2 (n,8,8,.))``: B1/B2 are the 2nd and 3rd down blocks."""
+    ch = d_channels(config.width)
+    image = keras.Input((IMAGE_SIZE, IMAGE_SIZE, 1), name="image")
+    y = keras.Input((condition_size,), name="condition")
+    x = ConditionChannels(name="condition_image")(image, y)
+    x = _conv(config, ch[64], 3, bias=True, name="input_conv")(x)
+    x = layers.LeakyReLU(0.2, name="input_lrelu")(x)
+    feats = {}
+    for size in (32, 16, 8, 4):
+        x = feats[size] = _down_block(x, ch[size], config, f"down{size}")
+    x = _conv(config, ch[4], 1, name="output_conv1")(x)
+    x = layers.BatchNormalization(name="output_bn")(x)
+    x = layers.LeakyReLU(0.2, name="output_lrelu")(x)
+    x = _conv(config, 1, 4, padding="valid", bias=True, name="output_conv2")(x)
+    logits = layers.Flatten(dtype="float32", name="logits")(x)
+    return keras.Model([image, y], [logits, feats[16], feats[8]], name="discriminator")
+
+
+def build_decoder(config: GanConfig, in_channels: int, out_size: int, name: str) -> keras.Model:
+    """FastGAN's simple decoder: 8x8 features up-sampled to an ``out_size`` image in [-1, 1]."""
+    features = keras.Input((8, 8, in_channels), name="features")
+    x, size = features, 8
+    while size < out_size:
+        size *= 2
+        x = _up_block(x, max(in_channels // (size // 8), 8), config, f"{name}_up{size}")
+    x = layers.Conv2D(1, 3, padding="same", name=f"{name}_out")(x)
+    out = layers.Activation("tanh", dtype="float32", name=f"{name}_tanh")(x)
+    return keras.Model(features, out, name=name)
+
+
+def build_networks(config: GanConfig, condition_size: int) -> dict[str, keras.Model]:
+    """Generator, discriminator, and the decoders for the whole image (from B2) and a quarter crop (from B1)."""
+    ch = d_channels(config.width)
+    return {
+        "generator": build_generator(config, condition_size),
+        "discriminator": build_discriminator(config, condition_size),
+        "decoder_whole": build_decoder(config, ch[8], IMAGE_SIZE, "decoder_whole"),
+        "decoder_part": build_decoder(config, ch[16], IMAGE_SIZE // 2, "decoder_part"),
+    }

@@ -1,0 +1,178 @@
+"""``train``: a run folder from a manifest, with checkpoints, a loss log, TensorBoard and sample grids."""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..errors import SchemaError
+from ..manifest import load_manifest, load_slices
+from ..progress import progress_bar
+from . import checkpoint
+from .conditions import ConditionSpace
+from .config import GanConfig
+from .model import LOSS_NAMES, FastGAN, TrainingSet
+
+CONFIG_FILE = "config.json"
+LOSSES_FILE = "losses.csv"
+LOSS_COLUMNS = ("epoch", "step", *LOSS_NAMES, "images_per_s", "seconds")
+GRID_COLUMNS = 8
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    run_dir: Path
+    config: GanConfig
+    epochs_done: int
+    steps: int
+    seconds: float
+    stopped_by_budget: bool
+
+
+def training_set(manifest: pd.DataFrame, levels) -> tuple[TrainingSet, ConditionSpace]:
+    """The manifest's slices at ``levels`` (those the manifest has), max-normalised, with their conditions."""
+    rows = manifest[manifest["level"].isin(levels)]
+    if rows.empty:
+        raise SchemaError(manifest.attrs.get("root"), f"the manifest has no slices at {', '.join(levels)}")
+    space = ConditionSpace.from_levels(rows["level"])
+    store = load_slices(rows, root=manifest.attrs.get("root"))
+    return TrainingSet.from_arrays(store.slices, store.below, store.above, rows["level"], rows["pattern"],
+                                   space), space
+
+
+def _generator_groups(gan: FastGAN) -> dict[str, list]:
+    return {"generator": gan.generator.weights, "ema": gan.ema}
+
+
+def train(manifest: str | Path | pd.DataFrame, run_dir: str | Path, config: GanConfig | None = None,
+          resume: bool = False, time_budget_minutes: float | None = None, show_progress: bool = False,
+          mode: str = "xla") -> TrainResult:
+    """Train (or, with ``resume``, continue) a conditional FastGAN on ``manifest``'s slices in ``run_dir``."""
+    run_dir = Path(run_dir)
+    last = run_dir / "checkpoints" / checkpoint.LAST
+    if resume:
+        if not last.exists():
+            raise SchemaError(run_dir, "nothing to resume: no checkpoints/last.npz")
+        stored = GanConfig.load(run_dir / CONFIG_FILE)
+        config = dataclasses.replace(stored, epochs=config.epochs if config else stored.epochs)
+    elif last.exists():
+        raise SchemaError(run_dir, "this folder already holds a run; pass --resume or choose another folder")
+    config = config or GanConfig()
+    if isinstance(manifest, pd.DataFrame):
+        table = manifest
+    else:
+        table = load_manifest(manifest)
+    data, space = training_set(table, config.levels)
+    config = dataclasses.replace(config, levels=space.levels)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    config.save(run_dir / CONFIG_FILE)
+
+    gan = FastGAN(config, space, data, mode=mode)
+    start_epoch = checkpoint.load(last, gan.state()) if resume else 0
+    steps_per_epoch = math.ceil(len(data) / config.batch_size)
+    log = _LossLog(run_dir / LOSSES_FILE, keep_through=start_epoch)
+    tensorboard = _TensorBoard(run_dir / "tensorboard")
+    fixed_z = np.random.default_rng(config.seed).standard_normal((GRID_COLUMNS, config.latent_dim)).astype(np.float32)
+
+    began, epoch, stopped = time.perf_counter(), start_epoch, False
+    budget = None if time_budget_minutes is None else 60.0 * time_budget_minutes
+    with progress_bar(f"training ({config.preset})", total=config.epochs, enabled=show_progress) as advance:
+        advance(start_epoch)
+        for epoch in range(start_epoch + 1, config.epochs + 1):
+            t0, losses, remaining = time.perf_counter(), np.zeros(len(LOSS_NAMES)), steps_per_epoch
+            while remaining:
+                count = min(config.steps_per_call, remaining)
+                losses += np.asarray(gan.train_steps(count)) * count
+                remaining -= count
+            seconds = time.perf_counter() - t0
+            row = dict(zip(LOSS_NAMES, losses / steps_per_epoch), epoch=epoch, step=int(gan.step.numpy()),
+                       images_per_s=steps_per_epoch * config.batch_size / seconds, seconds=seconds)
+            log.append(row)
+            tensorboard.scalars(row)
+            stopped = budget is not None and time.perf_counter() - began + seconds > budget and epoch < config.epochs
+            if epoch % config.checkpoint_every == 0 or epoch == config.epochs or stopped:
+                checkpoint.save(run_dir / "checkpoints" / checkpoint.epoch_file(epoch), _generator_groups(gan), epoch)
+                grid = _sample_grid(gan, space, fixed_z)
+                _save_grid_png(grid, space, run_dir / "samples" / f"epoch_{epoch:04d}.png", epoch)
+                tensorboard.images(grid, space, epoch)
+            checkpoint.save(last, gan.state(), epoch)
+            advance(1, info=f"D {row['d_real'] + row['d_fake']:.3f} rec {row['recon']:.3f} G {row['g_loss']:.3f} "
+                            f"{row['images_per_s']:.0f} img/s")
+            if stopped:
+                break
+    tensorboard.close()
+    return TrainResult(run_dir, config, epoch, int(gan.step.numpy()), time.perf_counter() - began, stopped)
+
+
+def _sample_grid(gan: FastGAN, space: ConditionSpace, z: np.ndarray) -> np.ndarray:
+    """(conditions, columns, 64, 64) images in [0, 1] from the same latent vectors for every condition."""
+    conditions = space.conditions
+    vectors = np.repeat(space.vectors(*zip(*conditions)), len(z), axis=0)
+    images = gan.generate(np.tile(z, (len(conditions), 1)), vectors)
+    return images.reshape(len(conditions), len(z), 64, 64)
+
+
+def _save_grid_png(grid: np.ndarray, space: ConditionSpace, path: Path, epoch: int) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows, cols = grid.shape[:2]
+    fig, axes = plt.subplots(rows, cols, figsize=(cols * 0.9, rows * 0.9 + 0.4), squeeze=False)
+    for r, (level, pattern) in enumerate(space.conditions):
+        for c in range(cols):
+            axes[r, c].imshow(grid[r, c], cmap="gray", vmin=0, vmax=1)
+            axes[r, c].set_xticks([]), axes[r, c].set_yticks([])
+        axes[r, 0].set_ylabel(f"{level}\n{pattern}", fontsize=6)
+    fig.suptitle(f"epoch {epoch} (patient's left on the image's right)", fontsize=7)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+class _LossLog:
+    """``losses.csv``, one row per epoch; on resume, rows after the resumed checkpoint are dropped."""
+
+    def __init__(self, path: Path, keep_through: int):
+        self.path = path
+        kept = []
+        if keep_through and path.exists():
+            with open(path, newline="") as handle:
+                kept = [r for r in csv.DictReader(handle) if int(r["epoch"]) <= keep_through]
+        with open(path, "w", newline="") as handle:
+            writer = csv.DictWriter(handle, LOSS_COLUMNS)
+            writer.writeheader()
+            writer.writerows(kept)
+
+    def append(self, row: dict) -> None:
+        with open(self.path, "a", newline="") as handle:
+            csv.DictWriter(handle, LOSS_COLUMNS).writerow({k: row[k] for k in LOSS_COLUMNS})
+
+
+class _TensorBoard:
+    def __init__(self, folder: Path):
+        import tensorflow as tf
+
+        self.tf, self.writer = tf, tf.summary.create_file_writer(str(folder))
+
+    def scalars(self, row: dict) -> None:
+        with self.writer.as_default(step=row["epoch"]):
+            for name in (*LOSS_NAMES, "images_per_s"):
+                self.tf.summary.scalar(name, row[name])
+
+    def images(self, grid: np.ndarray, space: ConditionSpace, epoch: int) -> None:
+        with self.writer.as_default(step=epoch):
+            for images, (level, pattern) in zip(grid, space.conditions):
+                self.tf.summary.image(f"samples/{level}-{pattern}", images[..., None], max_outputs=len(images))
+        self.writer.flush()
+
+    def close(self) -> None:
+        self.writer.close()

@@ -1,0 +1,228 @@
+"""The conditional FastGAN: Table 2's vectors, block shapes, the paper's augmentation, resume and determinism,
+sampling. Tiny networks and a handful of steps; never a real training."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from spect_toolkit.cli import app
+from spect_toolkit.errors import SchemaError
+from spect_toolkit.gan import ConditionSpace, FastGAN, TrainingSet, generate, make_config, train
+from spect_toolkit.gan import augment
+from spect_toolkit.gan.networks import build_networks
+from spect_toolkit.samples import load_samples
+
+TINY = dict(width=4, batch_size=8, checkpoint_every=1, steps_per_call=3)
+
+
+def test_condition_vectors_match_table_2_of_the_paper():
+    a = ConditionSpace(("CER", "BG", "COR"))
+    table_a = {("CER", "normal"): "100100", ("CER", "unilateral"): "100010", ("CER", "bilateral"): "100001",
+               ("BG", "normal"): "010100", ("BG", "unilateral"): "010010", ("BG", "bilateral"): "010001",
+               ("COR", "normal"): "001100", ("COR", "unilateral"): "001010", ("COR", "bilateral"): "001001"}
+    for condition, bits in table_a.items():
+        assert a.vector(*condition).tolist() == [float(b) for b in bits]
+    b = ConditionSpace(("COR",))
+    for pattern, bits in {"normal": "100", "unilateral": "010", "bilateral": "001"}.items():
+        assert b.vector("COR", pattern).tolist() == [float(x) for x in bits]
+    assert (a.size, b.size) == (6, 3)
+    assert ConditionSpace(("COR", "CER")).levels == ("CER", "COR")  # the paper's order whatever the input order
+    with pytest.raises(SchemaError, match="level 'CER' is not in this model's data set"):
+        b.vector("CER", "normal")
+    with pytest.raises(SchemaError, match="unknown pattern"):
+        a.vector("COR", "diffuse")
+
+
+@pytest.mark.parametrize("levels", [("CER", "BG", "COR"), ("COR",)])
+def test_every_block_has_the_expected_shape(levels):
+    space = ConditionSpace(levels)
+    config = make_config("paper", width=8)
+    nets = build_networks(config, space.size)
+    g, d = nets["generator"], nets["discriminator"]
+    w = config.width
+    expected_g = {"embed": (None, 64), "input_glu": (None, 4, 4, 8 * w), "up8_glu": (None, 8, 8, 4 * w),
+                  "up16_glu": (None, 16, 16, 2 * w), "up32_glu": (None, 32, 32, w), "up64_glu": (None, 64, 64, w // 2),
+                  "sle_sigmoid": (None, 1, 1, w // 2), "output_tanh": (None, 64, 64, 1)}
+    for name, shape in expected_g.items():
+        assert tuple(g.get_layer(name).output.shape) == shape, name
+    assert tuple(g.inputs[0].shape) == (None, 256) and tuple(g.inputs[1].shape) == (None, space.size)
+    expected_d = {"condition_image": (None, 64, 64, 1 + space.size), "input_lrelu": (None, 64, 64, w // 2),
+                  "down32_lrelu": (None, 32, 32, w), "down16_lrelu": (None, 16, 16, 2 * w),
+                  "down8_lrelu": (None, 8, 8, 4 * w), "down4_lrelu": (None, 4, 4, 8 * w), "logits": (None, 1)}
+    for name, shape in expected_d.items():
+        assert tuple(d.get_layer(name).output.shape) == shape, name
+    assert tuple(nets["decoder_whole"].output.shape) == (None, 64, 64, 1)
+    assert tuple(nets["decoder_part"].output.shape) == (None, 32, 32, 1)
+    assert tuple(nets["decoder_whole"].input.shape) == (None, 8, 8, 4 * w)   # B2: third down block
+    assert tuple(nets["decoder_part"].input.shape) == (None, 8, 8, 2 * w)    # crop of B1: second down block
+    images = g([np.zeros((2, 256), np.float32), np.tile(space.vector(levels[0], "normal"), (2, 1))])
+    assert float(np.min(images)) >= -1 and float(np.max(images)) <= 1
+
+
+def _marker_set(patterns):
+    """One 64x64 slice per pattern with a single bright pixel at (30, 20) (right hemisphere, centre row)."""
+    n = len(patterns)
+    slices = np.zeros((n, 64, 64), np.float32)
+    slices[:, 30, 20] = 1.0
+    below, above = slices.copy(), slices.copy()  # Eq. 6 then leaves the slice as it is
+    levels = ["COR"] * n
+    space = ConditionSpace(("COR",))
+    return TrainingSet.from_arrays(slices, below, above, levels, patterns, space), space
+
+
+def _draws(gan, count):
+    import tensorflow as tf
+
+    batches = [np.asarray(gan._draw_real(tf.constant([5, k], tf.int64))[0])[..., 0] for k in range(count)]
+    return [image for batch in batches for image in batch]
+
+
+def test_shift_stays_within_two_pixels_anterior_posterior_and_flip_spares_unilateral():
+    data, space = _marker_set(["unilateral"])
+    gan = FastGAN(make_config("paper", **TINY), space, data, mode="eager")
+    rows, cols = set(), set()
+    for image in _draws(gan, 60):
+        bright = np.argwhere(image > 0.99)  # the marker (value 1 -> +1 in [-1, 1])
+        (r, c), = bright
+        rows.add(int(r) - 30)
+        cols.add(int(c))
+    assert rows == {-2, -1, 0, 1, 2}  # every shift in range occurs, none outside it
+    assert cols == {20}  # never moved left-right, never flipped: a unilateral defect keeps its side
+
+
+def test_flip_happens_for_normal_and_bilateral_slices():
+    for pattern in ("normal", "bilateral"):
+        data, space = _marker_set([pattern])
+        gan = FastGAN(make_config("paper", **TINY), space, data, mode="eager")
+        cols = {int(np.argwhere(image > 0.99)[0][1]) for image in _draws(gan, 40)}
+        assert cols == {20, 63 - 20}, pattern
+
+
+def test_eq6_mixes_only_with_the_slices_own_craniocaudal_neighbour():
+    rng = np.random.default_rng(0)
+    n = 5
+    values = rng.uniform(0.2, 1.0, size=(n, 3)).astype(np.float32)  # own, below, above levels per slice
+    slices = np.broadcast_to(values[:, 0, None, None], (n, 64, 64)).copy()
+    below = np.broadcast_to(values[:, 1, None, None], (n, 64, 64)).copy()
+    above = np.broadcast_to(values[:, 2, None, None], (n, 64, 64)).copy()
+    space = ConditionSpace(("COR",))
+    data = TrainingSet(slices, below, above, space.vectors(["COR"] * n, ["normal"] * n), np.ones(n, bool))
+    gan = FastGAN(make_config("paper", **TINY), space, data, mode="eager")
+    for image in _draws(gan, 30):
+        for value in (image[32, :] + 1) / 2:  # a centre row is never blanked by a 2-pixel shift
+            # value = w * own + (1 - w) * neighbour for one row of the set and one of its two neighbours
+            fits = [(i, j) for i in range(n) for j in (1, 2)
+                    if _between(value, values[i, 0], values[i, j])]
+            assert fits, value
+    # a direct check of the formula
+    mixed = augment.mix_adjacent(slices[:1], below[:1], above[:1], np.array([0.25], np.float32), np.array([True]))
+    np.testing.assert_allclose(np.asarray(mixed)[0, 0, 0], 0.25 * values[0, 0] + 0.75 * values[0, 2], rtol=1e-6)
+
+
+def _between(value, a, b, tol=1e-5):
+    return min(a, b) - tol <= value <= max(a, b) + tol
+
+
+def test_training_set_normalises_each_slice_by_its_maximum():
+    space = ConditionSpace(("BG", "COR"))
+    slices = np.random.default_rng(1).uniform(0, 80, (4, 64, 64)).astype(np.float32)
+    data = TrainingSet.from_arrays(slices, slices * 2, slices * 0.5, ["BG", "COR", "BG", "COR"],
+                                   ["normal", "unilateral", "bilateral", "normal"], space)
+    assert np.allclose(data.slices.reshape(4, -1).max(1), 1) and np.allclose(data.below.reshape(4, -1).max(1), 1)
+    assert data.flip_allowed.tolist() == [True, False, True, True]
+    assert data.condition.shape == (4, 5)
+
+
+def test_resumed_run_matches_a_straight_run(ingested, tmp_path):
+    _, work, _ = ingested
+    manifest = work / "manifest.parquet"
+    config = make_config("paper", epochs=2, **TINY)
+    straight = train(manifest, tmp_path / "straight", config, mode="function")
+    train(manifest, tmp_path / "split", make_config("paper", epochs=1, **TINY), mode="function")
+    with pytest.raises(SchemaError, match="already holds a run"):
+        train(manifest, tmp_path / "split", config, mode="function")
+    resumed = train(manifest, tmp_path / "split", config, resume=True, mode="function")
+    assert resumed.steps == straight.steps > 0 and resumed.epochs_done == 2
+    a = np.load(tmp_path / "straight" / "checkpoints" / "last.npz")
+    b = np.load(tmp_path / "split" / "checkpoints" / "last.npz")
+    assert sorted(a.files) == sorted(b.files)
+    for key in a.files:
+        if key.startswith(("g_optimizer", "d_optimizer", "step")):
+            np.testing.assert_allclose(a[key], b[key], rtol=1e-5, atol=1e-6, err_msg=key)
+    first = pd.read_csv(tmp_path / "straight" / "losses.csv")
+    second = pd.read_csv(tmp_path / "split" / "losses.csv")
+    assert first.loc[0, "d_real"] == second.loc[0, "d_real"] and first.loc[0, "g_loss"] == second.loc[0, "g_loss"]
+    assert len(second) == 2  # the resumed log continues the first one
+
+
+def test_interrupted_write_leaves_the_last_checkpoint_usable(tiny_run):
+    last = tiny_run.run_dir / "checkpoints" / "last.npz"
+    (last.parent / "last.npz.tmp").write_bytes(b"half a checkpoint")  # what a kill during save leaves
+    from spect_toolkit.gan import checkpoint
+
+    gan = FastGAN(tiny_run.config, ConditionSpace(tiny_run.config.levels))
+    assert checkpoint.load(last, gan.state()) == tiny_run.epochs_done
+    assert int(gan.step.numpy()) == tiny_run.steps
+
+
+def test_run_folder_holds_what_a_user_looks_for(tiny_run):
+    run = tiny_run.run_dir
+    for name in ("config.json", "losses.csv", "checkpoints/last.npz", "checkpoints/epoch_0002.npz",
+                 "samples/epoch_0002.png"):
+        assert (run / name).exists(), name
+    assert any((run / "tensorboard").iterdir())
+    log = pd.read_csv(run / "losses.csv")
+    assert list(log.epoch) == [1, 2] and np.isfinite(log[["d_real", "d_fake", "recon", "g_loss"]].to_numpy()).all()
+
+
+def test_generate_per_condition_and_like_a_manifest(tiny_run, ingested):
+    _, work, _ = ingested
+    samples = generate(tiny_run.run_dir, per_condition=3, seed=4)
+    space = ConditionSpace(tiny_run.config.levels)
+    assert len(samples.images) == 3 * len(space.conditions)
+    assert samples.config_hash == tiny_run.config.hash and samples.epoch == 2
+    assert 0.0 <= samples.images.min() and samples.images.max() <= 1.0
+    again = generate(tiny_run.run_dir, per_condition=3, seed=4)
+    np.testing.assert_array_equal(samples.images, again.images)  # the seed fixes the slices
+    manifest = pd.read_parquet(work / "manifest.parquet")
+    like = generate(tiny_run.run_dir, like=work / "manifest.parquet", seed=1, epoch=1)
+    made = pd.Series(1, index=pd.MultiIndex.from_arrays([like.level, like.pattern])).groupby(level=[0, 1]).sum()
+    wanted = manifest.groupby(["level", "pattern"]).size()
+    assert made.sort_index().to_dict() == wanted.sort_index().to_dict() and like.epoch == 1
+    with pytest.raises(SchemaError, match="no checkpoint for epoch 7"):
+        generate(tiny_run.run_dir, per_condition=1, epoch=7)
+
+
+def test_cli_train_and_generate(ingested, tmp_path):
+    _, work, _ = ingested
+    run = tmp_path / "run"
+    result = CliRunner().invoke(app, ["train", str(work / "manifest.parquet"), "--out", str(run), "--levels", "COR",
+                                      "--epochs", "1", "--width", "4", "--batch-size", "8", "--step-mode", "function"])
+    assert result.exit_code == 0, result.output
+    assert "1 epochs" in result.output
+    out = tmp_path / "s.npz"
+    result = CliRunner().invoke(app, ["generate", str(run), "--out", str(out), "--per-condition", "2"])
+    assert result.exit_code == 0, result.output
+    samples = load_samples(out)
+    assert set(samples.level) == {"COR"} and len(samples.images) == 6  # data set B: one level, three patterns
+    bad = CliRunner().invoke(app, ["train", str(work / "manifest.parquet"), "--out", str(tmp_path / "r2"),
+                                   "--preset", "fancy"])
+    assert bad.exit_code == 1 and "unknown preset 'fancy'" in " ".join(bad.output.split())
+    none = CliRunner().invoke(app, ["train", str(work / "manifest.parquet"), "--out", str(tmp_path / "r3"),
+                                    "--resume"])
+    assert none.exit_code == 1 and "nothing to resume" in " ".join(none.output.split())
+
+
+def test_improved_preset_runs_its_extra_parts():
+    data, space = _marker_set(["normal", "unilateral", "bilateral"])
+    config = make_config("improved", **{**TINY, "batch_size": 4})
+    assert config.spectral_norm and config.ema_decay > 0 and config.diff_augment and config.random_margin
+    gan = FastGAN(config, space, data, mode="function")
+    before = [np.asarray(v).copy() for v in gan.ema]
+    losses = np.asarray(gan.train_steps(2))
+    assert np.isfinite(losses).all() and int(gan.step.numpy()) == 2
+    assert any(not np.allclose(b, np.asarray(v)) for b, v in zip(before, gan.ema))  # EMA follows the weights
+    assert make_config("paper") != make_config("improved") and make_config("paper").hash != config.hash

@@ -144,6 +144,7 @@ def train(
     out: Path = typer.Option(..., help="run folder: configuration, checkpoints, losses.csv, tensorboard/, samples/"),
     levels: Optional[str] = typer.Option(None, help="levels to train on, e.g. CER,BG,COR (data set A) or COR (B)"),
     preset: str = typer.Option("paper", help="paper (what the paper states) or improved (FastGAN's additions)"),
+    split: Optional[str] = typer.Option(None, help="all (every patient, as the paper) or train (leave the evaluation holdout out)"),
     epochs: Optional[int] = typer.Option(None, min=1, help="epochs (paper: 1000)"),
     batch_size: Optional[int] = typer.Option(None, min=1, help="batch size (paper: 4)"),
     seed: Optional[int] = typer.Option(None, help="random seed (weights, batches, augmentation)"),
@@ -170,7 +171,7 @@ def train(
 
     try:
         config = None if resume and epochs is None else make_config(
-            preset, levels=parse_levels(levels) if levels else None, epochs=epochs, batch_size=batch_size, seed=seed,
+            preset, levels=parse_levels(levels) if levels else None, split=split, epochs=epochs, batch_size=batch_size, seed=seed,
             checkpoint_every=checkpoint_every, learning_rate=learning_rate, beta_1=beta1, beta_2=beta2, width=width,
             spectral_norm=spectral_norm, noise_injection=noise_injection, random_margin=random_margin,
             ema_decay=ema_decay, diff_augment=diff_augment, steps_per_call=steps_per_call,

@@ -19,6 +19,7 @@ _RUNTIME_FIELDS = ("epochs", "checkpoint_every", "steps_per_call", "mixed_precis
 class GanConfig:
     preset: str = "paper"
     levels: tuple[str, ...] = LEVELS
+    split: str = "all"  # train on every patient ("all", as the paper did) or leave the holdout out ("train")
     latent_dim: int = 256
     embed_dim: int = 64
     width: int = 32
@@ -44,6 +45,8 @@ class GanConfig:
     def __post_init__(self) -> None:
         if self.preset not in PRESETS_NAMES:
             raise SchemaError(None, f"unknown preset {self.preset!r}; choose {' or '.join(PRESETS_NAMES)}")
+        if self.split not in ("all", "train"):
+            raise SchemaError(None, f"training split must be 'all' or 'train', got {self.split!r}")
         if not set(self.levels) <= set(LEVELS) or not self.levels:
             raise SchemaError(None, f"levels must be a non-empty subset of {', '.join(LEVELS)}")
         for name in ("batch_size", "epochs", "width", "latent_dim", "embed_dim", "checkpoint_every", "steps_per_call"):

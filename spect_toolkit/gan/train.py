@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import SchemaError
-from ..manifest import load_manifest, load_slices
+from ..manifest import load_manifest, load_slices, select_split
 from ..progress import progress_bar
 from . import checkpoint
 from .conditions import ConditionSpace
@@ -69,7 +69,7 @@ def train(manifest: str | Path | pd.DataFrame, run_dir: str | Path, config: GanC
         table = manifest
     else:
         table = load_manifest(manifest)
-    data, space = training_set(table, config.levels)
+    data, space = training_set(select_split(table, config.split), config.levels)
     config = dataclasses.replace(config, levels=space.levels)
     run_dir.mkdir(parents=True, exist_ok=True)
     config.save(run_dir / CONFIG_FILE)

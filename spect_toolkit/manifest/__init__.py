@@ -12,9 +12,11 @@ from ..errors import SchemaError
 from .schema import CONDITIONS, LABELS, LANDMARKS, MANIFEST, PATTERNS, SIDES
 
 __all__ = ["MANIFEST", "LABELS", "LANDMARKS", "PATTERNS", "CONDITIONS", "SIDES", "load_manifest", "load_slices",
-           "load_table", "SliceSet", "STORE_NAME"]
+           "load_table", "SliceSet", "STORE_NAME", "patient_split", "select_split", "SPLITS", "HOLDOUT_FRACTION"]
 
 STORE_NAME = "slices.npy"
+SPLITS = ("all", "train", "holdout")
+HOLDOUT_FRACTION = 0.2
 
 
 def load_table(path: str | Path, schema) -> pd.DataFrame:
@@ -57,3 +59,27 @@ def load_slices(manifest: pd.DataFrame, root: str | Path | None = None, mmap: bo
         raise SchemaError(store_path, f"manifest points at store rows up to {index.max()}, store has {len(store)}")
     picked = np.asarray(store[index], dtype=np.float32)
     return SliceSet(slices=picked[:, 1], below=picked[:, 0], above=picked[:, 2])
+
+
+def patient_split(manifest: pd.DataFrame, holdout_fraction: float = HOLDOUT_FRACTION) -> pd.Series:
+    """``train`` or ``holdout`` per row, by patient (both scans and every slice of a patient on one side).
+
+    The patient keys are keyed hashes, so taking the lowest keys is a random draw that is the same on every
+    run and machine; ``round(fraction * patients)`` patients (at least one when there are two or more) are held out.
+    """
+    patients = sorted(manifest["patient_key"].unique())
+    n_holdout = int(round(holdout_fraction * len(patients)))
+    if len(patients) >= 2:
+        n_holdout = min(max(n_holdout, 1), len(patients) - 1)
+    holdout = set(patients[:n_holdout])
+    return manifest["patient_key"].map(lambda key: "holdout" if key in holdout else "train").rename("split")
+
+
+def select_split(manifest: pd.DataFrame, split: str) -> pd.DataFrame:
+    """The rows of ``split`` (``all``, ``train`` or ``holdout``), keeping the manifest's folder."""
+    if split not in SPLITS:
+        raise SchemaError(manifest.attrs.get("root"), f"unknown split {split!r}; choose {', '.join(SPLITS)}")
+    rows = manifest if split == "all" else manifest[patient_split(manifest) == split]
+    rows = rows.copy()
+    rows.attrs.update(manifest.attrs)
+    return rows

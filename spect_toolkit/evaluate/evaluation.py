@@ -1,0 +1,150 @@
+"""``evaluate``: real slices against one or more synthetic sets, the paper's protocol and the measures beyond it."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..errors import SchemaError
+from ..manifest import load_manifest, load_slices, select_split
+from ..manifest.schema import PATTERNS
+from ..progress import progress_bar
+from ..samples import Samples, load_samples
+from . import distances, features, figures
+from .measures import slice_measures
+from .report import write_report
+from .stats import REAL, compare_with_real
+
+
+@dataclass(frozen=True)
+class RealSlices:
+    images: np.ndarray
+    level: np.ndarray
+    pattern: np.ndarray
+
+    @classmethod
+    def from_manifest(cls, manifest: pd.DataFrame) -> "RealSlices":
+        if manifest.empty:
+            return cls(np.zeros((0, 64, 64), np.float32), np.array([], str), np.array([], str))
+        return cls(load_slices(manifest).slices, manifest["level"].to_numpy(str), manifest["pattern"].to_numpy(str))
+
+    def at_levels(self, levels) -> "RealSlices":
+        keep = np.isin(self.level, list(levels))
+        return RealSlices(self.images[keep], self.level[keep], self.pattern[keep])
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    metrics: dict
+    slices: pd.DataFrame
+    report: Path
+
+
+def evaluate(real_manifest: str | Path | pd.DataFrame, synthetic: dict[str, str | Path | Samples],
+             out: str | Path, split: str = "holdout", feature_epochs: int = 30, c2st_epochs: int = 15,
+             seed: int = 0, show_progress: bool = False) -> Evaluation:
+    """Compare the real slices of ``split`` with each synthetic set; write ``report.html``, ``metrics.json`` and
+    ``slices.csv`` to ``out``. Feature, judge and utility networks learn from the training split only."""
+    manifest = real_manifest if isinstance(real_manifest, pd.DataFrame) else load_manifest(real_manifest)
+    if split not in ("train", "holdout"):
+        raise SchemaError(manifest.attrs.get("root"), f"split must be train or holdout, got {split!r}")
+    groups = {name: s if isinstance(s, Samples) else load_samples(s) for name, s in synthetic.items()}
+    if not groups or REAL in groups:
+        raise SchemaError(None, "give at least one synthetic set, none of them named 'real'")
+    train, holdout = (RealSlices.from_manifest(select_split(manifest, s)) for s in ("train", "holdout"))
+    if len(holdout.images) == 0 or len(train.images) == 0:
+        raise SchemaError(manifest.attrs.get("root"), "the manifest needs at least two patients for a holdout")
+    real = train if split == "train" else holdout
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+
+    stages = 2 + 4 * len(groups)
+    with progress_bar("evaluating", total=stages, enabled=show_progress) as advance:
+        table = _slice_table(real, groups)
+        paper = pd.concat([compare_with_real(table, m) for m in ("mc", "sd", "lr")], ignore_index=True)
+        space = features.FeatureSpace.train(train.images, train.level, train.pattern, feature_epochs, seed)
+        judge_on_real = _conditional_accuracy(space, holdout)
+        advance(2)
+        metrics = {"split": split, "n_real": len(real.images), "n_train": len(train.images),
+                   "n_holdout": len(holdout.images), "feature_network_holdout_accuracy": judge_on_real,
+                   "paper": paper.to_dict("records"), "groups": {}}
+        images = {}
+        for name, samples in groups.items():
+            reference = real.at_levels(np.unique(samples.level))
+            fake_features = space.embed(samples.images)
+            real_features = space.embed(reference.images)
+            result = {"n": len(samples.images), "levels": sorted(set(samples.level)),
+                      "config_hash": samples.config_hash, "epoch": samples.epoch,
+                      "frechet_distance": distances.frechet_distance(real_features, fake_features),
+                      "kernel_distance": distances.kernel_distance(real_features, fake_features, seed=seed),
+                      **distances.precision_recall_coverage(real_features, fake_features),
+                      "conditional_accuracy": _conditional_accuracy(space, samples)}
+            advance(1)
+            result["two_sample"] = distances.two_sample_auc(reference.images, samples.images, epochs=c2st_epochs,
+                                                             seed=seed)
+            advance(1)
+            audit = distances.memorisation_audit(train.images, holdout.images, samples.images)
+            result["memorisation"] = {k: v for k, v in audit.items() if not isinstance(v, np.ndarray)}
+            table.loc[table.group == name, "nearest_train_distance"] = audit["synthetic_distance"]
+            advance(1)
+            result["utility"] = _utility(train.at_levels(result["levels"]), holdout.at_levels(result["levels"]),
+                                         samples, c2st_epochs, seed)
+            advance(1)
+            metrics["groups"][name] = result
+            images[name] = audit
+    holdout_distance, _ = distances.nearest_distances(holdout.images, train.images)
+    if split == "holdout":
+        table.loc[table.group == REAL, "nearest_train_distance"] = holdout_distance
+
+    figs = {
+        "whiskers": figures.whiskers(table, [REAL, *groups]),
+        "maps": figures.maps({REAL: (real.images, real.pattern),
+                              **{n: (s.images, s.pattern) for n, s in groups.items()}}),
+        "examples": figures.examples({REAL: (real.images, real.level, real.pattern),
+                                      **{n: (s.images, s.level, s.pattern) for n, s in groups.items()}}, seed=seed),
+        **{f"memorisation_{n}": figures.memorisation(images[n], groups[n].images, train.images, n) for n in groups},
+    }
+    table.to_csv(out / "slices.csv", index=False)
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=2, default=float) + "\n")
+    report = write_report(out / "report.html", metrics, paper, figs)
+    return Evaluation(metrics, table, report)
+
+
+def _slice_table(real: RealSlices, groups: dict[str, Samples]) -> pd.DataFrame:
+    parts = [pd.DataFrame({"group": REAL, "level": real.level, "pattern": real.pattern})
+             .join(slice_measures(real.images))]
+    for name, samples in groups.items():
+        parts.append(pd.DataFrame({"group": name, "level": samples.level, "pattern": samples.pattern})
+                     .join(slice_measures(samples.images)))
+    table = pd.concat(parts, ignore_index=True)
+    table["nearest_train_distance"] = np.nan
+    return table
+
+
+def _conditional_accuracy(space: features.FeatureSpace, slices) -> dict[str, float]:
+    """Share of slices the real-trained classifier assigns to their own level, pattern, and both."""
+    level, pattern = space.predict(slices.images)
+    return {"level": float(np.mean(level == slices.level)), "pattern": float(np.mean(pattern == slices.pattern)),
+            "both": float(np.mean((level == slices.level) & (pattern == slices.pattern)))}
+
+
+def _balanced_accuracy(truth: np.ndarray, predicted: np.ndarray) -> float:
+    present = [p for p in PATTERNS if np.any(truth == p)]
+    return float(np.mean([np.mean(predicted[truth == p] == p) for p in present]))
+
+
+def _utility(train: RealSlices, holdout: RealSlices, samples: Samples, epochs: int, seed: int) -> dict[str, float]:
+    """A pattern classifier trained on synthetic slices only against one trained on real training slices, both
+    scored on held-out real slices (balanced accuracy: each pattern counts the same)."""
+    index = {p: i for i, p in enumerate(PATTERNS)}
+    scores = {}
+    for source, images, patterns in (("synthetic", samples.images, samples.pattern),
+                                     ("real", train.images, train.pattern)):
+        model = features.fit(images, np.array([index[p] for p in patterns]), len(PATTERNS), epochs * 2, seed)
+        predicted = np.array(PATTERNS)[features.predict_logits(model, holdout.images).argmax(1)]
+        scores[f"trained_on_{source}"] = _balanced_accuracy(holdout.pattern, predicted)
+    return scores

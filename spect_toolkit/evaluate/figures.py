@@ -1,0 +1,109 @@
+"""The report's figures (matplotlib, returned as PNG bytes): whiskers (paper Fig. 5), mean and SD maps (Fig. 6),
+examples (Fig. 4), the memorisation audit."""
+
+from __future__ import annotations
+
+import io
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from ..manifest.schema import PATTERNS  # noqa: E402
+from .measures import normalise  # noqa: E402
+
+LABELS = {"mc": "mean count in brain (MC)", "sd": "pixel SD in brain", "lr": "left / right ratio (LR)"}
+
+
+def png(fig) -> bytes:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return buffer.getvalue()
+
+
+def whiskers(table: pd.DataFrame, groups: list[str], measures=("mc", "lr")) -> bytes:
+    fig, axes = plt.subplots(len(measures), len(PATTERNS), figsize=(3.2 * len(PATTERNS), 2.8 * len(measures)),
+                             squeeze=False)
+    for r, measure in enumerate(measures):
+        for c, pattern in enumerate(PATTERNS):
+            ax = axes[r, c]
+            data = [table.loc[(table.group == g) & (table.pattern == pattern), measure].dropna() for g in groups]
+            ax.boxplot(data, whis=(0, 100), widths=0.6)  # whiskers at min and max, as the paper's plots
+            ax.set_xticks(range(1, len(groups) + 1), groups, fontsize=8)
+            ax.set_title(f"{pattern}", fontsize=9)
+            if c == 0:
+                ax.set_ylabel(LABELS[measure], fontsize=8)
+    fig.tight_layout()
+    return png(fig)
+
+
+def maps(images_by_group: dict[str, tuple[np.ndarray, np.ndarray]]) -> bytes:
+    """Pixel-wise mean and SD of max-normalised slices, per pattern (rows) and group (columns)."""
+    groups = list(images_by_group)
+    fig, axes = plt.subplots(len(PATTERNS), 2 * len(groups), figsize=(1.7 * 2 * len(groups), 1.9 * len(PATTERNS)),
+                             squeeze=False)
+    for r, pattern in enumerate(PATTERNS):
+        for g, group in enumerate(groups):
+            images, patterns = images_by_group[group]
+            chosen = normalise(images[patterns == pattern]) if np.any(patterns == pattern) else np.zeros((1, 64, 64))
+            for k, (stat, vmax) in enumerate(((chosen.mean(0), 1.0), (chosen.std(0), 0.3))):
+                ax = axes[r, k * len(groups) + g]
+                ax.imshow(stat, cmap="magma" if k else "gray", vmin=0, vmax=vmax)
+                ax.set_xticks([]), ax.set_yticks([])
+                if r == 0:
+                    ax.set_title(f"{'SD' if k else 'mean'}: {group}", fontsize=8)
+            axes[r, 0].set_ylabel(pattern, fontsize=8)
+    fig.suptitle("pixel-wise mean (grey) and SD (colour) maps; patient's left on the image's right", fontsize=8)
+    fig.tight_layout()
+    return png(fig)
+
+
+def examples(groups: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]], per_cell: int = 3, seed: int = 0) -> bytes:
+    """Rows: level x pattern; columns: ``per_cell`` slices of each group."""
+    rng = np.random.default_rng(seed)
+    names = list(groups)
+    cells = sorted({(lv, pt) for _, levels, patterns in groups.values() for lv, pt in zip(levels, patterns)},
+                   key=lambda c: ("CER", "BG", "COR").index(c[0]) * 3 + PATTERNS.index(c[1]))
+    fig, axes = plt.subplots(len(cells), per_cell * len(names), squeeze=False,
+                             figsize=(0.95 * per_cell * len(names), 1.0 * len(cells) + 0.3))
+    for r, (level, pattern) in enumerate(cells):
+        for g, name in enumerate(names):
+            images, levels, patterns = groups[name]
+            index = np.flatnonzero((levels == level) & (patterns == pattern))
+            picked = rng.choice(index, min(per_cell, len(index)), replace=False) if len(index) else []
+            for k in range(per_cell):
+                ax = axes[r, g * per_cell + k]
+                ax.set_xticks([]), ax.set_yticks([])
+                if k < len(picked):
+                    ax.imshow(normalise(images[picked[k]][None])[0], cmap="gray", vmin=0, vmax=1)
+                if r == 0 and k == 0:
+                    ax.set_title(name, fontsize=8, loc="left")
+        axes[r, 0].set_ylabel(f"{level}\n{pattern}", fontsize=7)
+    fig.tight_layout(pad=0.2)
+    return png(fig)
+
+
+def memorisation(audit: dict, synthetic: np.ndarray, train: np.ndarray, name: str, pairs: int = 6) -> bytes:
+    fig = plt.figure(figsize=(9, 3.6))
+    ax = fig.add_axes([0.06, 0.15, 0.36, 0.75])
+    bins = np.linspace(0, max(audit["synthetic_distance"].max(), audit["holdout_distance"].max()), 40)
+    ax.hist(audit["holdout_distance"], bins, alpha=0.6, density=True, label="held-out real")
+    ax.hist(audit["synthetic_distance"], bins, alpha=0.6, density=True, label=name)
+    ax.axvline(audit["threshold"], color="k", ls="--", lw=1, label="1st percentile, real")
+    ax.set_xlabel("distance to nearest training slice", fontsize=8)
+    ax.legend(fontsize=7)
+    closest = np.argsort(audit["synthetic_distance"])[:pairs]
+    for k, i in enumerate(closest):
+        for row, image in enumerate((synthetic[i], train[audit["synthetic_nearest"][i]])):
+            sub = fig.add_axes([0.46 + k * 0.09, 0.52 - row * 0.42, 0.085, 0.38])
+            sub.imshow(normalise(image[None])[0], cmap="gray", vmin=0, vmax=1)
+            sub.set_xticks([]), sub.set_yticks([])
+            if k == 0:
+                sub.set_ylabel("synthetic" if row == 0 else "nearest train", fontsize=7)
+            if row == 0:
+                sub.set_title(f"d={audit['synthetic_distance'][i]:.2f}", fontsize=7)
+    return png(fig)

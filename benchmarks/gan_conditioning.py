@@ -46,9 +46,10 @@ def main() -> None:
     keep = np.isin(real_levels, np.unique(samples.level))
     accuracy = level_accuracy(samples.images, samples.level, real[keep], real_levels[keep])
 
-    gen_asym = asymmetry(samples.images)
+    gen_asym = asymmetry(samples.images, samples.level)
     uni, normal = gen_asym[samples.pattern == "unilateral"], gen_asym[samples.pattern == "normal"]
-    real_uni = np.median(asymmetry(real[keep & (real_patterns == "unilateral")]))
+    real_unilateral = keep & (real_patterns == "unilateral")
+    real_uni = np.median(asymmetry(real[real_unilateral], real_levels[real_unilateral]))
     test = mannwhitneyu(uni, normal, alternative="greater")
     result = {
         "epoch": samples.epoch, "generated_slices": len(samples.images),

@@ -189,7 +189,7 @@ def train(
 def generate(
     run_dir: Path = typer.Argument(..., exists=True, file_okay=False, help="run folder written by spect train"),
     out: Path = typer.Option(..., help="samples .npz to write"),
-    epoch: Optional[int] = typer.Option(None, help="checkpoint epoch (default: the latest)"),
+    epoch: Optional[str] = typer.Option(None, help="checkpoint epoch, or 'best' (chosen by spect select-epoch); default: the latest"),
     per_condition: Optional[int] = typer.Option(None, min=1, help="slices per (level, pattern)"),
     like: Optional[Path] = typer.Option(None, exists=True, help="make as many per (level, pattern) as this manifest has"),
     seed: int = typer.Option(0, help="latent seed"),
@@ -243,6 +243,55 @@ def push(
         console.print(f"... and {len(result.failed) - 10} more (see the report)")
     if not result.ok:
         raise typer.Exit(1)
+
+
+def _synthetic_sets(items: list[str]) -> dict[str, Path]:
+    sets = {}
+    for item in items:
+        name, sep, path = item.partition("=")
+        if not sep or not name or not path:
+            raise SpectInputError(item, "write each synthetic set as NAME=samples.npz, e.g. A=samples_a.npz")
+        sets[name] = Path(path)
+    return sets
+
+
+@app.command()
+def evaluate(
+    real: Path = typer.Option(..., exists=True, help="manifest of the real slices"),
+    synthetic: list[str] = typer.Option(..., help="NAME=samples.npz; repeat for several sets (A=..., B=...)"),
+    out: Path = typer.Option(..., help="report folder: report.html, metrics.json, slices.csv"),
+    split: str = typer.Option("holdout", help="real slices to compare with: holdout or train (split by patient)"),
+    seed: int = typer.Option(0, help="seed of the evaluation networks and resampling"),
+) -> None:
+    """Compare synthetic slices with real ones: the paper's statistics and figures, and measures beyond them."""
+    from .evaluate import evaluate as run_evaluation
+
+    start = time.perf_counter()
+    try:
+        result = run_evaluation(real, _synthetic_sets(synthetic), out, split=split, seed=seed, show_progress=True)
+    except SpectInputError as exc:
+        _fail(exc)
+    console.print(f"evaluated in {time.perf_counter() - start:.0f} s; report: {result.report}")
+    for name, g in result.metrics["groups"].items():
+        console.print(f"{name}: two-sample AUC {g['two_sample']['auc']:.2f}, Frechet distance "
+                      f"{g['frechet_distance']:.2f}, conditional accuracy {g['conditional_accuracy']['both']:.2f}, "
+                      f"memorised share {g['memorisation']['share_below']:.3f}")
+
+
+@app.command("select-epoch")
+def select_epoch_command(
+    run_dir: Path = typer.Argument(..., exists=True, file_okay=False, help="run folder written by spect train"),
+    manifest: Path = typer.Option(..., exists=True, help="the manifest the run was trained on"),
+    seed: int = typer.Option(0, help="seed of the feature network and of the generated slices"),
+) -> None:
+    """Score every checkpoint against held-out real slices and record the best (spect generate --epoch best)."""
+    from .evaluate.selection import select_epoch
+
+    try:
+        result = select_epoch(run_dir, manifest, seed=seed, show_progress=True)
+    except SpectInputError as exc:
+        _fail(exc)
+    console.print(f"best epoch {result['epoch']} ({result['criterion']}: {result['scores'][str(result['epoch'])]})")
 
 
 def main() -> None:  # pragma: no cover

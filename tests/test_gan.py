@@ -226,3 +226,11 @@ def test_improved_preset_runs_its_extra_parts():
     assert np.isfinite(losses).all() and int(gan.step.numpy()) == 2
     assert any(not np.allclose(b, np.asarray(v)) for b, v in zip(before, gan.ema))  # EMA follows the weights
     assert make_config("paper") != make_config("improved") and make_config("paper").hash != config.hash
+
+
+def test_distribution_strategy_path_trains():
+    data, space = _marker_set(["normal", "unilateral"])
+    gan = FastGAN(make_config("paper", **{**TINY, "batch_size": 2}, distribute=True), space, data, mode="function")
+    assert gan.strategy.num_replicas_in_sync >= 1
+    losses = np.asarray(gan.train_steps(2))
+    assert np.isfinite(losses).all() and int(gan.step.numpy()) == 2

@@ -116,10 +116,10 @@ def evaluate(real_manifest: str | Path | pd.DataFrame, synthetic: dict[str, str 
 
 def _slice_table(real: RealSlices, groups: dict[str, Samples]) -> pd.DataFrame:
     parts = [pd.DataFrame({"group": REAL, "level": real.level, "pattern": real.pattern})
-             .join(slice_measures(real.images))]
+             .join(slice_measures(real.images, real.level))]
     for name, samples in groups.items():
         parts.append(pd.DataFrame({"group": name, "level": samples.level, "pattern": samples.pattern})
-                     .join(slice_measures(samples.images)))
+                     .join(slice_measures(samples.images, samples.level)))
     table = pd.concat(parts, ignore_index=True)
     table["nearest_train_distance"] = np.nan
     return table

@@ -4,18 +4,22 @@ Slices are on the canonical AC-PC grid: 64 columns centred on the mid-sagittal p
 columns 31 and 32; columns 32-63 are the patient's left (LPS +x), 0-31 the right.
 
 - Each slice is first normalised by its maximum, as the GAN's training data are.
-- Brain mask: pixels at or above ``BRAIN_THRESHOLD`` (30 %) of the slice maximum, a fixed count threshold that
-  takes in grey and white matter of a perfusion slice and leaves out scatter and background.
+- Brain mask: one fixed mask per level, from the AC-PC anatomy (grey plus white matter probability above 0.5 on
+  the canonical grid, any slice within the level's z-range). Being the same for every slice, it lets blur, shifts
+  and misplaced counts change the measures; a mask that followed each slice's own counts would hide them.
 - MC: mean normalised count in the brain mask; SD: standard deviation over the brain mask ("pixel-wise SD");
   LR: mean count of the left hemisphere's brain pixels over the right's (below 1: the left is lower).
 """
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 import pandas as pd
 
-BRAIN_THRESHOLD = 0.3
+from ..template import AC_SLICE, CANONICAL_SPACING_MM, LEVEL_CENTRES_MM, LEVEL_HALF_WIDTH_MM, brain_mask_canonical
+
 MIDLINE_COLUMN = 32  # first column of the patient's left hemisphere
 
 
@@ -25,8 +29,13 @@ def normalise(images: np.ndarray) -> np.ndarray:
     return images / np.where(peak > 0, peak, 1.0)[:, None, None]
 
 
-def brain_mask(images: np.ndarray, threshold: float = BRAIN_THRESHOLD) -> np.ndarray:
-    return normalise(images) >= threshold
+@lru_cache(maxsize=None)
+def brain_mask(level: str) -> np.ndarray:
+    """The level's fixed 64x64 brain mask (see the module notes)."""
+    centre = AC_SLICE + LEVEL_CENTRES_MM[level] / CANONICAL_SPACING_MM
+    half = LEVEL_HALF_WIDTH_MM / CANONICAL_SPACING_MM
+    z = np.arange(int(np.ceil(centre - half)), int(np.floor(centre + half)) + 1)
+    return brain_mask_canonical()[z].any(axis=0)
 
 
 def left_mask(shape: tuple[int, int] = (64, 64)) -> np.ndarray:
@@ -35,10 +44,10 @@ def left_mask(shape: tuple[int, int] = (64, 64)) -> np.ndarray:
     return left
 
 
-def slice_measures(images: np.ndarray) -> pd.DataFrame:
+def slice_measures(images: np.ndarray, levels) -> pd.DataFrame:
     """MC, SD and LR per slice, as columns ``mc``, ``sd``, ``lr`` (one row per slice, input order)."""
     images = normalise(images)
-    mask = images >= BRAIN_THRESHOLD
+    mask = np.stack([brain_mask(str(level)) for level in levels]) if len(images) else np.zeros(images.shape, bool)
     left = mask & left_mask(images.shape[1:])
     right = mask & ~left_mask(images.shape[1:])
     n = mask.sum(axis=(1, 2))
@@ -49,6 +58,6 @@ def slice_measures(images: np.ndarray) -> pd.DataFrame:
     return pd.DataFrame({"mc": mc, "sd": sd, "lr": mean_left / np.where(mean_right > 0, mean_right, np.nan)})
 
 
-def asymmetry(images: np.ndarray) -> np.ndarray:
+def asymmetry(images: np.ndarray, levels) -> np.ndarray:
     """|log LR|: 0 for a symmetric slice, larger the more one hemisphere is lower, whichever side."""
-    return np.abs(np.log(slice_measures(images)["lr"].to_numpy()))
+    return np.abs(np.log(slice_measures(images, levels)["lr"].to_numpy()))

@@ -17,10 +17,16 @@ from .model import FastGAN
 from .train import CONFIG_FILE, _generator_groups
 
 
-def load_generator(run_dir: str | Path, epoch: int | None = None) -> tuple[FastGAN, int]:
-    """The run's generator at ``epoch`` (default: the latest saved epoch), with EMA weights where the run kept
-    them."""
+def load_generator(run_dir: str | Path, epoch: int | str | None = None) -> tuple[FastGAN, int]:
+    """The run's generator at ``epoch`` (default: the latest saved epoch; ``"best"``: the one ``select-epoch``
+    chose), with EMA weights where the run kept them."""
     run_dir = Path(run_dir)
+    if epoch == "best":
+        from ..evaluate.selection import selected_epoch
+
+        epoch = selected_epoch(run_dir)
+    elif isinstance(epoch, str):
+        epoch = int(epoch) if epoch.isdigit() else _bad_epoch(run_dir, epoch)
     config = GanConfig.load(run_dir / CONFIG_FILE)
     saved = checkpoint.saved_epochs(run_dir)
     if not saved:
@@ -33,6 +39,10 @@ def load_generator(run_dir: str | Path, epoch: int | None = None) -> tuple[FastG
     for variable, average in zip(gan.generator.trainable_variables, gan.ema):
         variable.assign(average)
     return gan, epoch
+
+
+def _bad_epoch(run_dir: Path, epoch: str):
+    raise SchemaError(run_dir, f"epoch must be a number or 'best', got {epoch!r}")
 
 
 def condition_counts(space: ConditionSpace, per_condition: int | None = None,
@@ -48,7 +58,7 @@ def condition_counts(space: ConditionSpace, per_condition: int | None = None,
 
 
 def generate(run_dir: str | Path, per_condition: int | None = None, like=None, seed: int = 0,
-             epoch: int | None = None) -> Samples:
+             epoch: int | str | None = None) -> Samples:
     gan, epoch = load_generator(run_dir, epoch)
     counts = condition_counts(gan.space, per_condition, like)
     levels = np.array([lv for lv, _, n in counts for _ in range(n)], dtype=str)

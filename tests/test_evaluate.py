@@ -1,0 +1,140 @@
+"""Evaluation against known answers: real against itself, against a clearly wrong set, against copies of the
+training slices, and the left/right ratio of known left defects; the report, the CLI and epoch selection."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.ndimage import gaussian_filter, shift
+from typer.testing import CliRunner
+
+from spect_toolkit.cli import app
+from spect_toolkit.evaluate import evaluate, slice_measures
+from spect_toolkit.evaluate.distances import memorisation_audit, two_sample_auc
+from spect_toolkit.evaluate.stats import compare_with_real
+from spect_toolkit.manifest import load_manifest, load_slices, patient_split
+from spect_toolkit.samples import Samples
+
+
+@pytest.fixture(scope="module")
+def real(ingested):
+    _, work, _ = ingested
+    manifest = load_manifest(work / "manifest.parquet")
+    return manifest, load_slices(manifest).slices
+
+
+def _table(real_set, other_set):
+    parts = []
+    for group, (images, levels, patterns) in (("real", real_set), ("S", other_set)):
+        parts.append(pd.DataFrame({"group": group, "pattern": patterns}).join(slice_measures(images, levels)))
+    return pd.concat(parts, ignore_index=True)
+
+
+def _halves(manifest, images, seed=0):
+    order = np.random.default_rng(seed).permutation(len(images))
+    a, b = order[: len(order) // 2], order[len(order) // 2:]
+    levels, patterns = manifest["level"].to_numpy(), manifest["pattern"].to_numpy()
+    return (images[a], levels[a], patterns[a]), (images[b], levels[b], patterns[b])
+
+
+def _wrong(images):
+    """Blurred, moved 6 pixels to the right and dimmed: obviously not a real slice."""
+    return np.stack([0.7 * shift(gaussian_filter(im, 2.0), (0, -6), order=1) for im in images]).astype(np.float32)
+
+
+def test_real_against_a_random_half_of_itself_shows_no_difference(real):
+    manifest, images = real
+    first, second = _halves(manifest, images)
+    (ia, ib) = first[0], second[0]
+    table = _table(first, second)
+    for measure in ("mc", "lr"):
+        assert (compare_with_real(table, measure)["dunnett_p"] > 0.01).all(), measure
+    result = two_sample_auc(ia, ib, epochs=10)
+    assert result["auc_low"] < 0.5 < result["auc_high"] and abs(result["auc"] - 0.5) < 0.2
+    audit = memorisation_audit(ia, ib[: len(ib) // 2], ib[len(ib) // 2:])
+    assert audit["share_below"] < 0.1
+
+
+def test_a_clearly_wrong_set_is_flagged(real):
+    manifest, images = real
+    levels, patterns = manifest["level"].to_numpy(), manifest["pattern"].to_numpy()
+    table = _table((images, levels, patterns), (_wrong(images), levels, patterns))
+    mc = compare_with_real(table, "mc")
+    large = mc[mc["n_real"] >= 10]  # patterns with enough slices for the test to have power
+    assert len(large) >= 2 and (large["dunnett_p"] < 0.001).all() and (large["anova_p"] < 0.001).all()
+    assert (compare_with_real(table, "lr")["dunnett_p"] < 0.001).any()  # the shift moves counts to one side
+    assert two_sample_auc(images, _wrong(images), epochs=10)["auc"] > 0.9
+
+
+def test_copies_of_training_slices_are_flagged_as_memorised(real):
+    manifest, images = real
+    (train, _, _), (rest, _, _) = _halves(manifest, images, seed=1)
+    copies = train[:40] + np.random.default_rng(2).normal(0, 1e-3, train[:40].shape).astype(np.float32)
+    audit = memorisation_audit(train, rest, copies)
+    assert audit["share_below"] > 0.9 and audit["median_synthetic"] < audit["threshold"]
+
+
+def test_left_defects_give_lr_below_one_and_right_defects_above(real):
+    manifest, images = real
+    unilateral = (manifest["pattern"] == "unilateral").to_numpy()
+    side, levels = manifest["side"].to_numpy()[unilateral], manifest["level"].to_numpy()[unilateral]
+    # the phantom's labels say which side is low; mirroring a slice swaps the sides, so every slice can be
+    # made a left defect and a right defect
+    as_left = np.where((side == "L")[:, None, None], images[unilateral], images[unilateral][:, :, ::-1])
+    lr_left = slice_measures(as_left, levels)["lr"].to_numpy()
+    lr_right = slice_measures(as_left[:, :, ::-1], levels)["lr"].to_numpy()
+    assert np.median(lr_left) < 0.97 and np.median(lr_right) > 1.03
+    assert np.mean(lr_left < 1) > 0.8
+    normal = (manifest["pattern"] == "normal").to_numpy()
+    lr_normal = slice_measures(images[normal], manifest["level"].to_numpy()[normal])["lr"]
+    assert abs(np.median(lr_normal) - 1) < 0.03
+
+
+def test_patient_split_keeps_patients_whole(real):
+    manifest, _ = real
+    split = patient_split(manifest)
+    assert set(split) == {"train", "holdout"}
+    assert (manifest.assign(split=split).groupby("patient_key")["split"].nunique() == 1).all()
+
+
+def test_evaluate_writes_report_metrics_and_table(real, ingested, tmp_path):
+    manifest, images = real
+    levels, patterns = manifest["level"].to_numpy(), manifest["pattern"].to_numpy()
+    good = Samples(np.clip(images / images.reshape(len(images), -1).max(1)[:, None, None], 0, 1), levels, patterns,
+                   seed=0, config_hash="good")
+    wrong = _wrong(images)
+    bad = Samples(wrong / wrong.reshape(len(wrong), -1).max(1)[:, None, None], levels, patterns, seed=0,
+                  config_hash="bad")
+    result = evaluate(manifest, {"A": good, "W": bad}, tmp_path / "report", feature_epochs=10, c2st_epochs=8)
+    html = (tmp_path / "report" / "report.html").read_text()
+    assert html.count("data:image/png;base64,") >= 5 and "Dunnett" in html and "src=\"http" not in html
+    metrics = json.loads((tmp_path / "report" / "metrics.json").read_text())
+    assert metrics["groups"]["W"]["two_sample"]["auc"] > metrics["groups"]["A"]["two_sample"]["auc"]
+    assert metrics["groups"]["W"]["frechet_distance"] > metrics["groups"]["A"]["frechet_distance"]
+    # A is the real slices themselves: every training slice has a zero-distance twin in it
+    assert metrics["groups"]["A"]["memorisation"]["share_below"] > 0.5
+    table = pd.read_csv(tmp_path / "report" / "slices.csv")
+    assert {"group", "level", "pattern", "mc", "sd", "lr", "nearest_train_distance"} <= set(table.columns)
+    assert (table.group == "A").sum() == len(images) and result.report.exists()
+
+
+def test_cli_evaluate_names_a_malformed_synthetic_argument(ingested, tmp_path):
+    _, work, _ = ingested
+    result = CliRunner().invoke(app, ["evaluate", "--real", str(work / "manifest.parquet"), "--synthetic",
+                                      "samples.npz", "--out", str(tmp_path / "r")])
+    assert result.exit_code == 1 and "NAME=samples.npz" in " ".join(result.output.split())
+
+
+def test_select_epoch_then_generate_best(tiny_run, ingested):
+    from spect_toolkit.evaluate.selection import select_epoch
+    from spect_toolkit.gan import generate
+
+    _, work, _ = ingested
+    result = select_epoch(tiny_run.run_dir, work / "manifest.parquet", minimum_per_condition=4)
+    assert set(result["scores"]) == {"1", "2"} and result["epoch"] in (1, 2)
+    assert result["scores"][str(result["epoch"])] == min(result["scores"].values())
+    samples = generate(tiny_run.run_dir, per_condition=1, epoch="best")
+    assert samples.epoch == result["epoch"]

@@ -1,4 +1,6 @@
-"""Secondary Capture export speed: files per second for 1000 slices, plain folder and DICOMDIR File-set.
+"""Secondary Capture export and PACS push speed: files per second for 1000 slices, written as a plain folder and
+as a DICOMDIR File-set, then sent to a throw-away local Orthanc by C-STORE and by STOW-RS (skipped, with a
+message, where Orthanc is not installed).
 
     python benchmarks/bench_export.py --slices 1000
 """
@@ -6,12 +8,15 @@
 from __future__ import annotations
 
 import argparse
+import shutil
 import tempfile
 import time
 
 import numpy as np
 
 from spect_toolkit.export import export_samples
+from spect_toolkit.export.orthanc import TemporaryOrthanc
+from spect_toolkit.export.push import push_cstore, push_stow
 from spect_toolkit.samples import Samples
 
 
@@ -23,13 +28,31 @@ def main() -> None:
     rng = np.random.default_rng(0)
     samples = Samples(rng.random((n, 64, 64)).astype(np.float32), np.array(["CER", "BG", "COR"] * (n // 3)),
                       np.array(["normal", "unilateral", "bilateral"] * (n // 3)), seed=0, config_hash="bench")
-    for dicomdir in (False, True):
-        with tempfile.TemporaryDirectory() as out:
+    with tempfile.TemporaryDirectory() as work:
+        for dicomdir in (False, True):
+            out = f"{work}/{'media' if dicomdir else 'plain'}"
             start = time.perf_counter()
             export_samples(samples, out, dicomdir=dicomdir)
             seconds = time.perf_counter() - start
-        print(f"export {'with DICOMDIR' if dicomdir else 'plain folder'}: {n} files in {seconds:.2f} s = "
-              f"{n / seconds:.0f} files/s")
+            print(f"export {'with DICOMDIR' if dicomdir else 'plain folder'}: {n} files in {seconds:.2f} s = "
+                  f"{n / seconds:.0f} files/s")
+        if shutil.which("Orthanc") is None:
+            print("push: skipped, Orthanc is not installed (apt-get install orthanc orthanc-dicomweb)")
+            return
+        with TemporaryOrthanc() as pacs:
+            start = time.perf_counter()
+            report = push_cstore(f"{work}/plain", "127.0.0.1", pacs.dicom_port, pacs.aet)
+            seconds = time.perf_counter() - start
+            print(f"C-STORE to local Orthanc: {len(report.stored)} of {n} stored in {seconds:.2f} s = "
+                  f"{len(report.stored) / seconds:.0f} files/s")
+        if not pacs.has_dicomweb:
+            return
+        with TemporaryOrthanc() as pacs:  # an empty server, so STOW-RS stores rather than overwrites
+            start = time.perf_counter()
+            report = push_stow(f"{work}/plain", pacs.stow_url)
+            seconds = time.perf_counter() - start
+            print(f"STOW-RS to local Orthanc (50 files per request): {len(report.stored)} of {n} stored in "
+                  f"{seconds:.2f} s = {len(report.stored) / seconds:.0f} files/s")
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import socket
 import subprocess
@@ -53,8 +54,10 @@ class TemporaryOrthanc:
         }
         (root / "orthanc.json").write_text(json.dumps(config))
         self._log = open(root / "orthanc.log", "w")
+        # DCMTK (Orthanc's DICOM layer) answers each C-STORE without Nagle's delay only when asked to.
+        env = {**os.environ, "TCP_NODELAY": "1"}
         self._process = subprocess.Popen([self.binary, str(root / "orthanc.json")], stdout=self._log,
-                                         stderr=subprocess.STDOUT)
+                                         stderr=subprocess.STDOUT, env=env)
         deadline = time.monotonic() + self.start_timeout_s
         while time.monotonic() < deadline:
             if self._process.poll() is not None:

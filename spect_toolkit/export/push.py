@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import json
+import socket
 import time
 import urllib.error
 import urllib.request
@@ -108,6 +109,8 @@ def push_cstore(source, host: str, port: int, called_aet: str, calling_aet: str 
                         report.records[i].detail = f"peer rejected SOP class {refused}"
                     advance(len(pending))
                     break
+                if association.is_established:
+                    _no_delay(association)
                 if not association.is_established:
                     attempts += 1
                     reason = _association_failure(association, host, port)
@@ -150,6 +153,15 @@ def _association_failure(association, host: str, port: int) -> str:
         return f"association rejected by {host}:{port} (check the called and calling AE titles)"
     # pynetdicom reports a refused TCP connection as an aborted association, with nothing received
     return f"no DICOM association with {host}:{port}: nothing listening, or the peer aborted it"
+
+
+def _no_delay(association) -> None:
+    """Send each small C-STORE at once: with Nagle's algorithm on, every request waits for the peer's delayed
+    ACK (about 40 ms on Linux), which caps a push at a few dozen files per second."""
+    try:
+        association.dul.socket.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    except (AttributeError, OSError):  # pynetdicom internals moved: slower, still correct
+        pass
 
 
 def _context_accepted(association, ds) -> bool:

@@ -294,6 +294,35 @@ def select_epoch_command(
     console.print(f"best epoch {result['epoch']} ({result['criterion']}: {result['scores'][str(result['epoch'])]})")
 
 
+@app.command()
+def demo(
+    out: Path = typer.Option(Path("demo"), help="folder for every output of the demo"),
+    minutes: float = typer.Option(8.0, min=0.2, help="training budget in minutes, shared by data sets A and B"),
+    pacs: Optional[str] = typer.Option(None, help="HOST:PORT[:AET] to push the export to by C-STORE"),
+    patients: Optional[int] = typer.Option(None, min=2, help="use a fresh phantom cohort of N patients instead of "
+                                                             "the embedded example data"),
+    seed: int = typer.Option(0, help="seed of every random choice"),
+) -> None:
+    """The whole toolkit in one command: scan, ingest, train A and B, generate, export, (push), evaluate."""
+    from .demo import DemoStageError, run_demo
+
+    start = time.perf_counter()
+    try:
+        result = run_demo(out, minutes, pacs, patients, seed, say=lambda text: console.print(f"[bold]{text}"))
+    except (DemoStageError, SpectInputError) as exc:
+        _fail(exc)
+    table = Table(title=f"spect demo: {time.perf_counter() - start:.0f} s in all")
+    table.add_column("stage")
+    table.add_column("seconds", justify="right")
+    for name, seconds in result.stage_seconds.items():
+        table.add_row(name, f"{seconds:.1f}")
+    console.print(table)
+    for note in result.notes:
+        console.print(note)
+    for name, path in result.outputs.items():
+        console.print(f"{name:>15}: {path}")
+
+
 def main() -> None:  # pragma: no cover
     app()
 

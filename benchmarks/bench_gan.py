@@ -63,9 +63,9 @@ def main() -> None:
             rates[batch, mode] = rate
             print(f"| {batch} | {mode} | {rate:.1f} | {rate / rates[batch, 'eager']:.2f} | {first:.1f} |", flush=True)
     images = args.epochs * args.slices
-    for batch in (4, 32):
-        hours = images / rates[batch, "xla"] / 3600
-        print(f"projected {args.epochs} epochs x {args.slices} slices at batch {batch} (xla): {hours:.1f} h")
+    for (batch, mode), rate in rates.items():
+        print(f"projected {args.epochs} epochs x {args.slices} slices at batch {batch} ({mode}): "
+              f"{images / rate / 3600:.1f} h")
 
 
 if __name__ == "__main__":

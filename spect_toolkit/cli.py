@@ -163,7 +163,8 @@ def train(
     steps_per_call: Optional[int] = typer.Option(None, min=1, help="training steps per compiled call"),
     mixed_precision: bool = typer.Option(False, help="float16 compute with loss scaling (for GPUs)"),
     distribute: bool = typer.Option(False, help="tf.distribute.MirroredStrategy over all visible GPUs"),
-    step_mode: str = typer.Option("xla", help="xla (step compiled by XLA), function (plain graph) or eager"),
+    step_mode: str = typer.Option("auto", help="auto (xla on a GPU, function on the CPU), xla (step compiled by XLA), "
+                                               "function (plain graph) or eager"),
 ) -> None:
     """Train the conditional FastGAN on a manifest's slices; --resume continues a stopped run."""
     from .gan import make_config, train as train_run
@@ -191,7 +192,7 @@ def generate(
     out: Path = typer.Option(..., help="samples .npz to write"),
     epoch: Optional[str] = typer.Option(None, help="checkpoint epoch, or 'best' (chosen by spect select-epoch); default: the latest"),
     per_condition: Optional[int] = typer.Option(None, min=1, help="slices per (level, pattern)"),
-    like: Optional[Path] = typer.Option(None, exists=True, help="make as many per (level, pattern) as this manifest has"),
+    like: Optional[Path] = typer.Option(None, exists=True, help="make as many per (level, pattern) as this manifest has (per pattern, at the run's levels, for levels the run lacks)"),
     seed: int = typer.Option(0, help="latent seed"),
 ) -> None:
     """Generate slices for every (level, pattern) of a run into samples.npz."""

@@ -234,3 +234,15 @@ def test_distribution_strategy_path_trains():
     assert gan.strategy.num_replicas_in_sync >= 1
     losses = np.asarray(gan.train_steps(2))
     assert np.isfinite(losses).all() and int(gan.step.numpy()) == 2
+
+
+def test_like_a_manifest_puts_other_levels_at_the_runs_levels():
+    from spect_toolkit.gan import condition_counts
+
+    manifest = pd.DataFrame({"level": ["CER"] * 4 + ["BG"] * 3 + ["COR"] * 2 + ["COR"] * 5,
+                             "pattern": ["normal"] * 9 + ["unilateral"] * 5})
+    b = dict(((lv, pt), n) for lv, pt, n in condition_counts(ConditionSpace(("COR",)), like=manifest))
+    assert b == {("COR", "normal"): 9, ("COR", "unilateral"): 5, ("COR", "bilateral"): 0}
+    a = dict(((lv, pt), n) for lv, pt, n in condition_counts(ConditionSpace(("CER", "BG", "COR")), like=manifest))
+    assert a[("CER", "normal")] == 4 and a[("BG", "normal")] == 3 and a[("COR", "unilateral")] == 5
+    assert sum(a.values()) == len(manifest)

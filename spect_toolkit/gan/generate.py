@@ -47,14 +47,28 @@ def _bad_epoch(run_dir: Path, epoch: str):
 
 def condition_counts(space: ConditionSpace, per_condition: int | None = None,
                      like: str | Path | pd.DataFrame | None = None) -> list[tuple[str, str, int]]:
-    """How many slices to make per (level, pattern): ``per_condition`` each, or as many as ``like`` has."""
+    """How many slices to make per (level, pattern): ``per_condition`` each, or as many as ``like`` has.
+
+    With ``like``, every pattern gets as many slices as the manifest has of it. Slices at levels the run was not
+    trained on are made at the run's own levels, spread evenly: data set B (cortex only) makes all of them at
+    COR, as the paper generated "the same number of images as the real ones" for both data sets.
+    """
     if (per_condition is None) == (like is None):
         raise SchemaError(None, "give either a number per condition or a manifest to match")
     if like is None:
         return [(level, pattern, per_condition) for level, pattern in space.conditions]
     manifest = like if isinstance(like, pd.DataFrame) else load_manifest(like)
     counts = manifest.groupby(["level", "pattern"]).size()
-    return [(level, pattern, int(counts.get((level, pattern), 0))) for level, pattern in space.conditions]
+    rows = []
+    for pattern in dict.fromkeys(p for _, p in space.conditions):
+        at_own = {level: int(counts.get((level, pattern), 0)) for level in space.levels}
+        elsewhere = int(counts.xs(pattern, level="pattern").sum()) - sum(at_own.values()) if pattern in \
+            counts.index.get_level_values("pattern") else 0
+        share, extra = divmod(elsewhere, len(space.levels))
+        for i, level in enumerate(space.levels):
+            rows.append((level, pattern, at_own[level] + share + (i < extra)))
+    order = {c: i for i, c in enumerate(space.conditions)}
+    return sorted(rows, key=lambda r: order[(r[0], r[1])])
 
 
 def generate(run_dir: str | Path, per_condition: int | None = None, like=None, seed: int = 0,

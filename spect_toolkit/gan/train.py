@@ -53,7 +53,7 @@ def _generator_groups(gan: FastGAN) -> dict[str, list]:
 
 def train(manifest: str | Path | pd.DataFrame, run_dir: str | Path, config: GanConfig | None = None,
           resume: bool = False, time_budget_minutes: float | None = None, show_progress: bool = False,
-          mode: str = "xla") -> TrainResult:
+          mode: str = "auto") -> TrainResult:
     """Train (or, with ``resume``, continue) a conditional FastGAN on ``manifest``'s slices in ``run_dir``."""
     run_dir = Path(run_dir)
     last = run_dir / "checkpoints" / checkpoint.LAST

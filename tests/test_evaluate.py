@@ -119,6 +119,7 @@ def test_evaluate_writes_report_metrics_and_table(real, ingested, tmp_path):
     table = pd.read_csv(tmp_path / "report" / "slices.csv")
     assert {"group", "level", "pattern", "mc", "sd", "lr", "nearest_train_distance"} <= set(table.columns)
     assert (table.group == "A").sum() == len(images) and result.report.exists()
+    assert (tmp_path / "report" / "figures" / "whiskers.png").stat().st_size > 1000
 
 
 def test_cli_evaluate_names_a_malformed_synthetic_argument(ingested, tmp_path):

@@ -108,6 +108,9 @@ def evaluate(real_manifest: str | Path | pd.DataFrame, synthetic: dict[str, str 
                                       **{n: (s.images, s.level, s.pattern) for n, s in groups.items()}}, seed=seed),
         **{f"memorisation_{n}": figures.memorisation(images[n], groups[n].images, train.images, n) for n in groups},
     }
+    (out / "figures").mkdir(exist_ok=True)
+    for name, data in figs.items():  # the same figures as files, for slides and papers
+        (out / "figures" / f"{name}.png").write_bytes(data)
     table.to_csv(out / "slices.csv", index=False)
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2, default=float) + "\n")
     report = write_report(out / "report.html", metrics, paper, figs)

@@ -14,7 +14,7 @@ from . import checkpoint
 from .conditions import ConditionSpace
 from .config import GanConfig
 from .model import FastGAN
-from .train import CONFIG_FILE, _generator_groups
+from .train import CONFIG_FILE
 
 
 def load_generator(run_dir: str | Path, epoch: int | str | None = None) -> tuple[FastGAN, int]:
@@ -26,7 +26,9 @@ def load_generator(run_dir: str | Path, epoch: int | str | None = None) -> tuple
 
         epoch = selected_epoch(run_dir)
     elif isinstance(epoch, str):
-        epoch = int(epoch) if epoch.isdigit() else _bad_epoch(run_dir, epoch)
+        if not epoch.isdigit():
+            raise SchemaError(run_dir, f"epoch must be a number or 'best', got {epoch!r}")
+        epoch = int(epoch)
     config = GanConfig.load(run_dir / CONFIG_FILE)
     saved = checkpoint.saved_epochs(run_dir)
     if not saved:
@@ -35,14 +37,10 @@ def load_generator(run_dir: str | Path, epoch: int | str | None = None) -> tuple
     if epoch not in saved:
         raise SchemaError(run_dir, f"no checkpoint for epoch {epoch}; saved: {', '.join(map(str, saved))}")
     gan = FastGAN(config, ConditionSpace(config.levels))
-    checkpoint.load(run_dir / "checkpoints" / checkpoint.epoch_file(epoch), _generator_groups(gan))
+    checkpoint.load(run_dir / "checkpoints" / checkpoint.epoch_file(epoch), gan.generator_state())
     for variable, average in zip(gan.generator.trainable_variables, gan.ema):
         variable.assign(average)
     return gan, epoch
-
-
-def _bad_epoch(run_dir: Path, epoch: str):
-    raise SchemaError(run_dir, f"epoch must be a number or 'best', got {epoch!r}")
 
 
 def condition_counts(space: ConditionSpace, per_condition: int | None = None,

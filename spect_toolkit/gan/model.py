@@ -195,6 +195,10 @@ class FastGAN:
             "ema": self.ema, "step": [self.step],
         }
 
+    def generator_state(self) -> dict[str, list]:
+        """What sampling needs: the generator's weights and their running averages (empty without EMA)."""
+        return {"generator": self.generator.weights, "ema": self.ema}
+
     def generate(self, z: np.ndarray, condition: np.ndarray, batch: int = 256) -> np.ndarray:
         """Images in [0, 1], (n, 64, 64), from the generator in inference mode."""
         out = [self.generator([z[i:i + batch], condition[i:i + batch]], training=False)

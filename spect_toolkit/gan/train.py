@@ -47,10 +47,6 @@ def training_set(manifest: pd.DataFrame, levels) -> tuple[TrainingSet, Condition
                                    space), space
 
 
-def _generator_groups(gan: FastGAN) -> dict[str, list]:
-    return {"generator": gan.generator.weights, "ema": gan.ema}
-
-
 def train(manifest: str | Path | pd.DataFrame, run_dir: str | Path, config: GanConfig | None = None,
           resume: bool = False, time_budget_minutes: float | None = None, show_progress: bool = False,
           mode: str = "auto") -> TrainResult:
@@ -98,7 +94,7 @@ def train(manifest: str | Path | pd.DataFrame, run_dir: str | Path, config: GanC
             tensorboard.scalars(row)
             stopped = budget is not None and time.perf_counter() - began + seconds > budget and epoch < config.epochs
             if epoch % config.checkpoint_every == 0 or epoch == config.epochs or stopped:
-                checkpoint.save(run_dir / "checkpoints" / checkpoint.epoch_file(epoch), _generator_groups(gan), epoch)
+                checkpoint.save(run_dir / "checkpoints" / checkpoint.epoch_file(epoch), gan.generator_state(), epoch)
                 grid = _sample_grid(gan, space, fixed_z)
                 _save_grid_png(grid, space, run_dir / "samples" / f"epoch_{epoch:04d}.png", epoch)
                 tensorboard.images(grid, space, epoch)

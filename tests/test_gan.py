@@ -246,3 +246,16 @@ def test_like_a_manifest_puts_other_levels_at_the_runs_levels():
     a = dict(((lv, pt), n) for lv, pt, n in condition_counts(ConditionSpace(("CER", "BG", "COR")), like=manifest))
     assert a[("CER", "normal")] == 4 and a[("BG", "normal")] == 3 and a[("COR", "unilateral")] == 5
     assert sum(a.values()) == len(manifest)
+
+
+def test_mixed_precision_path_trains_and_restores_the_policy():
+    import keras
+
+    data, space = _marker_set(["normal", "bilateral"])
+    gan = FastGAN(make_config("paper", **{**TINY, "batch_size": 2}, mixed_precision=True), space, data,
+                  mode="function")
+    assert keras.mixed_precision.global_policy().name == "float32"  # other models built later are unaffected
+    assert gan.generator.get_layer("up8_conv").compute_dtype == "float16"
+    losses = np.asarray(gan.train_steps(2))
+    assert np.isfinite(losses).all()
+    assert gan.generate(np.zeros((1, 256), np.float32), space.vectors(["COR"], ["normal"])).dtype == np.float32

@@ -92,10 +92,11 @@ def nearest_distances(queries: np.ndarray, reference: np.ndarray, chunk: int = 5
 
 
 def memorisation_audit(train: np.ndarray, holdout: np.ndarray, synthetic: np.ndarray,
-                       percentile: float = 1.0) -> dict:
+                       percentile: float = 1.0, holdout_distance: np.ndarray | None = None) -> dict:
     """Distances to the nearest training slice: synthetic slices against held-out real ones. A generator that
-    copies its training set puts many synthetic slices closer than almost any genuinely new real slice."""
-    holdout_d, _ = nearest_distances(holdout, train)
+    copies its training set puts many synthetic slices closer than almost any genuinely new real slice.
+    ``holdout_distance`` (from :func:`nearest_distances`) saves recomputing it when several sets are audited."""
+    holdout_d = nearest_distances(holdout, train)[0] if holdout_distance is None else holdout_distance
     synth_d, synth_nn = nearest_distances(synthetic, train)
     threshold = float(np.percentile(holdout_d, percentile))
     return {"threshold": threshold, "share_below": float(np.mean(synth_d < threshold)),

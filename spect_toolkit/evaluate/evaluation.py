@@ -73,6 +73,7 @@ def evaluate(real_manifest: str | Path | pd.DataFrame, synthetic: dict[str, str 
                    "n_holdout": len(holdout.images), "feature_network_holdout_accuracy": judge_on_real,
                    "paper": paper.to_dict("records"), "groups": {}}
         images = {}
+        holdout_distance, _ = distances.nearest_distances(holdout.images, train.images)
         for name, samples in groups.items():
             reference = real.at_levels(np.unique(samples.level))
             fake_features = space.embed(samples.images)
@@ -87,7 +88,8 @@ def evaluate(real_manifest: str | Path | pd.DataFrame, synthetic: dict[str, str 
             result["two_sample"] = distances.two_sample_auc(reference.images, samples.images, epochs=c2st_epochs,
                                                              seed=seed)
             advance(1)
-            audit = distances.memorisation_audit(train.images, holdout.images, samples.images)
+            audit = distances.memorisation_audit(train.images, holdout.images, samples.images,
+                                                 holdout_distance=holdout_distance)
             result["memorisation"] = {k: v for k, v in audit.items() if not isinstance(v, np.ndarray)}
             table.loc[table.group == name, "nearest_train_distance"] = audit["synthetic_distance"]
             advance(1)
@@ -96,7 +98,6 @@ def evaluate(real_manifest: str | Path | pd.DataFrame, synthetic: dict[str, str 
             advance(1)
             metrics["groups"][name] = result
             images[name] = audit
-    holdout_distance, _ = distances.nearest_distances(holdout.images, train.images)
     if split == "holdout":
         table.loc[table.group == REAL, "nearest_train_distance"] = holdout_distance
 

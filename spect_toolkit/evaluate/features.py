@@ -63,11 +63,13 @@ class FeatureSpace:
         index = {c: i for i, c in enumerate(classes)}
         return cls(fit(images, np.array([index[k] for k in keys]), len(classes), epochs, seed), classes)
 
-    def embed(self, images: np.ndarray) -> np.ndarray:
+    def __post_init__(self) -> None:
         import keras
 
-        head = keras.Model(self.model.inputs, self.model.get_layer("embedding").output)
-        return np.asarray(head.predict(_input(images), batch_size=256, verbose=0), np.float64)
+        self._embedding = keras.Model(self.model.inputs, self.model.get_layer("embedding").output)
+
+    def embed(self, images: np.ndarray) -> np.ndarray:
+        return np.asarray(self._embedding.predict(_input(images), batch_size=256, verbose=0), np.float64)
 
     def predict(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         best = predict_logits(self.model, images).argmax(axis=1)

@@ -67,9 +67,9 @@ def dicom_files(source: str | Path | list) -> list[Path]:
     return sorted(p for p in source.rglob("*") if p.is_file() and p.name != "DICOMDIR" and not p.name.startswith("."))
 
 
-def _read(path: Path) -> tuple[pydicom.Dataset | None, str]:
+def _read(path: Path, pixels: bool = True) -> tuple[pydicom.Dataset | None, str]:
     try:
-        ds = pydicom.dcmread(path)
+        ds = pydicom.dcmread(path, stop_before_pixels=not pixels)
         return ds, str(ds.SOPInstanceUID)
     except (InvalidDicomError, OSError, AttributeError, ValueError) as exc:
         return None, f"unreadable: {exc}"
@@ -174,8 +174,8 @@ def push_stow(source, url: str, retries: int = 3, retry_wait_s: float = 1.0, tim
     """STOW-RS (PS3.18 10.5) of every file in requests of ``files_per_request`` instances."""
     files = dicom_files(source)
     report = PushReport(url)
-    for path in files:
-        ds, uid = _read(path)
+    for path in files:  # the header gives the UID; the bytes sent are read from the file when its batch goes
+        ds, uid = _read(path, pixels=False)
         report.records.append(PushRecord(path, uid if ds is not None else "", FAILED, "" if ds else uid))
     readable = [r for r in report.records if r.sop_instance_uid]
     with progress_bar(f"STOW-RS to {url}", total=len(files), enabled=show_progress) as advance:

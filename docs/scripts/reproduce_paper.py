@@ -1,6 +1,6 @@
 """The paper's data set A versus B experiment on a phantom cohort, with the paper's Table 1 mix.
 
-    python docs/scripts/reproduce_paper.py --out repro --patients 90 --minutes-a 36 --minutes-b 18
+    python docs/scripts/reproduce_paper.py --out repro --patients 90 --minutes-a 76 --minutes-b 38
 
 1. A phantom cohort (paper mix), ingested; 938 slices drawn from it with Table 1's totals: 551 normal,
    291 unilateral, 96 bilateral, spread evenly over CER, BG and COR, no bilateral cerebellum.
@@ -64,8 +64,8 @@ def main() -> None:
     parser.add_argument("--patients", type=int, default=90)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--epochs", type=int, default=1000)
-    parser.add_argument("--minutes-a", type=float, default=36.0, help="training budget of data set A (0: none)")
-    parser.add_argument("--minutes-b", type=float, default=18.0, help="training budget of data set B (0: none)")
+    parser.add_argument("--minutes-a", type=float, default=76.0, help="training budget of data set A (0: none)")
+    parser.add_argument("--minutes-b", type=float, default=38.0, help="training budget of data set B (0: none)")
     args = parser.parse_args()
     out = Path(args.out)
     times = {}

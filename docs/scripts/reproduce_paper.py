@@ -39,6 +39,11 @@ PAPER_P = {("mc", "normal"): {"A": "0.8", "B": "< 0.0001"}, ("mc", "unilateral")
            ("lr", "normal"): {"A": ">= 0.08", "B": "sig."}, ("lr", "bilateral"): {"A": ">= 0.08", "B": "sig."}}
 
 
+def format_p(p: float) -> str:
+    """Dunnett's P as the table shows it; below double precision's reach it underflows to 0."""
+    return "< 1e-15" if p < 1e-15 else f"{p:.2g}"
+
+
 def table_1_subset(manifest: pd.DataFrame, seed: int) -> pd.DataFrame:
     """938 rows with Table 1's pattern totals, levels as even as the pattern allows (no bilateral CER)."""
     rng = np.random.default_rng(seed)
@@ -108,7 +113,7 @@ def main() -> None:
     for r in paper[paper.measure.isin(["mc", "lr"])].itertuples():
         reference = PAPER_P.get((r.measure, r.pattern), {}).get(r.group, "")
         print(f"| {r.measure.upper()} | {r.pattern} | {r.group} | {r.n_real} | {r.n_group} | {r.mean_real:.3f} | "
-              f"{r.mean_group:.3f} | {r.dunnett_p:.2g} | {reference} |")
+              f"{r.mean_group:.3f} | {format_p(r.dunnett_p)} | {reference} |")
     summary = {"runs": runs, "stage_seconds": {k: round(v, 1) for k, v in times.items()},
                "groups": evaluation.metrics["groups"], "report": str(evaluation.report)}
     (out / "summary.json").write_text(json.dumps(summary, indent=2, default=float))

@@ -40,7 +40,7 @@ PAPER_P = {("mc", "normal"): {"A": "0.8", "B": "< 0.0001"}, ("mc", "unilateral")
 
 
 def format_p(p: float) -> str:
-    """Dunnett's P as the table shows it; below double precision's reach it underflows to 0."""
+    """Dunnett's P as the table shows it; the test returns 0 below its numerical precision."""
     return "< 1e-15" if p < 1e-15 else f"{p:.2g}"
 
 

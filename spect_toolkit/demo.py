@@ -44,6 +44,7 @@ def run_demo(out: str | Path = "demo", minutes: float = 8.0, pacs: str | None = 
     from .export import export_samples
     from .export.push import push_cstore
     from .gan import generate, make_config, train
+    from .manifest import load_manifest, select_split
     from .manifest.ingest import ingest
     from .phantom import make_cohort
 
@@ -75,6 +76,9 @@ def run_demo(out: str | Path = "demo", minutes: float = 8.0, pacs: str | None = 
     ingested = stage("ingest", lambda: ingest(dicom, labels, out / "ingest", jobs=2, show_progress=show_progress))
     result.outputs["manifest"] = ingested.manifest
 
+    # As many slices per level and pattern as the real training split: the report compares with that split, and
+    # a pattern whose patients are all held out is one the generators never saw.
+    real_train = select_split(load_manifest(ingested.manifest), "train")
     samples = {}
     for name, levels in DATA_SETS.items():
         budget = minutes * SHARE_OF_TRAINING[name]
@@ -85,7 +89,7 @@ def run_demo(out: str | Path = "demo", minutes: float = 8.0, pacs: str | None = 
         result.notes.append(f"data set {name}: {run.epochs_done} epochs, {run.steps} steps in {run.seconds / 60:.1f} min")
         result.outputs[f"run {name}"] = run.run_dir
         path = out / f"samples_{name}.npz"
-        stage(f"generate {name}", lambda: generate(run.run_dir, like=ingested.manifest, seed=seed).save(path))
+        stage(f"generate {name}", lambda: generate(run.run_dir, like=real_train, seed=seed).save(path))
         samples[name] = path
         result.outputs[f"samples {name}"] = path
 

@@ -7,6 +7,7 @@ import pytest
 
 from spect_toolkit.demo import DemoStageError, run_demo
 from spect_toolkit.export.orthanc import free_port
+from spect_toolkit.manifest import load_manifest, select_split
 from spect_toolkit.samples import load_samples
 
 
@@ -20,6 +21,9 @@ def test_demo_runs_each_stage_and_names_the_one_that_fails(tmp_path):
         "scan", "ingest", "train data set A", "generate A", "train data set B", "generate B", "export A", "push A"]
     a, b = load_samples(tmp_path / "samples_A.npz"), load_samples(tmp_path / "samples_B.npz")
     assert set(a.level) == {"CER", "BG", "COR"} and set(b.level) == {"COR"}
-    assert len(a.images) == len(b.images) == 180  # as many as the example manifest, per pattern
-    assert np.array_equal(np.unique(a.pattern, return_counts=True)[1], np.unique(b.pattern, return_counts=True)[1])
+    real_train = select_split(load_manifest(tmp_path / "ingest" / "manifest.parquet"), "train")
+    assert len(a.images) == len(b.images) == len(real_train)  # as many per pattern as the split it is compared with
+    for samples in (a, b):
+        patterns, counts = np.unique(samples.pattern, return_counts=True)
+        assert dict(zip(patterns, counts)) == real_train.pattern.value_counts().to_dict()
     assert (tmp_path / "dicom_A" / "DICOMDIR").exists() and (tmp_path / "push_A.csv").exists()

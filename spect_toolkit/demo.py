@@ -1,7 +1,7 @@
 """``spect demo``: from a hospital-style export to an evaluation report, every stage of the toolkit in one call.
 
 Data set A (all three levels) and data set B (cortex only) are trained on the training split of the embedded
-example cohort (or a freshly generated one), sampled as many slices per (level, pattern) as the real set has,
+example cohort (or a freshly generated one), sampled as many slices per (level, pattern) as that split has,
 exported as Secondary Capture DICOM with a DICOMDIR, optionally pushed to a PACS, and evaluated against the
 real training slices, as the paper compared with its training images (a ten-patient holdout is too small to hold
 every pattern; the memorisation audit and the utility test still use it).

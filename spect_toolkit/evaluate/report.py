@@ -96,9 +96,10 @@ only, next to the same classifier trained on real training slices.</li>
 <h2>The paper's measures (its Figure 5)</h2>
 <p class="note">Per slice, normalised by its maximum: MC is the mean count in the brain mask (one fixed mask per
 level, from the AC-PC anatomy template), SD the standard deviation over the mask, LR the mean of the left
-hemisphere over the right (midline between columns 31 and 32 of the AC-PC grid). One-way ANOVA across real and all synthetic groups per
-pattern, then Dunnett's test of each synthetic group against real (P per group and pattern). As in the paper, each
-synthetic group is compared with all real slices of that pattern, whatever its levels. P &lt; 0.05 in red.</p>
+hemisphere over the right (midline between columns 31 and 32 of the AC-PC grid). One-way ANOVA across real and
+all synthetic groups per pattern, then Dunnett's test of each synthetic group against real (P per group and
+pattern). As in the paper, each synthetic group is compared with all real slices of that pattern, whatever its
+levels. P &lt; 0.05 in red.</p>
 {_img(figs['whiskers'], 'whisker plots')}
 <h3>MC</h3>{_paper_table(paper, 'mc')}
 <h3>LR</h3>{_paper_table(paper, 'lr')}

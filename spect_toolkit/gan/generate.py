@@ -57,11 +57,11 @@ def condition_counts(space: ConditionSpace, per_condition: int | None = None,
         return [(level, pattern, per_condition) for level, pattern in space.conditions]
     manifest = like if isinstance(like, pd.DataFrame) else load_manifest(like)
     counts = manifest.groupby(["level", "pattern"]).size()
+    per_pattern = manifest.groupby("pattern").size()
     rows = []
     for pattern in dict.fromkeys(p for _, p in space.conditions):
         at_own = {level: int(counts.get((level, pattern), 0)) for level in space.levels}
-        elsewhere = int(counts.xs(pattern, level="pattern").sum()) - sum(at_own.values()) if pattern in \
-            counts.index.get_level_values("pattern") else 0
+        elsewhere = int(per_pattern.get(pattern, 0)) - sum(at_own.values())
         share, extra = divmod(elsewhere, len(space.levels))
         for i, level in enumerate(space.levels):
             rows.append((level, pattern, at_own[level] + share + (i < extra)))

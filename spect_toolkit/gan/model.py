@@ -157,9 +157,9 @@ class FastGAN:
         return self.strategy.reduce("MEAN", per_replica, axis=None)
 
     def _compile(self, mode: str):
-        """``auto``: :func:`default_step_mode`; ``xla``: each step compiled whole by XLA, looped ``count`` times in one graph call; ``function``: the
-        same loop as a plain graph; ``eager``: Python. Step ``k`` draws everything from the seed
-        (config.seed, k), so a resumed run repeats exactly the draws of one that ran straight through.
+        """``auto``: :func:`default_step_mode`; ``xla``: each step compiled whole by XLA, looped ``count`` times in
+        one graph call; ``function``: the same loop as a plain graph; ``eager``: Python. Step ``k`` draws everything
+        from the seed (config.seed, k), so a resumed run repeats exactly the draws of one that ran straight through.
 
         The loop stays outside XLA: on a 2-core CPU, XLA ran a while-loop of this step compiled whole at about
         2.4 s per step against 0.09 s for the step compiled alone, so only the step is handed to XLA."""

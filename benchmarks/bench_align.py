@@ -25,7 +25,8 @@ from spect_toolkit.manifest import load_manifest
 from spect_toolkit.manifest.ingest import ingest
 from spect_toolkit.phantom import make_cohort
 from spect_toolkit.pseudonym import Pseudonymizer, load_or_create_key
-from spect_toolkit.template import CANONICAL_GRID, LEVELS
+from spect_toolkit.template import CANONICAL_GRID
+from spect_toolkit.vocabulary import LEVELS
 
 
 def main() -> None:

@@ -10,14 +10,18 @@ from __future__ import annotations
 import argparse
 import shutil
 import tempfile
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 
-from spect_toolkit.export import export_samples
-from spect_toolkit.export.orthanc import TemporaryOrthanc
-from spect_toolkit.export.push import push_cstore, push_stow
-from spect_toolkit.samples import Samples
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the test suite's throw-away Orthanc
+
+from orthanc_server import TemporaryOrthanc  # noqa: E402
+from spect_toolkit.export import export_samples  # noqa: E402
+from spect_toolkit.export.push import push_cstore, push_stow  # noqa: E402
+from spect_toolkit.samples import Samples  # noqa: E402
 
 
 def main() -> None:

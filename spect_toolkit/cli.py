@@ -6,31 +6,52 @@ skipped some input (each skipped item is listed in its report).
 
 from __future__ import annotations
 
+import functools
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Optional
+from typing import NoReturn, Optional
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from .errors import SpectInputError
+from .errors import ArgumentError, SpectError
 
 # TensorFlow's C++ start-up chatter (CUDA probing, CPU features) is noise to a user; errors still show.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__.splitlines()[0])
 console = Console(stderr=True)
-EXIT_SKIPPED = 3
+EXIT_FAILED, EXIT_USAGE, EXIT_SKIPPED = 1, 2, 3
 
 
-def _fail(exc: Exception) -> None:
-    console.print(f"[red]error:[/red] {exc}")
-    raise typer.Exit(1)
+def _fail(message: object, code: int = EXIT_FAILED) -> NoReturn:
+    console.print(f"[red]error:[/red] {message}")
+    raise typer.Exit(code)
 
 
-@app.command()
+def command(name: str | None = None) -> Callable[[Callable], Callable]:
+    """``@app.command`` whose errors become the documented exit codes: a usage error (:class:`ArgumentError`)
+    exits 2, any other toolkit error 1, each with its one-line message instead of a traceback."""
+
+    def register(func: Callable) -> Callable:
+        @functools.wraps(func)
+        def run(*args, **kwargs):
+            try:
+                return func(*args, **kwargs)
+            except ArgumentError as exc:
+                _fail(exc, EXIT_USAGE)
+            except SpectError as exc:
+                _fail(exc)
+
+        return app.command(name)(run)
+
+    return register
+
+
+@command()
 def phantom(
     out_dir: Path = typer.Argument(..., help="folder to write the synthetic export into"),
     patients: int = typer.Option(20, "--patients", "-n", min=1, help="patients (each gives a rest and a stress volume)"),
@@ -46,78 +67,76 @@ def phantom(
     from .phantom import make_cohort, parse_mix
 
     start = time.perf_counter()
-    try:
-        paths = make_cohort(out_dir, patients, seed, parse_mix(mix), layout, scale, counts, deflate=deflate, jobs=jobs,
-                            show_progress=True)
-    except (ValueError, SpectInputError) as exc:
-        _fail(exc)
+    paths = make_cohort(out_dir, patients, seed, parse_mix(mix), layout, scale, counts, deflate=deflate, jobs=jobs,
+                        show_progress=True)
     seconds = time.perf_counter() - start
     console.print(f"{patients} patients ({2 * patients} volumes) in {seconds:.1f} s")
     console.print(f"DICOM export: {paths.dicom}\nlabels:       {paths.labels}\nground truth: {paths.ground_truth}")
 
 
-@app.command()
+KEY_HELP = "pseudonym key file of the project (created if absent); default: $SPECT_TOOLKIT_KEY, else ~/.config/spect-toolkit/pseudonym.key"
+
+
+@command()
 def scan(
     export_dir: Path = typer.Argument(..., exists=True, help="folder (any layout) or file to index"),
     out: Optional[Path] = typer.Option(None, help="write the index to this .csv or .parquet file"),
-    key: Optional[Path] = typer.Option(None, help="pseudonym key file (created if absent; default: beside --out)"),
+    key: Optional[Path] = typer.Option(None, help=KEY_HELP),
 ) -> None:
-    """Index every file of an export by series; exit code 3 if any file or series cannot be used."""
+    """Index every file of an export by series; exit code 3 if a file or series that could be a volume is unusable."""
     from .dicom import scan as scan_export
-    from .pseudonym import Pseudonymizer, load_or_create_key
+    from .dicom.scan import IGNORED, OK, SKIPPED
+    from .pseudonym import project_pseudonymizer
 
-    key_path = key or (out.parent / "pseudonym.key" if out else None)
-    pseudonymize = Pseudonymizer(load_or_create_key(key_path) if key_path else None)
-    try:
-        index = scan_export(export_dir, pseudonymize, show_progress=True)
-    except SpectInputError as exc:
-        _fail(exc)
+    index = scan_export(export_dir, project_pseudonymizer(key, reading=export_dir), show_progress=True)
     table = Table(title=f"{export_dir}: {len(index)} series / files")
-    for column in ("path", "condition", "rows", "columns", "slices", "layout", "scale_source", "unit", "status"):
+    columns = ("path", "condition", "slices", "layout", "scale_source", "unit", "status")
+    for column in columns:
         table.add_column(column, overflow="fold")
     for _, row in index.iterrows():
-        style = None if row.status == "ok" else "red"
-        table.add_row(*[str(row[c]) for c in ("path", "condition", "rows", "columns", "slices", "layout",
-                                               "scale_source", "unit", "status")], style=style)
+        style = {OK: None, IGNORED: "dim"}.get(row.outcome, "red")
+        table.add_row(*[str(row[c]) for c in columns], style=style)
     Console().print(table)
     if out:
         out.parent.mkdir(parents=True, exist_ok=True)
         index.to_parquet(out, index=False) if out.suffix == ".parquet" else index.to_csv(out, index=False)
         console.print(f"index written to {out}")
-    skipped = index[index.status != "ok"]
-    usable = len(index) - len(skipped)
-    console.print(f"{usable} usable series; {len(skipped)} skipped ({int(skipped.n_files.sum())} files)")
-    if len(skipped):
+    counts = {outcome: index[index.outcome == outcome] for outcome in (OK, SKIPPED, IGNORED)}
+    console.print(f"{len(counts[OK])} usable series; {len(counts[SKIPPED])} skipped "
+                  f"({int(counts[SKIPPED].n_files.sum())} files); {int(counts[IGNORED].n_files.sum())} files ignored "
+                  "(no image input)")
+    if len(counts[OK]) == 0:
+        _fail(f"{export_dir}: no usable SPECT series found")
+    if len(counts[SKIPPED]):
         raise typer.Exit(EXIT_SKIPPED)
 
 
-@app.command()
+@command()
 def ingest(
     export_dir: Path = typer.Argument(..., exists=True, help="hospital export (folder tree of DICOM)"),
     labels: Path = typer.Option(..., exists=True, help="labels CSV: patient_id, accession_number, condition, pattern, side"),
     out: Path = typer.Option(..., help="work folder for the manifest, slice store, volumes, report and QC pages"),
     levels: str = typer.Option("CER,BG,COR", help="levels to keep: CER,BG,COR (data set A) or COR (data set B)"),
     landmarks: Optional[Path] = typer.Option(None, exists=True, help="landmark CSV (AC, PC, MID per series) for landmark alignment"),
-    key: Optional[Path] = typer.Option(None, help="pseudonym key file (default OUT/pseudonym.key, created if absent)"),
+    key: Optional[Path] = typer.Option(None, help=KEY_HELP),
     jobs: int = typer.Option(2, min=1, help="worker processes"),
+    overwrite: bool = typer.Option(False, help="replace an ingest already in --out"),
 ) -> None:
     """Align every labelled series to AC-PC, cut CER/BG/COR slices, write the labelled manifest."""
     from .manifest.ingest import ingest as run_ingest
 
     start = time.perf_counter()
-    try:
-        result = run_ingest(export_dir, labels, out, levels, landmarks, key, jobs, show_progress=True)
-    except SpectInputError as exc:
-        _fail(exc)
+    result = run_ingest(export_dir, labels, out, levels, landmarks, key, jobs, show_progress=True, overwrite=overwrite)
     console.print(f"{result.volumes_used} volumes used, {result.series_skipped} series or files skipped, "
-                  f"{result.slices} slices in {time.perf_counter() - start:.1f} s")
+                  f"{result.files_ignored} files ignored (no image input), {result.slices} slices in "
+                  f"{time.perf_counter() - start:.1f} s")
     console.print(f"manifest: {result.manifest}\nreport:   {result.report}\nQC pages: {out / 'qc'}")
     if result.series_skipped:
         console.print(f"[yellow]skipped items and their reasons are in {result.report}[/yellow]")
         raise typer.Exit(EXIT_SKIPPED)
 
 
-@app.command()
+@command()
 def export(
     samples: Path = typer.Argument(..., exists=True, help="samples.npz (images, level, pattern, seed, config_hash)"),
     out: Path = typer.Option(..., help="folder for the Secondary Capture files"),
@@ -129,16 +148,13 @@ def export(
     from .export import export_samples
 
     start = time.perf_counter()
-    try:
-        result = export_samples(samples, out, study_description, pixel_spacing, dicomdir, show_progress=True)
-    except SpectInputError as exc:
-        _fail(exc)
+    result = export_samples(samples, out, study_description, pixel_spacing, dicomdir, show_progress=True)
     seconds = time.perf_counter() - start
     console.print(f"{len(result.files)} files in {len(result.series)} series, {seconds:.1f} s; patient "
                   f"{result.patient_id}; {'DICOMDIR: ' + str(result.dicomdir) if result.dicomdir else 'folder: ' + str(out)}")
 
 
-@app.command()
+@command()
 def train(
     manifest: Path = typer.Argument(..., exists=True, help="manifest.parquet (or .csv) written by spect ingest"),
     out: Path = typer.Option(..., help="run folder: configuration, checkpoints, losses.csv, tensorboard/, samples/"),
@@ -170,23 +186,20 @@ def train(
     from .gan import make_config, train as train_run
     from .levels import parse_levels
 
-    try:
-        config = None if resume and epochs is None else make_config(
-            preset, levels=parse_levels(levels) if levels else None, split=split, epochs=epochs, batch_size=batch_size, seed=seed,
-            checkpoint_every=checkpoint_every, learning_rate=learning_rate, beta_1=beta1, beta_2=beta2, width=width,
-            spectral_norm=spectral_norm, noise_injection=noise_injection, random_margin=random_margin,
-            ema_decay=ema_decay, diff_augment=diff_augment, steps_per_call=steps_per_call,
-            mixed_precision=mixed_precision or None, distribute=distribute or None)
-        result = train_run(manifest, out, config, resume=resume, time_budget_minutes=time_budget,
-                           show_progress=True, mode=step_mode)
-    except (ValueError, SpectInputError) as exc:
-        _fail(exc)
+    config = None if resume and epochs is None else make_config(
+        preset, levels=parse_levels(levels) if levels else None, split=split, epochs=epochs, batch_size=batch_size, seed=seed,
+        checkpoint_every=checkpoint_every, learning_rate=learning_rate, beta_1=beta1, beta_2=beta2, width=width,
+        spectral_norm=spectral_norm, noise_injection=noise_injection, random_margin=random_margin,
+        ema_decay=ema_decay, diff_augment=diff_augment, steps_per_call=steps_per_call,
+        mixed_precision=mixed_precision or None, distribute=distribute or None)
+    result = train_run(manifest, out, config, resume=resume, time_budget_minutes=time_budget,
+                       show_progress=True, mode=step_mode)
     note = " (stopped by the time budget)" if result.stopped_by_budget else ""
     console.print(f"{result.epochs_done} epochs, {result.steps} steps in {result.seconds / 60:.1f} min{note}; "
                   f"configuration hash {result.config.hash}; run folder {result.run_dir}")
 
 
-@app.command()
+@command()
 def generate(
     run_dir: Path = typer.Argument(..., exists=True, file_okay=False, help="run folder written by spect train"),
     out: Path = typer.Option(..., help="samples .npz to write"),
@@ -199,18 +212,14 @@ def generate(
     from .gan import generate as generate_samples
 
     if (per_condition is None) == (like is None):
-        console.print("[red]error:[/red] give exactly one of --per-condition N and --like MANIFEST")
-        raise typer.Exit(2)
-    try:
-        samples = generate_samples(run_dir, per_condition=per_condition, like=like, seed=seed, epoch=epoch)
-        samples.save(out)
-    except SpectInputError as exc:
-        _fail(exc)
+        raise ArgumentError("give exactly one of --per-condition N and --like MANIFEST")
+    samples = generate_samples(run_dir, per_condition=per_condition, like=like, seed=seed, epoch=epoch)
+    samples.save(out)
     console.print(f"{len(samples.images)} slices from epoch {samples.epoch} (configuration {samples.config_hash}) "
                   f"written to {out}")
 
 
-@app.command()
+@command()
 def push(
     dicom_dir: Path = typer.Argument(..., exists=True, help="folder (or file) of DICOM to send, e.g. an export"),
     host: Optional[str] = typer.Option(None, help="DICOM node host (C-STORE)"),
@@ -219,22 +228,21 @@ def push(
     calling_aet: str = typer.Option("SPECT_TOOLKIT", help="our AE title (C-STORE)"),
     stow: Optional[str] = typer.Option(None, help="DICOMweb STOW-RS URL, e.g. http://pacs:8042/dicom-web/studies"),
     retries: int = typer.Option(3, min=0, help="retries on association or connection failure"),
-    report: Optional[Path] = typer.Option(None, help="per-file status CSV (default: push_report.csv beside the files)"),
+    report: Optional[Path] = typer.Option(None, help="per-file status CSV (default: FOLDER.push_report.csv next to "
+                                                        "the pushed folder, never inside it)"),
 ) -> None:
     """Send DICOM files to a PACS by C-STORE or STOW-RS; exits 1 unless the peer confirmed every file."""
-    from .export.push import push_cstore, push_stow
+    from .export.push import default_report_path, push_cstore, push_stow
 
     if (stow is None) == (host is None):
-        console.print("[red]error:[/red] give either --stow URL or --host/--port/--called-aet")
-        raise typer.Exit(2)
+        raise ArgumentError("give either --stow URL or --host/--port/--called-aet")
     if stow is None and (port is None or called_aet is None):
-        console.print("[red]error:[/red] C-STORE needs --host, --port and --called-aet")
-        raise typer.Exit(2)
+        raise ArgumentError("C-STORE needs --host, --port and --called-aet")
     if stow:
         result = push_stow(dicom_dir, stow, retries=retries, show_progress=True)
     else:
         result = push_cstore(dicom_dir, host, port, called_aet, calling_aet, retries=retries, show_progress=True)
-    report = report or (dicom_dir if dicom_dir.is_dir() else dicom_dir.parent) / "push_report.csv"
+    report = report or default_report_path(dicom_dir)
     result.write_csv(report)
     console.print(f"{len(result.stored)} of {len(result.records)} files stored at {result.destination}; "
                   f"report: {report}")
@@ -243,7 +251,7 @@ def push(
     if len(result.failed) > 10:
         console.print(f"... and {len(result.failed) - 10} more (see the report)")
     if not result.ok:
-        raise typer.Exit(1)
+        raise typer.Exit(EXIT_FAILED)
 
 
 def _synthetic_sets(items: list[str]) -> dict[str, Path]:
@@ -251,12 +259,12 @@ def _synthetic_sets(items: list[str]) -> dict[str, Path]:
     for item in items:
         name, sep, path = item.partition("=")
         if not sep or not name or not path:
-            raise SpectInputError(item, "write each synthetic set as NAME=samples.npz, e.g. A=samples_a.npz")
+            raise ArgumentError(f"{item}: write each synthetic set as NAME=samples.npz, e.g. A=samples_a.npz")
         sets[name] = Path(path)
     return sets
 
 
-@app.command()
+@command()
 def evaluate(
     real: Path = typer.Option(..., exists=True, help="manifest of the real slices"),
     synthetic: list[str] = typer.Option(..., help="NAME=samples.npz; repeat for several sets (A=..., B=...)"),
@@ -268,18 +276,14 @@ def evaluate(
     from .evaluate import evaluate as run_evaluation
 
     start = time.perf_counter()
-    try:
-        result = run_evaluation(real, _synthetic_sets(synthetic), out, split=split, seed=seed, show_progress=True)
-    except SpectInputError as exc:
-        _fail(exc)
+    result = run_evaluation(real, _synthetic_sets(synthetic), out, split=split, seed=seed, show_progress=True)
     console.print(f"evaluated in {time.perf_counter() - start:.0f} s; report: {result.report}")
-    for name, g in result.metrics["groups"].items():
-        console.print(f"{name}: two-sample AUC {g['two_sample']['auc']:.2f}, Frechet distance "
-                      f"{g['frechet_distance']:.2f}, conditional accuracy {g['conditional_accuracy']['both']:.2f}, "
-                      f"memorised share {g['memorisation']['share_below']:.3f}")
+    for g in result.groups.values():
+        console.print(f"{g.name}: two-sample AUC {g.two_sample_auc:.2f}, Frechet distance {g.frechet_distance:.2f}, "
+                      f"conditional accuracy {g.conditional_accuracy:.2f}, memorised share {g.memorised_share:.3f}")
 
 
-@app.command("select-epoch")
+@command("select-epoch")
 def select_epoch_command(
     run_dir: Path = typer.Argument(..., exists=True, file_okay=False, help="run folder written by spect train"),
     manifest: Path = typer.Option(..., exists=True, help="the manifest the run was trained on"),
@@ -288,14 +292,11 @@ def select_epoch_command(
     """Score every checkpoint against held-out real slices and record the best (spect generate --epoch best)."""
     from .evaluate.selection import select_epoch
 
-    try:
-        result = select_epoch(run_dir, manifest, seed=seed, show_progress=True)
-    except SpectInputError as exc:
-        _fail(exc)
-    console.print(f"best epoch {result['epoch']} ({result['criterion']}: {result['scores'][str(result['epoch'])]})")
+    result = select_epoch(run_dir, manifest, seed=seed, show_progress=True)
+    console.print(f"best epoch {result.epoch} ({result.criterion}: {result.scores[result.epoch]})")
 
 
-@app.command()
+@command()
 def demo(
     out: Path = typer.Option(Path("demo"), help="folder for every output of the demo"),
     minutes: float = typer.Option(8.0, min=0.2, help="training budget in minutes, shared by data sets A and B"),
@@ -305,13 +306,10 @@ def demo(
     seed: int = typer.Option(0, help="seed of every random choice"),
 ) -> None:
     """The whole toolkit in one command: scan, ingest, train A and B, generate, export, (push), evaluate."""
-    from .demo import DemoStageError, run_demo
+    from .demo import run_demo
 
     start = time.perf_counter()
-    try:
-        result = run_demo(out, minutes, pacs, patients, seed, say=lambda text: console.print(f"[bold]{text}"))
-    except (DemoStageError, SpectInputError) as exc:
-        _fail(exc)
+    result = run_demo(out, minutes, pacs, patients, seed, say=lambda text: console.print(f"[bold]{text}"))
     table = Table(title=f"spect demo: {time.perf_counter() - start:.0f} s in all")
     table.add_column("stage")
     table.add_column("seconds", justify="right")

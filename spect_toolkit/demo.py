@@ -14,14 +14,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import SpectInputError
+from .errors import ArgumentError, SpectError, SpectInputError
 
 EXAMPLE_COHORT = Path(__file__).resolve().parent.parent / "example_data" / "cohort"
 DATA_SETS = {"A": ("CER", "BG", "COR"), "B": ("COR",)}
 SHARE_OF_TRAINING = {"A": 2 / 3, "B": 1 / 3}  # A has three times B's slices
 
 
-class DemoStageError(RuntimeError):
+class DemoStageError(SpectError):
     def __init__(self, stage: str, cause: Exception):
         super().__init__(f"demo stage '{stage}' failed: {cause}")
         self.stage, self.cause = stage, cause
@@ -47,6 +47,7 @@ def run_demo(out: str | Path = "demo", minutes: float = 8.0, pacs: str | None = 
     from .manifest import load_manifest, select_split
     from .manifest.ingest import ingest
     from .phantom import make_cohort
+    from .pseudonym import project_pseudonymizer
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -70,10 +71,13 @@ def run_demo(out: str | Path = "demo", minutes: float = 8.0, pacs: str | None = 
         dicom, labels = EXAMPLE_COHORT / "DICOM", EXAMPLE_COHORT / "labels.csv"
         if not dicom.exists():
             raise DemoStageError("example data", SpectInputError(dicom, "example export missing from this checkout"))
-    index = stage("scan", lambda: scan(dicom, show_progress=show_progress))
+    # one pseudonym key for scan and ingest, kept with the demo's outputs (never inside the export)
+    key = out / "pseudonym.key"
+    index = stage("scan", lambda: scan(dicom, project_pseudonymizer(key, reading=dicom), show_progress=show_progress))
     index.to_csv(out / "index.csv", index=False)
     result.outputs["series index"] = out / "index.csv"
-    ingested = stage("ingest", lambda: ingest(dicom, labels, out / "ingest", jobs=2, show_progress=show_progress))
+    ingested = stage("ingest", lambda: ingest(dicom, labels, out / "ingest", key=key, jobs=2,
+                                              show_progress=show_progress, overwrite=True))
     result.outputs["manifest"] = ingested.manifest
 
     # As many slices per level and pattern as the real training split: the report compares with that split, and
@@ -114,5 +118,5 @@ def run_demo(out: str | Path = "demo", minutes: float = 8.0, pacs: str | None = 
 def _parse_pacs(text: str) -> tuple[str, int, str]:
     parts = text.split(":")
     if len(parts) not in (2, 3) or not parts[1].isdigit():
-        raise SpectInputError(text, "write the PACS as HOST:PORT or HOST:PORT:AET")
+        raise ArgumentError(f"{text}: write the PACS as HOST:PORT or HOST:PORT:AET")
     return parts[0], int(parts[1]), parts[2] if len(parts) == 3 else "ORTHANC"

@@ -12,8 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import SchemaError
-from .manifest.schema import PATTERNS
-from .template import LEVELS
+from .vocabulary import LEVELS, PATTERNS, SLICE_SHAPE
 
 
 @dataclass(frozen=True)
@@ -27,14 +26,18 @@ class Samples:
 
     def __post_init__(self) -> None:
         n = len(self.images)
-        if self.images.ndim != 3 or self.images.shape[1:] != (64, 64):
-            raise SchemaError(None, f"samples need images of shape (n, 64, 64), got {self.images.shape}")
+        if self.images.ndim != 3 or self.images.shape[1:] != SLICE_SHAPE:
+            raise SchemaError(None, f"samples need images of shape (n, {SLICE_SHAPE[0]}, {SLICE_SHAPE[1]}), "
+                                    f"got {self.images.shape}")
         if len(self.level) != n or len(self.pattern) != n:
             raise SchemaError(None, f"{n} images but {len(self.level)} levels and {len(self.pattern)} patterns")
         for name, values, allowed in (("level", self.level, LEVELS), ("pattern", self.pattern, PATTERNS)):
             bad = sorted(set(map(str, values)) - set(allowed))
             if bad:
                 raise SchemaError(None, f"unknown {name}(s) {', '.join(bad)}; allowed: {', '.join(allowed)}")
+        if n and not np.isfinite(self.images).all():
+            bad = int((~np.isfinite(self.images)).any(axis=(1, 2)).sum())
+            raise SchemaError(None, f"{bad} sample image(s) hold NaN or infinite values")
         if n and (float(self.images.min()) < 0.0 or float(self.images.max()) > 1.0):
             raise SchemaError(None, "sample images must lie in [0, 1]")
 

@@ -33,6 +33,21 @@ def write_marker(folder: Path, layout: str, scale: str = "rescale", seed: int = 
     return volume, folder
 
 
+@pytest.fixture(scope="session", autouse=True)
+def project_key(tmp_path_factory) -> Path:
+    """The tests' pseudonym key: never the user's own (``SPECT_TOOLKIT_KEY`` points into the test's folder)."""
+    import os
+
+    path = tmp_path_factory.mktemp("key") / "pseudonym.key"
+    previous = os.environ.get("SPECT_TOOLKIT_KEY")
+    os.environ["SPECT_TOOLKIT_KEY"] = str(path)
+    yield path
+    if previous is None:
+        os.environ.pop("SPECT_TOOLKIT_KEY", None)
+    else:
+        os.environ["SPECT_TOOLKIT_KEY"] = previous
+
+
 @pytest.fixture(scope="session")
 def small_cohort(tmp_path_factory) -> object:
     """Six patients in every layout and both scale encodings; seed 14 gives every pattern and both sides."""

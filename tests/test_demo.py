@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from spect_toolkit.demo import DemoStageError, run_demo
-from spect_toolkit.export.orthanc import free_port
+from orthanc_server import free_port
 from spect_toolkit.manifest import load_manifest, select_split
 from spect_toolkit.samples import load_samples
 

@@ -126,7 +126,7 @@ def test_cli_evaluate_names_a_malformed_synthetic_argument(ingested, tmp_path):
     _, work, _ = ingested
     result = CliRunner().invoke(app, ["evaluate", "--real", str(work / "manifest.parquet"), "--synthetic",
                                       "samples.npz", "--out", str(tmp_path / "r")])
-    assert result.exit_code == 1 and "NAME=samples.npz" in " ".join(result.output.split())
+    assert result.exit_code == 2 and "NAME=samples.npz" in " ".join(result.output.split())  # a usage error
 
 
 def test_select_epoch_then_generate_best(tiny_run, ingested):
@@ -135,7 +135,7 @@ def test_select_epoch_then_generate_best(tiny_run, ingested):
 
     _, work, _ = ingested
     result = select_epoch(tiny_run.run_dir, work / "manifest.parquet", minimum_per_condition=4)
-    assert set(result["scores"]) == {"1", "2"} and result["epoch"] in (1, 2)
-    assert result["scores"][str(result["epoch"])] == min(result["scores"].values())
+    assert set(result.scores) == {1, 2} and result.epoch in (1, 2)
+    assert result.scores[result.epoch] == min(result.scores.values())
     samples = generate(tiny_run.run_dir, per_condition=1, epoch="best")
-    assert samples.epoch == result["epoch"]
+    assert samples.epoch == result.epoch

@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from spect_toolkit.cli import app
-from spect_toolkit.errors import SchemaError
+from spect_toolkit.errors import ArgumentError, SchemaError
 from spect_toolkit.gan import ConditionSpace, FastGAN, TrainingSet, generate, make_config, train
 from spect_toolkit.gan import augment
 from spect_toolkit.gan.networks import build_networks
@@ -30,9 +30,9 @@ def test_condition_vectors_match_table_2_of_the_paper():
         assert b.vector("COR", pattern).tolist() == [float(x) for x in bits]
     assert (a.size, b.size) == (6, 3)
     assert ConditionSpace(("COR", "CER")).levels == ("CER", "COR")  # the paper's order whatever the input order
-    with pytest.raises(SchemaError, match="level 'CER' is not in this model's data set"):
+    with pytest.raises(ArgumentError, match="level 'CER' is not in this model's data set"):
         b.vector("CER", "normal")
-    with pytest.raises(SchemaError, match="unknown pattern"):
+    with pytest.raises(ArgumentError, match="unknown pattern"):
         a.vector("COR", "diffuse")
 
 
@@ -210,7 +210,7 @@ def test_cli_train_and_generate(ingested, tmp_path):
     assert set(samples.level) == {"COR"} and len(samples.images) == 6  # data set B: one level, three patterns
     bad = CliRunner().invoke(app, ["train", str(work / "manifest.parquet"), "--out", str(tmp_path / "r2"),
                                    "--preset", "fancy"])
-    assert bad.exit_code == 1 and "unknown preset 'fancy'" in " ".join(bad.output.split())
+    assert bad.exit_code == 2 and "unknown preset 'fancy'" in " ".join(bad.output.split())  # a usage error
     none = CliRunner().invoke(app, ["train", str(work / "manifest.parquet"), "--out", str(tmp_path / "r3"),
                                     "--resume"])
     assert none.exit_code == 1 and "nothing to resume" in " ".join(none.output.split())

@@ -13,13 +13,14 @@ from typer.testing import CliRunner
 from spect_toolkit.align import align_to_acpc
 from spect_toolkit.cli import EXIT_SKIPPED, app
 from spect_toolkit.dicom import read_volume
-from spect_toolkit.errors import SchemaError, SpectInputError
+from spect_toolkit.errors import ArgumentError, SchemaError, SpectInputError
 from spect_toolkit.levels import level_slices, parse_levels
 from spect_toolkit.manifest import MANIFEST, load_manifest, load_slices
 from spect_toolkit.manifest.ingest import ingest
 from spect_toolkit.phantom import make_cohort
 from spect_toolkit.phantom.hospital import FakePatient, write_nm_volume
-from spect_toolkit.template import CANONICAL_GRID, LEVELS
+from spect_toolkit.template import CANONICAL_GRID
+from spect_toolkit.vocabulary import LEVELS
 
 
 def _pose(row):
@@ -161,7 +162,7 @@ def test_data_set_b_is_the_same_ingest_with_cor_only(small_cohort, tmp_path):
     manifest = load_manifest(result.manifest)
     assert set(manifest.level) == {"COR"}
     assert parse_levels("cor, cer") == ("CER", "COR")
-    with pytest.raises(SpectInputError, match="unknown level.*XYZ"):
+    with pytest.raises(ArgumentError, match="unknown level.*XYZ"):
         parse_levels("XYZ")
 
 

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from spect_toolkit.cli import app
 from spect_toolkit.export import export_samples
-from spect_toolkit.export.orthanc import TemporaryOrthanc, free_port
+from orthanc_server import TemporaryOrthanc, free_port
 from spect_toolkit.export.push import STORED, push_cstore, push_stow
 from spect_toolkit.samples import Samples
 

@@ -98,7 +98,7 @@ def main() -> None:
         chosen = select_epoch(run.run_dir, manifest, seed=args.seed, show_progress=True)
         times[f"select epoch {name}"] = time.perf_counter() - start
         runs[name] = {"epochs_done": run.epochs_done, "steps": run.steps, "minutes": round(run.seconds / 60, 1),
-                      "selected_epoch": chosen["epoch"], "config_hash": run.config.hash}
+                      "selected_epoch": chosen.epoch, "config_hash": run.config.hash}
         path = out / f"samples_{name}.npz"
         generate(run.run_dir, like=real_train, seed=args.seed, epoch="best").save(path)
         samples[name] = path

@@ -20,8 +20,10 @@ import numpy as np
 import pydicom
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
+from pydicom.uid import MediaStorageDirectoryStorage
 
 from ..errors import DicomInputError
+from ..vocabulary import CBF_UNIT
 from .volume import SeriesInfo, Volume
 
 TOMO_TYPES = ("RECON TOMO", "RECON GATED TOMO")
@@ -29,26 +31,87 @@ STRESS_WORDS = ("STRESS", "ACZ", "ACETAZOLAMIDE", "DIAMOX", "CHALLENGE")
 REST_WORDS = ("REST", "BASELINE")
 
 
-def read_header(path: str | Path) -> Dataset:
-    """Read a DICOM file, or raise :class:`DicomInputError` saying why it is not one we can use."""
+class NotImageInput(DicomInputError):
+    """A file that is no image input at all (a DICOMDIR, a text file, a viewer program on the medium): listed in
+    the index as ignored, not counted as lost input."""
+
+
+def read_header(path: str | Path, pixels: bool = True) -> Dataset:
+    """Read a DICOM file, or raise :class:`DicomInputError` saying why it is not one we can use.
+
+    With ``pixels=False`` the pixel data is checked (present, long enough) but not kept, so that indexing a large
+    export holds headers only: memory stays flat in the number of files.
+    """
     path = Path(path)
     try:
-        ds = pydicom.dcmread(path)
+        # Deferred values are read only when touched; the pixel data never is while indexing.
+        ds = pydicom.dcmread(path, defer_size=None if pixels else "1 KB")
     except InvalidDicomError:
-        raise DicomInputError(path, "not a DICOM file (no DICM preamble or file meta header)") from None
+        raise NotImageInput(path, "not a DICOM file (no DICM preamble or file meta header)") from None
     except (OSError, EOFError, ValueError, KeyError, TypeError) as exc:
         raise DicomInputError(path, f"unreadable or truncated DICOM: {exc}") from None
+    if str(getattr(ds.get("file_meta", None), "MediaStorageSOPClassUID", "")) == MediaStorageDirectoryStorage:
+        raise NotImageInput(path, "DICOMDIR (the media's directory, not an image)")
     if "PixelData" not in ds:
-        raise DicomInputError(path, "DICOM without pixel data (no (7FE0,0010))")
+        # an NM or PET object without pixels is a broken volume; a report or presentation state is no image at all
+        kind = DicomInputError if _text(ds, "Modality") in ("NM", "PT") else NotImageInput
+        raise kind(path, f"DICOM without pixel data (no (7FE0,0010); modality {_text(ds, 'Modality') or 'missing'})")
     try:
         expected = int(ds.Rows) * int(ds.Columns) * int(ds.get("NumberOfFrames", 1) or 1) * int(ds.BitsAllocated) // 8
         expected *= int(ds.get("SamplesPerPixel", 1))
     except (AttributeError, TypeError, ValueError):
         raise DicomInputError(path, "image pixel description (Rows, Columns, Bits Allocated) missing") from None
     if "TransferSyntaxUID" in getattr(ds, "file_meta", {}) and not ds.file_meta.TransferSyntaxUID.is_compressed:
-        if len(ds.PixelData) < expected:
-            raise DicomInputError(path, f"truncated: pixel data has {len(ds.PixelData)} of {expected} bytes")
-    return ds
+        stored = _pixel_data_length(ds)
+        if stored < expected:
+            raise DicomInputError(path, f"truncated: pixel data has {stored} of {expected} bytes")
+    return ds if pixels else _series_header(ds, _has_signal(ds))
+
+
+def _has_signal(ds: Dataset) -> bool:
+    """Whether any stored pixel is non-zero; ``True`` when that would need decompressing (ingest checks then)."""
+    syntax = getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", None)
+    if syntax is None or syntax.is_compressed:
+        return True
+    return bool(np.frombuffer(ds.PixelData, np.uint8).any())
+
+
+# What scan and describe_series read; keeping only these makes an indexed file cost a few hundred bytes.
+SERIES_HEADER_KEYWORDS = (
+    "SOPClassUID", "SOPInstanceUID", "Modality", "PatientID", "StudyInstanceUID", "SeriesInstanceUID",
+    "AccessionNumber", "SeriesDescription", "ProtocolName", "ImageComments", "ImageType", "Rows", "Columns",
+    "BitsAllocated", "SamplesPerPixel", "NumberOfFrames", "PixelSpacing", "SliceThickness", "SpacingBetweenSlices",
+    "ImageOrientationPatient", "ImagePositionPatient", "FrameIncrementPointer", "SliceVector",
+    "RescaleSlope", "RescaleIntercept", "RescaleType", "Units", "RealWorldValueMappingSequence",
+)
+
+
+def _series_header(ds: Dataset, has_signal: bool = True) -> Dataset:
+    """A copy of ``ds`` with only :data:`SERIES_HEADER_KEYWORDS` and the geometry of the first detector item."""
+    header = Dataset()
+    for keyword in SERIES_HEADER_KEYWORDS:
+        if keyword in ds:
+            header[keyword] = ds[keyword]
+    detectors = ds.get("DetectorInformationSequence")
+    if detectors:
+        item = Dataset()
+        for keyword in ("ImageOrientationPatient", "ImagePositionPatient"):
+            if keyword in detectors[0]:
+                item[keyword] = detectors[0][keyword]
+        header.DetectorInformationSequence = [item]
+    header.file_meta = ds.file_meta
+    header.filename = ds.filename
+    header._has_signal = has_signal  # not a DICOM attribute: what the dropped pixel data showed
+    return header
+
+
+def _pixel_data_length(ds: Dataset) -> int:
+    """Bytes of native pixel data, without loading a deferred value."""
+    element = ds.get_item("PixelData")
+    value = element.value
+    if value is None:  # deferred: the header gave the length
+        return int(element.length)
+    return len(value)
 
 
 def _text(ds: Dataset, keyword: str) -> str:
@@ -109,9 +172,20 @@ def scale_of(ds: Dataset) -> tuple[float, float, str, str]:
                 unit = str(units[0].get("CodeMeaning", "") or units[0].get("CodeValue", ""))
             return float(item.RealWorldValueSlope), float(item.get("RealWorldValueIntercept", 0.0)), "rwvm", unit
     if "RescaleSlope" in ds:
-        unit = _text(ds, "Units") or ("mL/100 g/min" if _text(ds, "RescaleType").upper() == "CBF" else "")
+        unit = _text(ds, "Units") or (CBF_UNIT if _text(ds, "RescaleType").upper() == "CBF" else "")
         return float(ds.RescaleSlope), float(ds.get("RescaleIntercept", 0.0)), "rescale", unit or "unknown"
     return 1.0, 0.0, "none", "counts"
+
+
+def checked_scale(ds: Dataset, source) -> tuple[float, float, str, str]:
+    """:func:`scale_of`, refusing a slope or intercept that would turn every voxel into NaN, infinity or zero."""
+    slope, intercept, scale_source, unit = scale_of(ds)
+    name = {"rwvm": "Real World Value Slope", "rescale": "Rescale Slope"}.get(scale_source, "slope")
+    if not np.isfinite(slope) or slope == 0.0:
+        raise DicomInputError(source, f"{name} is {slope}: the physical scale is unusable")
+    if not np.isfinite(intercept):
+        raise DicomInputError(source, f"{name.replace('Slope', 'Intercept')} is {intercept}: the physical scale is unusable")
+    return slope, intercept, scale_source, unit
 
 
 def _multiframe_positions(ds: Dataset, item: Dataset, normal: np.ndarray, source) -> np.ndarray:
@@ -134,7 +208,7 @@ def _multiframe_positions(ds: Dataset, item: Dataset, normal: np.ndarray, source
     return first + np.outer((slice_numbers - 1) * step, normal)
 
 
-def _check_tomographic(ds: Dataset, source) -> None:
+def check_tomographic(ds: Dataset, source) -> None:
     modality = _text(ds, "Modality")
     if modality not in ("NM", "PT"):
         raise DicomInputError(source, f"modality {modality or 'missing'} is not a SPECT volume (expected NM)")
@@ -162,25 +236,56 @@ class SeriesLayout:
     unit: str
 
 
+@dataclass(frozen=True)
+class FileFrames:
+    """One file's share of a series: its matrix, orientation and frame positions (a few hundred bytes, so that
+    an index of many thousand files stays small)."""
+
+    path: str
+    rows: int
+    columns: int
+    row: np.ndarray  # direction along a row, LPS
+    col: np.ndarray  # direction along a column, LPS
+    positions: np.ndarray  # (frames, 3) position of each frame's first voxel, LPS mm
+    has_signal: bool = True  # False when every stored pixel is zero (known for native pixel data only)
+
+    @classmethod
+    def of(cls, ds: Dataset, path: str) -> "FileFrames":
+        """Read from a header; raises :class:`DicomInputError` naming ``path`` when its geometry is unusable."""
+        item, _ = _geometry_item(ds)
+        row, col, normal = _orientation(item, path)
+        return cls(str(path), int(ds.Rows), int(ds.Columns), row, col, _multiframe_positions(ds, item, normal, path),
+                   _has_signal(ds) if "PixelData" in ds else getattr(ds, "_has_signal", True))
+
+
+def series_source(paths: list[str]) -> str:
+    return str(paths[0]) if len(paths) == 1 else str(Path(paths[0]).parent)
+
+
 def describe_series(datasets: list[Dataset], paths: list[str]) -> SeriesLayout:
     """Validate one series' headers and work out its geometry; raise :class:`DicomInputError` if unusable."""
-    source = paths[0] if len(paths) == 1 else str(Path(paths[0]).parent)
-    first = datasets[0]
-    _check_tomographic(first, source)
+    check_tomographic(datasets[0], series_source(paths))
+    return describe_frames(datasets[0], [FileFrames.of(ds, str(path)) for ds, path in zip(datasets, paths)])
+
+
+def describe_frames(first: Dataset, files: list[FileFrames]) -> SeriesLayout:
+    """The series' layout from the header of its first file and every file's frames."""
+    paths = [f.path for f in files]
+    source = series_source(paths)
+    check_tomographic(first, source)
     rows, columns = int(first.Rows), int(first.Columns)
-    item, geometry_source = _geometry_item(first)
-    row, col, normal = _orientation(item, source)
+    _, geometry_source = _geometry_item(first)
+    row, col = files[0].row, files[0].col
+    normal = np.cross(row, col)
     spacing_x, spacing_y = _pixel_spacing(first, source)
 
-    entries: list[tuple[float, np.ndarray, int, int]] = []  # (position along normal, position, ds, frame)
-    for d, (ds, path) in enumerate(zip(datasets, paths)):
-        if int(ds.Rows) != rows or int(ds.Columns) != columns:
-            raise DicomInputError(path, f"matrix {ds.Rows}x{ds.Columns} differs from the series' {rows}x{columns}")
-        ds_item, _ = _geometry_item(ds)
-        ds_row, ds_col, _ = _orientation(ds_item, path)
-        if not (np.allclose(ds_row, row, atol=1e-4) and np.allclose(ds_col, col, atol=1e-4)):
-            raise DicomInputError(path, "orientation differs from the rest of the series")
-        for f, pos in enumerate(_multiframe_positions(ds, ds_item, normal, path)):
+    entries: list[tuple[float, np.ndarray, int, int]] = []  # (position along normal, position, file, frame)
+    for d, file in enumerate(files):
+        if file.rows != rows or file.columns != columns:
+            raise DicomInputError(file.path, f"matrix {file.rows}x{file.columns} differs from the series' {rows}x{columns}")
+        if not (np.allclose(file.row, row, atol=1e-4) and np.allclose(file.col, col, atol=1e-4)):
+            raise DicomInputError(file.path, "orientation differs from the rest of the series")
+        for f, pos in enumerate(file.positions):
             entries.append((float(pos @ normal), pos, d, f))
     entries.sort(key=lambda e: e[0])
     along = np.array([e[0] for e in entries])
@@ -196,7 +301,9 @@ def describe_series(datasets: list[Dataset], paths: list[str]) -> SeriesLayout:
     in_plane = positions - positions[0] - np.outer(along - along[0], normal)
     if np.max(np.abs(in_plane)) > 0.01 * step + 0.01:
         raise DicomInputError(source, "slices are not stacked along the slice normal (gantry tilt or shear)")
-    slope, intercept, scale_source, unit = scale_of(first)
+    _, _, scale_source, unit = checked_scale(first, source)
+    if not any(f.has_signal for f in files):
+        raise DicomInputError(source, "every stored pixel is zero: an empty volume")
     info = SeriesInfo(
         patient_id=_text(first, "PatientID"),
         study_instance_uid=_text(first, "StudyInstanceUID"),
@@ -206,7 +313,7 @@ def describe_series(datasets: list[Dataset], paths: list[str]) -> SeriesLayout:
         sop_class_uid=_text(first, "SOPClassUID"),
         condition=condition_of(first),
         description=_text(first, "SeriesDescription"),
-        layout="multiframe" if len(datasets) == 1 else "per-slice",
+        layout="multiframe" if len(files) == 1 else "per-slice",
         geometry_source=geometry_source,
         files=tuple(paths),
     )
@@ -230,6 +337,15 @@ def _physical_frames(ds: Dataset) -> np.ndarray:
         pixels = pixels[None]
     slope, intercept, _, _ = scale_of(ds)
     return pixels * np.float32(slope) + np.float32(intercept)
+
+
+def check_values(array: np.ndarray, source) -> None:
+    """Refuse voxel values no registration or statistic can use: NaN or infinite, or all zero."""
+    finite = np.isfinite(array)
+    if not finite.all():
+        raise DicomInputError(source, f"{int((~finite).sum())} voxels are NaN or infinite after the physical scale")
+    if not array.any():
+        raise DicomInputError(source, "every voxel is zero: an empty volume")
 
 
 def _as_files(path_or_files: str | Path | Sequence[str | Path]) -> list[Path]:
@@ -266,6 +382,7 @@ def read_volume(path_or_files: str | Path | Sequence[str | Path]) -> Volume:
     layout = describe_series(datasets, [str(f) for f in files])
     frames = [_physical_frames(ds) for ds in datasets]
     array = np.stack([frames[d][f] for d, f in layout.order]).astype(np.float32)
+    check_values(array, series_source([str(f) for f in files]))
     return Volume(
         array=array,
         origin=tuple(float(v) for v in layout.origin),

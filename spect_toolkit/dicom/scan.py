@@ -11,10 +11,19 @@ from ..errors import DicomInputError
 from ..progress import progress_bar
 from ..pseudonym import Pseudonymizer
 from ..schema import Column, Schema
-from .reader import describe_series, read_header
+from ..vocabulary import SLICE_SHAPE
+from .reader import (
+    FileFrames,
+    NotImageInput,
+    check_tomographic,
+    condition_of,
+    describe_frames,
+    read_header,
+    series_source,
+)
 
-EXPECTED_MATRIX = (64, 64)
-OK = "ok"
+OK, SKIPPED, IGNORED = "ok", "skipped", "ignored"
+OUTCOMES = (OK, SKIPPED, IGNORED)
 
 SERIES_INDEX = Schema(
     "series index",
@@ -40,6 +49,8 @@ SERIES_INDEX = Schema(
         Column("n_files", "int", "files in this row"),
         Column("path", "string", "series folder or file, relative to the scanned folder"),
         Column("files", "string", "the files, ';'-separated, relative to the scanned folder"),
+        Column("outcome", "string", "ok; skipped (could have been a volume, is not usable); ignored (no image input: "
+                                    "DICOMDIR, text, viewer files)", OUTCOMES),
         Column("status", "string", "'ok', or the reason the series or file cannot be used"),
     ),
 )
@@ -60,10 +71,23 @@ def _relative(path: Path, root: Path) -> str:
 
 
 def _usability(layout) -> str:
-    if (layout.rows, layout.columns) != EXPECTED_MATRIX:
-        return (f"matrix {layout.rows}x{layout.columns} is not the {EXPECTED_MATRIX[0]}x{EXPECTED_MATRIX[1]} "
+    if (layout.rows, layout.columns) != SLICE_SHAPE:
+        return (f"matrix {layout.rows}x{layout.columns} is not the {SLICE_SHAPE[0]}x{SLICE_SHAPE[1]} "
                 "QSPECT matrix")
     return OK
+
+
+def _member_path(member: FileFrames | DicomInputError) -> str:
+    return member.path if isinstance(member, FileFrames) else str(member.source)
+
+
+def _describe(first, members: list, paths: list[str]):
+    """The series layout; the first reason it is unusable, in the order ``describe_series`` checks."""
+    check_tomographic(first, series_source(paths))
+    for member in members:
+        if isinstance(member, DicomInputError):
+            raise member
+    return describe_frames(first, members)
 
 
 def scan(path: str | Path, pseudonymize: Pseudonymizer | None = None, show_progress: bool = False) -> pd.DataFrame:
@@ -77,26 +101,33 @@ def scan(path: str | Path, pseudonymize: Pseudonymizer | None = None, show_progr
         raise DicomInputError(root, "no such file or folder")
     pseudonymize = pseudonymize or Pseudonymizer()
     files = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file())
+    if not files:
+        raise DicomInputError(root, "the folder holds no files")
     base = root.parent if root.is_file() else root
     rows: list[dict] = []
+    # Per series: the first file's slim header, and each file's frames (or why its geometry is unusable).
+    firsts: dict[str, object] = {}
     groups: dict[str, list] = defaultdict(list)
     with progress_bar("scan", total=len(files), enabled=show_progress) as advance:
         for file in files:
             try:
-                ds = read_header(file)
+                ds = read_header(file, pixels=False)
             except DicomInputError as exc:
                 rows.append({**_empty_row(), "path": _relative(file, base), "files": _relative(file, base),
-                             "status": exc.problem})
+                             "outcome": IGNORED if isinstance(exc, NotImageInput) else SKIPPED, "status": exc.problem})
             else:
                 uid = str(ds.get("SeriesInstanceUID", "")) or f"no-series-uid:{file}"
-                groups[uid].append((file, ds))
+                firsts.setdefault(uid, ds)
+                try:
+                    groups[uid].append(FileFrames.of(ds, str(file)))
+                except DicomInputError as exc:
+                    groups[uid].append(exc)
             advance()
 
     for uid, members in groups.items():
-        members.sort(key=lambda m: str(m[0]))
-        paths = [str(m[0]) for m in members]
-        datasets = [m[1] for m in members]
-        first = datasets[0]
+        members.sort(key=_member_path)
+        paths = [_member_path(m) for m in members]
+        first = firsts[uid]
         folder = Path(paths[0]).parent
         row = _empty_row()
         row.update(
@@ -108,14 +139,15 @@ def scan(path: str | Path, pseudonymize: Pseudonymizer | None = None, show_progr
             sop_class=str(first.get("SOPClassUID", "")),
             rows=int(first.get("Rows", 0) or 0),
             columns=int(first.get("Columns", 0) or 0),
+            condition=condition_of(first),
             n_files=len(members),
             path=_relative(folder if len(members) > 1 else Path(paths[0]), base),
             files=";".join(_relative(Path(p), base) for p in paths),
         )
         try:
-            layout = describe_series(datasets, paths)
+            layout = _describe(first, members, paths)
         except DicomInputError as exc:
-            row["status"] = exc.problem
+            row.update(outcome=SKIPPED, status=exc.problem)
         else:
             row.update(
                 condition=layout.info.condition,
@@ -130,7 +162,8 @@ def scan(path: str | Path, pseudonymize: Pseudonymizer | None = None, show_progr
                 unit=layout.unit,
                 status=_usability(layout),
             )
+            row["outcome"] = OK if row["status"] == OK else SKIPPED
         rows.append(row)
     table = pd.DataFrame(rows, columns=SERIES_INDEX.names)
-    table = table.sort_values(["status", "path"], key=lambda s: s.ne(OK) if s.name == "status" else s)
+    table = table.sort_values(["outcome", "path"], key=lambda s: s.map(OUTCOMES.index) if s.name == "outcome" else s)
     return SERIES_INDEX.validate(table.reset_index(drop=True))

@@ -9,11 +9,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..errors import SchemaError
+from ..errors import ArgumentError, SchemaError
 from ..manifest import load_manifest, load_slices, select_split
-from ..manifest.schema import PATTERNS
 from ..progress import progress_bar
 from ..samples import Samples, load_samples
+from ..vocabulary import PATTERNS, SLICE_SHAPE
 from . import distances, features, figures
 from .measures import slice_measures
 from .report import write_report
@@ -29,7 +29,7 @@ class RealSlices:
     @classmethod
     def from_manifest(cls, manifest: pd.DataFrame) -> "RealSlices":
         if manifest.empty:
-            return cls(np.zeros((0, 64, 64), np.float32), np.array([], str), np.array([], str))
+            return cls(np.zeros((0, *SLICE_SHAPE), np.float32), np.array([], str), np.array([], str))
         return cls(load_slices(manifest).slices, manifest["level"].to_numpy(str), manifest["pattern"].to_numpy(str))
 
     def at_levels(self, levels) -> "RealSlices":
@@ -38,10 +38,42 @@ class RealSlices:
 
 
 @dataclass(frozen=True)
+class GroupScores:
+    """The headline numbers of one synthetic set (the full set is in ``Evaluation.metrics``)."""
+
+    name: str
+    n: int
+    frechet_distance: float
+    kernel_distance: float
+    precision: float
+    recall: float
+    coverage: float
+    two_sample_auc: float
+    conditional_accuracy: float  # level and pattern both as requested
+    memorised_share: float
+    utility_synthetic: float  # balanced accuracy on held-out real slices, trained on synthetic
+    utility_real: float  # the same, trained on real training slices
+
+    @classmethod
+    def from_metrics(cls, name: str, group: dict) -> "GroupScores":
+        return cls(name=name, n=group["n"], frechet_distance=group["frechet_distance"],
+                   kernel_distance=group["kernel_distance"], precision=group["precision"], recall=group["recall"],
+                   coverage=group["coverage"], two_sample_auc=group["two_sample"]["auc"],
+                   conditional_accuracy=group["conditional_accuracy"]["both"],
+                   memorised_share=group["memorisation"]["share_below"],
+                   utility_synthetic=group["utility"]["trained_on_synthetic"],
+                   utility_real=group["utility"]["trained_on_real"])
+
+
+@dataclass(frozen=True)
 class Evaluation:
-    metrics: dict
-    slices: pd.DataFrame
+    metrics: dict  # everything, as written to metrics.json
+    slices: pd.DataFrame  # one row per slice: group, level, pattern, the paper's measures
     report: Path
+
+    @property
+    def groups(self) -> dict[str, GroupScores]:
+        return {name: GroupScores.from_metrics(name, g) for name, g in self.metrics["groups"].items()}
 
 
 def evaluate(real_manifest: str | Path | pd.DataFrame, synthetic: dict[str, str | Path | Samples],
@@ -51,10 +83,10 @@ def evaluate(real_manifest: str | Path | pd.DataFrame, synthetic: dict[str, str 
     ``slices.csv`` to ``out``. Feature, judge and utility networks learn from the training split only."""
     manifest = real_manifest if isinstance(real_manifest, pd.DataFrame) else load_manifest(real_manifest)
     if split not in ("train", "holdout"):
-        raise SchemaError(manifest.attrs.get("root"), f"split must be train or holdout, got {split!r}")
+        raise ArgumentError(f"split must be train or holdout, got {split!r}")
     groups = {name: s if isinstance(s, Samples) else load_samples(s) for name, s in synthetic.items()}
     if not groups or REAL in groups:
-        raise SchemaError(None, "give at least one synthetic set, none of them named 'real'")
+        raise ArgumentError("give at least one synthetic set, none of them named 'real'")
     train, holdout = (RealSlices.from_manifest(select_split(manifest, s)) for s in ("train", "holdout"))
     if len(holdout.images) == 0 or len(train.images) == 0:
         raise SchemaError(manifest.attrs.get("root"), "the manifest needs at least two patients for a holdout")

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..vocabulary import SLICE_SHAPE
 from .measures import normalise
 
 EMBEDDING = 64
@@ -18,7 +19,7 @@ def build_cnn(n_outputs: int, seed: int = 0):
 
     keras.utils.set_random_seed(seed)
     model = keras.Sequential([
-        keras.Input((64, 64, 1)),
+        keras.Input((*SLICE_SHAPE, 1)),
         layers.Conv2D(16, 3, strides=2, padding="same", activation="relu"),
         layers.Conv2D(32, 3, strides=2, padding="same", activation="relu"),
         layers.Conv2D(64, 3, strides=2, padding="same", activation="relu"),

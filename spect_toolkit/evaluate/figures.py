@@ -5,15 +5,12 @@ from __future__ import annotations
 
 import io
 
-import matplotlib
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-
-from ..manifest.schema import PATTERNS  # noqa: E402
-from .measures import normalise  # noqa: E402
+from ..vocabulary import LEVELS, PATTERNS, SLICE_SHAPE
+from .measures import normalise
 
 LABELS = {"mc": "mean count in brain (MC)", "sd": "pixel SD in brain", "lr": "left / right ratio (LR)"}
 
@@ -21,13 +18,17 @@ LABELS = {"mc": "mean count in brain (MC)", "sd": "pixel SD in brain", "lr": "le
 def png(fig) -> bytes:
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
-    plt.close(fig)
     return buffer.getvalue()
 
 
+def subplots(rows: int, cols: int, figsize: tuple[float, float]):
+    """A figure and its (rows, cols) axes, drawn without pyplot: no global state, no backend to choose."""
+    fig = Figure(figsize=figsize)
+    return fig, fig.subplots(rows, cols, squeeze=False)
+
+
 def whiskers(table: pd.DataFrame, groups: list[str], measures=("mc", "lr")) -> bytes:
-    fig, axes = plt.subplots(len(measures), len(PATTERNS), figsize=(3.2 * len(PATTERNS), 2.8 * len(measures)),
-                             squeeze=False)
+    fig, axes = subplots(len(measures), len(PATTERNS), figsize=(3.2 * len(PATTERNS), 2.8 * len(measures)))
     for r, measure in enumerate(measures):
         for c, pattern in enumerate(PATTERNS):
             ax = axes[r, c]
@@ -44,12 +45,11 @@ def whiskers(table: pd.DataFrame, groups: list[str], measures=("mc", "lr")) -> b
 def maps(images_by_group: dict[str, tuple[np.ndarray, np.ndarray]]) -> bytes:
     """Pixel-wise mean and SD of max-normalised slices, per pattern (rows) and group (columns)."""
     groups = list(images_by_group)
-    fig, axes = plt.subplots(len(PATTERNS), 2 * len(groups), figsize=(1.7 * 2 * len(groups), 1.9 * len(PATTERNS)),
-                             squeeze=False)
+    fig, axes = subplots(len(PATTERNS), 2 * len(groups), figsize=(1.7 * 2 * len(groups), 1.9 * len(PATTERNS)))
     for r, pattern in enumerate(PATTERNS):
         for g, group in enumerate(groups):
             images, patterns = images_by_group[group]
-            chosen = normalise(images[patterns == pattern]) if np.any(patterns == pattern) else np.zeros((1, 64, 64))
+            chosen = normalise(images[patterns == pattern]) if np.any(patterns == pattern) else np.zeros((1, *SLICE_SHAPE))
             for k, (stat, vmax) in enumerate(((chosen.mean(0), 1.0), (chosen.std(0), 0.3))):
                 ax = axes[r, k * len(groups) + g]
                 ax.imshow(stat, cmap="magma" if k else "gray", vmin=0, vmax=vmax)
@@ -67,9 +67,8 @@ def examples(groups: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]], per_c
     rng = np.random.default_rng(seed)
     names = list(groups)
     cells = sorted({(lv, pt) for _, levels, patterns in groups.values() for lv, pt in zip(levels, patterns)},
-                   key=lambda c: ("CER", "BG", "COR").index(c[0]) * 3 + PATTERNS.index(c[1]))
-    fig, axes = plt.subplots(len(cells), per_cell * len(names), squeeze=False,
-                             figsize=(0.95 * per_cell * len(names), 1.0 * len(cells) + 0.3))
+                   key=lambda c: (LEVELS.index(c[0]), PATTERNS.index(c[1])))
+    fig, axes = subplots(len(cells), per_cell * len(names), figsize=(0.95 * per_cell * len(names), 1.0 * len(cells) + 0.3))
     for r, (level, pattern) in enumerate(cells):
         for g, name in enumerate(names):
             images, levels, patterns = groups[name]
@@ -88,7 +87,7 @@ def examples(groups: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]], per_c
 
 
 def memorisation(audit: dict, synthetic: np.ndarray, train: np.ndarray, name: str, pairs: int = 6) -> bytes:
-    fig = plt.figure(figsize=(9, 3.6))
+    fig = Figure(figsize=(9, 3.6))
     ax = fig.add_axes([0.06, 0.15, 0.36, 0.75])
     bins = np.linspace(0, max(audit["synthetic_distance"].max(), audit["holdout_distance"].max()), 40)
     ax.hist(audit["holdout_distance"], bins, alpha=0.6, density=True, label="held-out real")

@@ -18,6 +18,7 @@ from functools import lru_cache
 import numpy as np
 import pandas as pd
 
+from ..vocabulary import SLICE_SHAPE
 from ..template import AC_SLICE, CANONICAL_SPACING_MM, LEVEL_CENTRES_MM, LEVEL_HALF_WIDTH_MM, brain_mask_canonical
 
 MIDLINE_COLUMN = 32  # first column of the patient's left hemisphere
@@ -38,7 +39,7 @@ def brain_mask(level: str) -> np.ndarray:
     return brain_mask_canonical()[z].any(axis=0)
 
 
-def left_mask(shape: tuple[int, int] = (64, 64)) -> np.ndarray:
+def left_mask(shape: tuple[int, int] = SLICE_SHAPE) -> np.ndarray:
     left = np.zeros(shape, bool)
     left[:, MIDLINE_COLUMN:] = True
     return left

@@ -8,32 +8,43 @@ the run folder, which ``generate(epoch="best")`` reads.
 
 from __future__ import annotations
 
-import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
 from ..errors import SchemaError
-from ..gan import checkpoint, generate
-from ..gan.config import GanConfig
-from ..gan.train import CONFIG_FILE
+from ..gan import RunFolder, generate
 from ..manifest import load_manifest, select_split
 from ..progress import progress_bar
 from .distances import frechet_distance
 from .evaluation import RealSlices
 from .features import FeatureSpace
 
-SELECTION_FILE = "selected_epoch.json"
 CRITERION = "lowest Frechet distance to held-out real slices in a real-trained feature space"
 
 
+@dataclass(frozen=True)
+class EpochSelection:
+    epoch: int
+    criterion: str
+    scores: dict[int, float]  # epoch -> criterion value (lower is better)
+    held_out_slices: int
+    generated_per_condition: int
+
+    def to_dict(self) -> dict:
+        """As written to ``selected_epoch.json`` (JSON keys are strings)."""
+        return {"epoch": self.epoch, "criterion": self.criterion, "scores": {str(k): v for k, v in self.scores.items()},
+                "held_out_slices": self.held_out_slices, "generated_per_condition": self.generated_per_condition}
+
+
 def select_epoch(run_dir: str | Path, manifest: str | Path | pd.DataFrame, minimum_per_condition: int = 20,
-                 seed: int = 0, show_progress: bool = False) -> dict:
-    run_dir = Path(run_dir)
-    config = GanConfig.load(run_dir / CONFIG_FILE)
-    epochs = checkpoint.saved_epochs(run_dir)
+                 seed: int = 0, show_progress: bool = False) -> EpochSelection:
+    run = RunFolder(run_dir)
+    config = run.load_config()
+    epochs = run.saved_epochs()
     if not epochs:
-        raise SchemaError(run_dir, "the run has no epoch checkpoints to choose from")
+        raise SchemaError(run.root, "the run has no epoch checkpoints to choose from")
     manifest = manifest if isinstance(manifest, pd.DataFrame) else load_manifest(manifest)
     train = RealSlices.from_manifest(select_split(manifest, "train")).at_levels(config.levels)
     holdout_rows = select_split(manifest, "holdout")
@@ -47,18 +58,12 @@ def select_epoch(run_dir: str | Path, manifest: str | Path | pd.DataFrame, minim
     scores = {}
     with progress_bar("scoring epochs", total=len(epochs), enabled=show_progress) as advance:
         for epoch in epochs:
-            samples = generate(run_dir, per_condition=per_condition, seed=seed, epoch=epoch)
+            samples = generate(run.root, per_condition=per_condition, seed=seed, epoch=epoch)
             scores[epoch] = frechet_distance(real_features, space.embed(samples.images))
             advance(1)
     best = min(scores, key=scores.get)
-    result = {"epoch": best, "criterion": CRITERION, "scores": {str(k): round(v, 4) for k, v in scores.items()},
-              "held_out_slices": len(holdout.images), "generated_per_condition": per_condition}
-    (run_dir / SELECTION_FILE).write_text(json.dumps(result, indent=2) + "\n")
-    return result
+    selection = EpochSelection(best, CRITERION, {k: round(v, 4) for k, v in scores.items()}, len(holdout.images),
+                               per_condition)
+    run.save_selection(selection.to_dict())
+    return selection
 
-
-def selected_epoch(run_dir: str | Path) -> int:
-    path = Path(run_dir) / SELECTION_FILE
-    if not path.exists():
-        raise SchemaError(run_dir, "no epoch selected yet: run spect select-epoch first")
-    return int(json.loads(path.read_text())["epoch"])

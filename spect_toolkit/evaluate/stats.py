@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import dunnett, f_oneway
 
-from ..manifest.schema import PATTERNS
+from ..vocabulary import PATTERNS
 
 REAL = "real"
 

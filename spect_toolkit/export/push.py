@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pydicom
 from pydicom.errors import InvalidDicomError
+from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
 from ..progress import progress_bar
 
@@ -57,6 +58,13 @@ class PushReport:
             writer.writerows([str(r.path), r.sop_instance_uid, r.status, r.detail] for r in self.records)
 
 
+def default_report_path(source: str | Path) -> Path:
+    """``<folder>.push_report.csv`` beside the pushed folder (or file): outside it, so that pushing the folder
+    again does not send the report as one more file."""
+    source = Path(source).resolve()
+    return source.with_name(source.name + ".push_report.csv")
+
+
 def dicom_files(source: str | Path | list) -> list[Path]:
     """The DICOM files under a folder (DICOMDIR itself left out), or the given files, in a stable order."""
     if isinstance(source, (list, tuple)):
@@ -80,72 +88,121 @@ def push_cstore(source, host: str, port: int, called_aet: str, calling_aet: str 
                 retries: int = 3, retry_wait_s: float = 1.0, timeout_s: float = 30.0,
                 show_progress: bool = False) -> PushReport:
     """C-STORE every file of ``source``; one association, re-opened (up to ``retries`` times) when it fails."""
-    from pynetdicom import AE
-
-    files = dicom_files(source)
     report = PushReport(f"{called_aet}@{host}:{port}")
+    datasets = _read_all(dicom_files(source), report)
+    pending = [i for i, d in enumerate(datasets) if d is not None]
+    unreachable = _unresolvable(host)
+    link = _Link(_application_entity(calling_aet, timeout_s, datasets), host, port, called_aet, retries, retry_wait_s)
+    with progress_bar(f"C-STORE to {report.destination}", total=len(datasets), enabled=show_progress) as advance:
+        advance(len(datasets) - len(pending))
+        while pending:
+            failure = unreachable or link.ensure_open()
+            if failure:  # nothing more can reach this peer: every file left is reported with the reason
+                for i in pending:
+                    report.records[i].detail = failure
+                advance(len(pending))
+                break
+            i = pending[0]
+            if _store_one(link, datasets[i], report.records[i]) == RESEND:
+                continue
+            pending.pop(0)
+            advance(1)
+        link.release()
+    return report
+
+
+RESEND = "resend"
+
+
+def _read_all(files: list[Path], report: PushReport) -> list:
+    """Each file's dataset (``None`` where unreadable, with the reason in its record)."""
     datasets = []
     for path in files:
         ds, uid = _read(path)
         report.records.append(PushRecord(path, uid if ds is not None else "", FAILED, "" if ds else uid))
         datasets.append(ds)
+    return datasets
+
+
+def _unresolvable(host: str) -> str | None:
+    """Why ``host`` cannot be looked up, or ``None``: a typo in a host name is one clear line, not a traceback."""
+    try:
+        socket.getaddrinfo(host, None)
+    except (socket.gaierror, UnicodeError) as exc:
+        return f"host name {host!r} does not resolve ({exc})"
+    return None
+
+
+def _application_entity(calling_aet: str, timeout_s: float, datasets: list):
+    from pynetdicom import AE
+
     ae = AE(ae_title=calling_aet)
     ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = timeout_s
     for sop_class, syntax in sorted({(str(d.SOPClassUID), d.file_meta.TransferSyntaxUID) for d in datasets if d}):
-        ae.add_requested_context(sop_class, list(dict.fromkeys(
-            [syntax, pydicom.uid.ExplicitVRLittleEndian, pydicom.uid.ImplicitVRLittleEndian])))
-    pending = [i for i, d in enumerate(datasets) if d is not None]
-    attempts, association = 0, None
-    with progress_bar(f"C-STORE to {report.destination}", total=len(files), enabled=show_progress) as advance:
-        advance(len(files) - len(pending))
-        while pending:
-            if association is None or not association.is_established:
-                association = ae.associate(host, port, ae_title=called_aet)
-                if association.rejected_contexts and not association.accepted_contexts:
-                    # The peer took the connection but accepts none of our SOP classes: retrying cannot help.
-                    refused = ", ".join(f"{c.abstract_syntax} ({c.abstract_syntax.name})"
-                                        for c in association.rejected_contexts)
-                    for i in pending:
-                        report.records[i].detail = f"peer rejected SOP class {refused}"
-                    advance(len(pending))
-                    break
-                if association.is_established:
-                    _no_delay(association)
-                if not association.is_established:
-                    attempts += 1
-                    reason = _association_failure(association, host, port)
-                    if attempts > retries:
-                        for i in pending:
-                            report.records[i].detail = f"{reason} (after {attempts} attempts)"
-                        advance(len(pending))
-                        break
-                    time.sleep(retry_wait_s * attempts)
-                    continue
-            i = pending[0]
-            record, ds = report.records[i], datasets[i]
-            if not _context_accepted(association, ds):
-                record.detail = f"peer rejected SOP class {ds.SOPClassUID} ({ds.SOPClassUID.name})"
-            else:
-                response = association.send_c_store(ds)
-                if not response:  # no response: the association dropped; re-open and send this file again
-                    association.abort()
-                    attempts += 1
-                    if attempts <= retries:
-                        continue
-                    record.detail = "association lost and retries exhausted"
-                else:
-                    code = int(response.Status)
-                    if code == 0x0000 or code in (0x0001, 0x0107, 0x0116) or code >> 12 == 0xB:
-                        record.status = STORED
-                        record.detail = "success" if code == 0 else f"stored with warning 0x{code:04X}"
-                    else:
-                        comment = getattr(response, "ErrorComment", "")
-                        record.detail = f"peer refused: status 0x{code:04X} {comment}".strip()
-            pending.pop(0)
-            advance(1)
-        if association is not None and association.is_established:
-            association.release()
-    return report
+        ae.add_requested_context(sop_class, list(dict.fromkeys([syntax, ExplicitVRLittleEndian, ImplicitVRLittleEndian])))
+    return ae
+
+
+class _Link:
+    """One association to the peer, opened on demand and re-opened after a failure, ``retries`` times at most."""
+
+    def __init__(self, ae, host: str, port: int, called_aet: str, retries: int, retry_wait_s: float):
+        self.ae, self.host, self.port, self.called_aet = ae, host, port, called_aet
+        self.retries, self.retry_wait_s, self.attempts, self.association = retries, retry_wait_s, 0, None
+
+    def ensure_open(self) -> str | None:
+        """Open the association if needed; the reason when it cannot be opened (retries spent or pointless)."""
+        while self.association is None or not self.association.is_established:
+            self.association = self.ae.associate(self.host, self.port, ae_title=self.called_aet)
+            if self.association.rejected_contexts and not self.association.accepted_contexts:
+                # The peer took the connection but accepts none of our SOP classes: retrying cannot help.
+                refused = ", ".join(f"{c.abstract_syntax} ({c.abstract_syntax.name})"
+                                    for c in self.association.rejected_contexts)
+                return f"peer rejected SOP class {refused}"
+            if self.association.is_established:
+                _no_delay(self.association)
+                return None
+            if not self.lost():
+                return f"{_association_failure(self.association, self.host, self.port)} (after {self.attempts} attempts)"
+        return None
+
+    def lost(self) -> bool:
+        """Count a failed or dropped association; whether another attempt is allowed (after a pause)."""
+        self.attempts += 1
+        if self.attempts > self.retries:
+            return False
+        time.sleep(self.retry_wait_s * self.attempts)
+        return True
+
+    def release(self) -> None:
+        if self.association is not None and self.association.is_established:
+            self.association.release()
+
+
+def _store_one(link: _Link, ds, record: PushRecord) -> str | None:
+    """C-STORE one dataset and record the peer's answer; ``RESEND`` when the association dropped and may be retried."""
+    from pynetdicom.status import STATUS_SUCCESS, STATUS_WARNING, code_to_category
+
+    association = link.association
+    if not _context_accepted(association, ds):
+        record.detail = f"peer rejected SOP class {ds.SOPClassUID} ({ds.SOPClassUID.name})"
+        return None
+    response = association.send_c_store(ds)
+    if not response:  # no response: the association dropped; re-open and send this file again
+        association.abort()
+        if link.lost():
+            return RESEND
+        record.detail = "association lost and retries exhausted"
+        return None
+    code = int(response.Status)
+    category = code_to_category(code)
+    if category in (STATUS_SUCCESS, STATUS_WARNING):
+        record.status = STORED
+        record.detail = "success" if category == STATUS_SUCCESS else f"stored with warning 0x{code:04X}"
+    else:
+        comment = getattr(response, "ErrorComment", "")
+        record.detail = f"peer refused: status 0x{code:04X} {comment}".strip()
+    return None
 
 
 def _association_failure(association, host: str, port: int) -> str:

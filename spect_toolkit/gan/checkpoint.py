@@ -4,19 +4,11 @@ last checkpoint is always whole even when the process is killed while writing.""
 from __future__ import annotations
 
 import os
-import re
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import SchemaError
-
-LAST = "last.npz"
-_EPOCH_FILE = re.compile(r"epoch_(\d+)\.npz$")
-
-
-def epoch_file(epoch: int) -> str:
-    return f"epoch_{epoch:04d}.npz"
 
 
 def save(path: Path, groups: dict[str, list], epoch: int) -> None:
@@ -50,8 +42,3 @@ def load(path: Path, groups: dict[str, list]) -> int:
                 variable.assign(value)
         return int(data["epoch"])
 
-
-def saved_epochs(run_dir: Path) -> list[int]:
-    """Epochs with a generator checkpoint in ``run_dir``, ascending."""
-    folder = Path(run_dir) / "checkpoints"
-    return sorted(int(m.group(1)) for p in folder.glob("epoch_*.npz") if (m := _EPOCH_FILE.search(p.name)))

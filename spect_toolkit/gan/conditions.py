@@ -6,9 +6,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import SchemaError
-from ..manifest.schema import PATTERNS
-from ..template import LEVELS
+from ..errors import ArgumentError
+from ..vocabulary import PATTERNS, check_pattern, parse_levels
 
 
 @dataclass(frozen=True)
@@ -22,10 +21,7 @@ class ConditionSpace:
     levels: tuple[str, ...]
 
     def __post_init__(self) -> None:
-        unknown = [level for level in self.levels if level not in LEVELS]
-        if unknown or not self.levels:
-            raise SchemaError(None, f"levels must be a non-empty subset of {', '.join(LEVELS)}; got {self.levels}")
-        object.__setattr__(self, "levels", tuple(level for level in LEVELS if level in self.levels))
+        object.__setattr__(self, "levels", parse_levels(self.levels))
 
     @classmethod
     def from_levels(cls, levels) -> "ConditionSpace":
@@ -42,9 +38,8 @@ class ConditionSpace:
 
     def vector(self, level: str, pattern: str) -> np.ndarray:
         if level not in self.levels:
-            raise SchemaError(None, f"level {level!r} is not in this model's data set ({', '.join(self.levels)})")
-        if pattern not in PATTERNS:
-            raise SchemaError(None, f"unknown pattern {pattern!r}; allowed: {', '.join(PATTERNS)}")
+            raise ArgumentError(f"level {level!r} is not in this model's data set ({', '.join(self.levels)})")
+        check_pattern(pattern)
         level_part = np.eye(len(self.levels))[self.levels.index(level)] if len(self.levels) > 1 else np.zeros(0)
         return np.concatenate([level_part, np.eye(len(PATTERNS))[PATTERNS.index(pattern)]]).astype(np.float32)
 

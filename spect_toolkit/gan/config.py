@@ -8,8 +8,8 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import SchemaError
-from ..template import LEVELS
+from ..errors import ArgumentError, SchemaError
+from ..vocabulary import LEVELS, parse_levels
 
 # Fields that change how long or how a run is driven, not what it learns; left out of the hash.
 _RUNTIME_FIELDS = ("epochs", "checkpoint_every", "steps_per_call", "mixed_precision", "distribute")
@@ -44,17 +44,15 @@ class GanConfig:
 
     def __post_init__(self) -> None:
         if self.preset not in PRESETS_NAMES:
-            raise SchemaError(None, f"unknown preset {self.preset!r}; choose {' or '.join(PRESETS_NAMES)}")
+            raise ArgumentError(f"unknown preset {self.preset!r}; choose {' or '.join(PRESETS_NAMES)}")
         if self.split not in ("all", "train"):
-            raise SchemaError(None, f"training split must be 'all' or 'train', got {self.split!r}")
-        if not set(self.levels) <= set(LEVELS) or not self.levels:
-            raise SchemaError(None, f"levels must be a non-empty subset of {', '.join(LEVELS)}")
+            raise ArgumentError(f"training split must be 'all' or 'train', got {self.split!r}")
         for name in ("batch_size", "epochs", "width", "latent_dim", "embed_dim", "checkpoint_every", "steps_per_call"):
             if getattr(self, name) < 1:
-                raise SchemaError(None, f"{name} must be at least 1, got {getattr(self, name)}")
+                raise ArgumentError(f"{name} must be at least 1, got {getattr(self, name)}")
         if not 0.0 <= self.ema_decay < 1.0:
-            raise SchemaError(None, f"ema_decay must lie in [0, 1), got {self.ema_decay}")
-        object.__setattr__(self, "levels", tuple(level for level in LEVELS if level in self.levels))
+            raise ArgumentError(f"ema_decay must lie in [0, 1), got {self.ema_decay}")
+        object.__setattr__(self, "levels", parse_levels(self.levels))
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -95,6 +93,6 @@ PRESETS = {
 def make_config(preset: str = "paper", **overrides) -> GanConfig:
     """The preset's configuration with ``overrides`` (``None`` values ignored) applied on top."""
     if preset not in PRESETS:
-        raise SchemaError(None, f"unknown preset {preset!r}; choose {' or '.join(PRESETS)}")
+        raise ArgumentError(f"unknown preset {preset!r}; choose {' or '.join(PRESETS)}")
     values = {**PRESETS[preset], **{k: v for k, v in overrides.items() if v is not None}}
     return GanConfig(preset=preset, **values)

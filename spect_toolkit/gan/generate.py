@@ -7,37 +7,35 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..errors import SchemaError
+from ..errors import ArgumentError, SchemaError
 from ..manifest import load_manifest
 from ..samples import Samples
+from ..vocabulary import SLICE_SHAPE
 from . import checkpoint
 from .conditions import ConditionSpace
-from .config import GanConfig
 from .model import FastGAN
-from .train import CONFIG_FILE
+from .run_folder import RunFolder
 
 
 def load_generator(run_dir: str | Path, epoch: int | str | None = None) -> tuple[FastGAN, int]:
     """The run's generator at ``epoch`` (default: the latest saved epoch; ``"best"``: the one ``select-epoch``
     chose), with EMA weights where the run kept them."""
-    run_dir = Path(run_dir)
+    run = RunFolder(run_dir)
     if epoch == "best":
-        from ..evaluate.selection import selected_epoch
-
-        epoch = selected_epoch(run_dir)
+        epoch = run.selected_epoch()
     elif isinstance(epoch, str):
         if not epoch.isdigit():
-            raise SchemaError(run_dir, f"epoch must be a number or 'best', got {epoch!r}")
+            raise ArgumentError(f"epoch must be a number or 'best', got {epoch!r}")
         epoch = int(epoch)
-    config = GanConfig.load(run_dir / CONFIG_FILE)
-    saved = checkpoint.saved_epochs(run_dir)
+    config = run.load_config()
+    saved = run.saved_epochs()
     if not saved:
-        raise SchemaError(run_dir, "the run has no epoch checkpoints yet")
+        raise SchemaError(run.root, "the run has no epoch checkpoints yet")
     epoch = saved[-1] if epoch is None else epoch
     if epoch not in saved:
-        raise SchemaError(run_dir, f"no checkpoint for epoch {epoch}; saved: {', '.join(map(str, saved))}")
+        raise SchemaError(run.root, f"no checkpoint for epoch {epoch}; saved: {', '.join(map(str, saved))}")
     gan = FastGAN(config, ConditionSpace(config.levels))
-    checkpoint.load(run_dir / "checkpoints" / checkpoint.epoch_file(epoch), gan.generator_state())
+    checkpoint.load(run.epoch_checkpoint(epoch), gan.generator_state())
     for variable, average in zip(gan.generator.trainable_variables, gan.ema):
         variable.assign(average)
     return gan, epoch
@@ -52,7 +50,7 @@ def condition_counts(space: ConditionSpace, per_condition: int | None = None,
     COR, as the paper generated "the same number of images as the real ones" for both data sets.
     """
     if (per_condition is None) == (like is None):
-        raise SchemaError(None, "give either a number per condition or a manifest to match")
+        raise ArgumentError("give either a number per condition or a manifest to match")
     if like is None:
         return [(level, pattern, per_condition) for level, pattern in space.conditions]
     manifest = like if isinstance(like, pd.DataFrame) else load_manifest(like)
@@ -76,6 +74,6 @@ def generate(run_dir: str | Path, per_condition: int | None = None, like=None, s
     levels = np.array([lv for lv, _, n in counts for _ in range(n)], dtype=str)
     patterns = np.array([pt for _, pt, n in counts for _ in range(n)], dtype=str)
     z = np.random.default_rng(seed).standard_normal((len(levels), gan.config.latent_dim)).astype(np.float32)
-    images = gan.generate(z, gan.space.vectors(levels, patterns)) if len(levels) else np.zeros((0, 64, 64), np.float32)
+    images = gan.generate(z, gan.space.vectors(levels, patterns)) if len(levels) else np.zeros((0, *SLICE_SHAPE), np.float32)
     return Samples(images=images.astype(np.float32), level=levels, pattern=patterns, seed=seed,
                    config_hash=gan.config.hash, epoch=epoch)

@@ -10,6 +10,8 @@ import tensorflow as tf
 import keras
 from keras import ops
 
+from ..errors import ArgumentError
+from ..vocabulary import SLICE_SHAPE
 from . import augment, losses
 from .conditions import ConditionSpace
 from .config import GanConfig
@@ -166,7 +168,7 @@ class FastGAN:
         if mode == "auto":
             mode = default_step_mode()
         if mode not in ("xla", "function", "eager"):
-            raise ValueError(f"unknown step mode {mode!r}: auto, xla, function or eager")
+            raise ArgumentError(f"unknown step mode {mode!r}: auto, xla, function or eager")
         if self.config.distribute:
             step = self._replicated_step
         elif mode == "xla":
@@ -203,5 +205,5 @@ class FastGAN:
         """Images in [0, 1], (n, 64, 64), from the generator in inference mode."""
         out = [self.generator([z[i:i + batch], condition[i:i + batch]], training=False)
                for i in range(0, len(z), batch)]
-        images = np.concatenate([np.asarray(o, np.float32) for o in out]) if out else np.zeros((0, 64, 64, 1))
+        images = np.concatenate([np.asarray(o, np.float32) for o in out]) if out else np.zeros((0, *SLICE_SHAPE, 1))
         return np.clip((images[..., 0] + 1.0) / 2.0, 0.0, 1.0)

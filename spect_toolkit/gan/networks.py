@@ -10,9 +10,10 @@ from __future__ import annotations
 import keras
 from keras import layers, ops
 
+from ..vocabulary import SLICE_SHAPE
 from .config import GanConfig
 
-IMAGE_SIZE = 64
+IMAGE_SIZE = SLICE_SHAPE[0]  # square slices
 
 
 def g_channels(width: int) -> dict[int, int]:

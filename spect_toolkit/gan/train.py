@@ -15,13 +15,12 @@ import pandas as pd
 from ..errors import SchemaError
 from ..manifest import load_manifest, load_slices, select_split
 from ..progress import progress_bar
+from ..vocabulary import SLICE_SHAPE
 from . import checkpoint
 from .conditions import ConditionSpace
 from .config import GanConfig
 from .model import LOSS_NAMES, FastGAN, TrainingSet
-
-CONFIG_FILE = "config.json"
-LOSSES_FILE = "losses.csv"
+from .run_folder import RunFolder
 LOSS_COLUMNS = ("epoch", "step", *LOSS_NAMES, "images_per_s", "seconds")
 GRID_COLUMNS = 8
 
@@ -51,15 +50,15 @@ def train(manifest: str | Path | pd.DataFrame, run_dir: str | Path, config: GanC
           resume: bool = False, time_budget_minutes: float | None = None, show_progress: bool = False,
           mode: str = "auto") -> TrainResult:
     """Train (or, with ``resume``, continue) a conditional FastGAN on ``manifest``'s slices in ``run_dir``."""
-    run_dir = Path(run_dir)
-    last = run_dir / "checkpoints" / checkpoint.LAST
+    run = RunFolder(run_dir)
+    last = run.last_checkpoint
     if resume:
         if not last.exists():
-            raise SchemaError(run_dir, "nothing to resume: no checkpoints/last.npz")
-        stored = GanConfig.load(run_dir / CONFIG_FILE)
+            raise SchemaError(run.root, "nothing to resume: no checkpoints/last.npz")
+        stored = run.load_config()
         config = dataclasses.replace(stored, epochs=config.epochs if config else stored.epochs)
     elif last.exists():
-        raise SchemaError(run_dir, "this folder already holds a run; pass --resume or choose another folder")
+        raise SchemaError(run.root, "this folder already holds a run; pass --resume or choose another folder")
     config = config or GanConfig()
     if isinstance(manifest, pd.DataFrame):
         table = manifest
@@ -67,14 +66,13 @@ def train(manifest: str | Path | pd.DataFrame, run_dir: str | Path, config: GanC
         table = load_manifest(manifest)
     data, space = training_set(select_split(table, config.split), config.levels)
     config = dataclasses.replace(config, levels=space.levels)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    config.save(run_dir / CONFIG_FILE)
+    run.save_config(config)
 
     gan = FastGAN(config, space, data, mode=mode)
     start_epoch = checkpoint.load(last, gan.state()) if resume else 0
     steps_per_epoch = math.ceil(len(data) / config.batch_size)
-    log = _LossLog(run_dir / LOSSES_FILE, keep_through=start_epoch)
-    tensorboard = _TensorBoard(run_dir / "tensorboard")
+    log = _LossLog(run.losses, keep_through=start_epoch)
+    tensorboard = _TensorBoard(run.tensorboard)
     fixed_z = np.random.default_rng(config.seed).standard_normal((GRID_COLUMNS, config.latent_dim)).astype(np.float32)
 
     began, epoch, stopped = time.perf_counter(), start_epoch, False
@@ -94,9 +92,9 @@ def train(manifest: str | Path | pd.DataFrame, run_dir: str | Path, config: GanC
             tensorboard.scalars(row)
             stopped = budget is not None and time.perf_counter() - began + seconds > budget and epoch < config.epochs
             if epoch % config.checkpoint_every == 0 or epoch == config.epochs or stopped:
-                checkpoint.save(run_dir / "checkpoints" / checkpoint.epoch_file(epoch), gan.generator_state(), epoch)
+                checkpoint.save(run.epoch_checkpoint(epoch), gan.generator_state(), epoch)
                 grid = _sample_grid(gan, space, fixed_z)
-                _save_grid_png(grid, space, run_dir / "samples" / f"epoch_{epoch:04d}.png", epoch)
+                _save_grid_png(grid, space, run.sample_grid(epoch), epoch)
                 tensorboard.images(grid, space, epoch)
             checkpoint.save(last, gan.state(), epoch)
             advance(1, info=f"D {row['d_real'] + row['d_fake']:.3f} rec {row['recon']:.3f} G {row['g_loss']:.3f} "
@@ -104,7 +102,7 @@ def train(manifest: str | Path | pd.DataFrame, run_dir: str | Path, config: GanC
             if stopped:
                 break
     tensorboard.close()
-    return TrainResult(run_dir, config, epoch, int(gan.step.numpy()), time.perf_counter() - began, stopped)
+    return TrainResult(run.root, config, epoch, int(gan.step.numpy()), time.perf_counter() - began, stopped)
 
 
 def _sample_grid(gan: FastGAN, space: ConditionSpace, z: np.ndarray) -> np.ndarray:
@@ -112,17 +110,15 @@ def _sample_grid(gan: FastGAN, space: ConditionSpace, z: np.ndarray) -> np.ndarr
     conditions = space.conditions
     vectors = np.repeat(space.vectors(*zip(*conditions)), len(z), axis=0)
     images = gan.generate(np.tile(z, (len(conditions), 1)), vectors)
-    return images.reshape(len(conditions), len(z), 64, 64)
+    return images.reshape(len(conditions), len(z), *SLICE_SHAPE)
 
 
 def _save_grid_png(grid: np.ndarray, space: ConditionSpace, path: Path, epoch: int) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
     rows, cols = grid.shape[:2]
-    fig, axes = plt.subplots(rows, cols, figsize=(cols * 0.9, rows * 0.9 + 0.4), squeeze=False)
+    fig = Figure(figsize=(cols * 0.9, rows * 0.9 + 0.4))
+    axes = fig.subplots(rows, cols, squeeze=False)
     for r, (level, pattern) in enumerate(space.conditions):
         for c in range(cols):
             axes[r, c].imshow(grid[r, c], cmap="gray", vmin=0, vmax=1)
@@ -131,7 +127,6 @@ def _save_grid_png(grid: np.ndarray, space: ConditionSpace, path: Path, epoch: i
     fig.suptitle(f"epoch {epoch} (patient's left on the image's right)", fontsize=7)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=100)
-    plt.close(fig)
 
 
 class _LossLog:

@@ -1,43 +1,6 @@
 """CER / BG / COR slice selection on the canonical AC-PC grid, each slice with its craniocaudal neighbours."""
 
-from __future__ import annotations
-
-from dataclasses import dataclass
-
-import numpy as np
-
-from ..errors import SpectInputError
-from ..template import CANONICAL_GRID, LEVEL_CENTRES_MM, LEVEL_HALF_WIDTH_MM, LEVELS, Grid
+from ..vocabulary import LEVELS, parse_levels
+from .selection import LevelSlice, level_slices
 
 __all__ = ["LevelSlice", "level_slices", "parse_levels", "LEVELS"]
-
-
-@dataclass(frozen=True)
-class LevelSlice:
-    level: str
-    z_index: int  # slice index on the canonical grid
-    z_mm: float  # distance from the AC-PC plane, + superior
-    below: int  # inferior neighbour's index (the paper's Eq. 6 mixes with one of the two)
-    above: int  # superior neighbour's index
-
-
-def parse_levels(text: str | list[str] | tuple[str, ...]) -> tuple[str, ...]:
-    """``"CER,BG,COR"`` to a tuple in the paper's order; unknown names are an error that lists the known ones."""
-    names = [n.strip().upper() for n in (text.split(",") if isinstance(text, str) else text) if n.strip()]
-    unknown = [n for n in names if n not in LEVELS]
-    if unknown or not names:
-        raise SpectInputError(None, f"unknown level(s) {', '.join(unknown) or '(none given)'}; known: {', '.join(LEVELS)}")
-    return tuple(level for level in LEVELS if level in names)
-
-
-def level_slices(levels: tuple[str, ...] = LEVELS, grid: Grid = CANONICAL_GRID) -> list[LevelSlice]:
-    """The slices of ``grid`` whose centre lies within each level's z-range (template space, AC-PC aligned)."""
-    z = grid.axis("z")
-    out = []
-    for level in parse_levels(levels):
-        inside = np.flatnonzero(np.abs(z - LEVEL_CENTRES_MM[level]) <= LEVEL_HALF_WIDTH_MM)
-        for k in inside:
-            if k == 0 or k == len(z) - 1:
-                continue  # a slice needs both neighbours
-            out.append(LevelSlice(level, int(k), float(z[k]), int(k - 1), int(k + 1)))
-    return out

@@ -24,10 +24,7 @@ def _mosaic(manifest: pd.DataFrame, store: np.ndarray, series: list[str]) -> tup
 
 
 def write_qc_pages(manifest: pd.DataFrame, store: np.ndarray, folder: Path) -> list[Path]:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
     folder.mkdir(parents=True, exist_ok=True)
     series = list(dict.fromkeys(manifest.series_key))
@@ -35,7 +32,7 @@ def write_qc_pages(manifest: pd.DataFrame, store: np.ndarray, folder: Path) -> l
     for page, start in enumerate(range(0, len(series), VOLUMES_PER_PAGE), start=1):
         mosaic, groups = _mosaic(manifest, store, series[start:start + VOLUMES_PER_PAGE])
         height, width = mosaic.shape
-        fig = plt.figure(figsize=(width / 64 * 1.0 + 2.4, height / 64 * 1.0 + 0.4), facecolor="black")
+        fig = Figure(figsize=(width / 64 * 1.0 + 2.4, height / 64 * 1.0 + 0.4), facecolor="black")
         ax = fig.add_axes([2.4 / (width / 64 + 2.4), 0.0, 1 - 2.4 / (width / 64 + 2.4), height / (height + 25.6)])
         ax.imshow(mosaic, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
         ax.set_axis_off()
@@ -49,6 +46,5 @@ def write_qc_pages(manifest: pd.DataFrame, store: np.ndarray, folder: Path) -> l
                     color="orange" if flagged else "white", ha="right", va="center")
         path = folder / f"qc_{page:03d}.png"
         fig.savefig(path, dpi=80, facecolor="black")
-        plt.close(fig)
         pages.append(path)
     return pages

@@ -3,11 +3,7 @@
 from __future__ import annotations
 
 from ..schema import Column, Schema
-from ..template import LEVELS
-
-PATTERNS = ("normal", "unilateral", "bilateral")
-CONDITIONS = ("rest", "stress")
-SIDES = ("L", "R", "none")
+from ..vocabulary import CONDITIONS, LEVELS, PATTERNS, SIDES
 
 LABELS = Schema(
     "labels",
@@ -47,6 +43,8 @@ MANIFEST = Schema(
         Column("neighbour_below", "int", "canonical index of the inferior neighbour"),
         Column("neighbour_above", "int", "canonical index of the superior neighbour"),
         Column("store_index", "int", "row in slices.npy: [below, slice, above]"),
+        Column("store_digest", "string", "first 16 hex digits of the SHA-256 of the slice store written with this "
+                                         "manifest: a store from another ingest is refused"),
         Column("volume_path", "string", "aligned volume (NIfTI), relative to the manifest"),
         Column("unit", "string", "physical unit of the slice values"),
         Column("alignment", "string", "template or landmarks"),

@@ -18,14 +18,13 @@ from ..template import (
     landmarks_acpc,
     load_anatomy,
 )
+from ..vocabulary import CONDITIONS, SLICE_SHAPE
 from .physics import Scanner, acquire_and_reconstruct
 
-PATTERNS = ("normal", "unilateral", "bilateral")
-CONDITIONS = ("rest", "stress")
 # The paper's Table 1: 551 normal, 291 unilateral, 96 bilateral slices out of 938.
 PAPER_MIX = {"normal": 551 / 938, "unilateral": 291 / 938, "bilateral": 96 / 938}
 
-ACQUISITION_MATRIX = 64
+ACQUISITION_MATRIX = SLICE_SHAPE[0]  # the camera's reconstruction matrix is the slice matrix
 ACQUISITION_SLICES = 64
 ANTI_ALIAS_FWHM_MM = 4.0
 

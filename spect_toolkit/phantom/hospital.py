@@ -17,17 +17,18 @@ from pathlib import Path
 
 import numpy as np
 import pydicom
-from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
-from pydicom.uid import DeflatedExplicitVRLittleEndian, ExplicitVRLittleEndian, generate_uid
+from pydicom.uid import DeflatedExplicitVRLittleEndian, ExplicitVRLittleEndian, NuclearMedicineImageStorage, generate_uid
 
 from .. import __version__
+from ..errors import ArgumentError
+from ..dicom.writing import PatientStudy, set_grey16_pixels, set_patient_study, write_file
 from ..template import Grid
+from ..vocabulary import CBF_UNIT
 
-NM_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.20"
 LAYOUTS = ("multiframe", "negative-spacing", "top-level", "per-slice")
 SCALES = ("rescale", "rwvm")
-CBF_UNIT = "mL/100 g/min"
 _UCUM_CBF = "ml/(100.g.min)"
 
 SERIES_DESCRIPTION = {"rest": "QSPECT DTARG REST CBF", "stress": "QSPECT DTARG ACZ STRESS CBF"}
@@ -80,20 +81,14 @@ def quantise(volume: np.ndarray) -> tuple[np.ndarray, float]:
 
 def _base_dataset(patient: FakePatient, condition: str, series_uid: str, series_number: int) -> Dataset:
     ds = Dataset()
-    ds.SpecificCharacterSet = "ISO_IR 100"
-    ds.SOPClassUID = NM_IMAGE_STORAGE
-    ds.PatientName = patient.name
-    ds.PatientID = patient.patient_id
-    ds.PatientBirthDate = patient.birth_date
-    ds.PatientSex = patient.sex
-    ds.StudyInstanceUID = patient.study_uid
-    ds.StudyDate = ds.SeriesDate = ds.ContentDate = patient.study_date
-    ds.StudyTime = "091500"
+    set_patient_study(ds, PatientStudy(
+        patient_name=patient.name, patient_id=patient.patient_id, birth_date=patient.birth_date, sex=patient.sex,
+        study_uid=patient.study_uid, study_date=patient.study_date, study_time="091500",
+        accession_number=patient.accession_number, referring_physician="YAMADA^ICHIRO",
+        study_id=patient.accession_number[-6:], study_description="BRAIN PERFUSION 123I-IMP QSPECT"))
+    ds.SOPClassUID = NuclearMedicineImageStorage
+    ds.SeriesDate = ds.ContentDate = patient.study_date
     ds.SeriesTime = ds.ContentTime = "093000" if condition == "rest" else "100500"
-    ds.AccessionNumber = patient.accession_number
-    ds.ReferringPhysicianName = "YAMADA^ICHIRO"
-    ds.StudyID = patient.accession_number[-6:]
-    ds.StudyDescription = "BRAIN PERFUSION 123I-IMP QSPECT"
     ds.Modality = "NM"
     ds.SeriesInstanceUID = series_uid
     ds.SeriesNumber = series_number
@@ -108,12 +103,6 @@ def _base_dataset(patient: FakePatient, condition: str, series_uid: str, series_
     ds.SoftwareVersions = f"spect-toolkit phantom {__version__}"
     ds.ImageComments = "Synthetic phantom volume, not a patient"
     ds.ImageType = ["ORIGINAL", "PRIMARY", "RECON TOMO", "EMISSION"]
-    ds.SamplesPerPixel = 1
-    ds.PhotometricInterpretation = "MONOCHROME2"
-    ds.BitsAllocated = 16
-    ds.BitsStored = 16
-    ds.HighBit = 15
-    ds.PixelRepresentation = 0
     ds.PatientOrientationCodeSequence = Sequence()
     ds.PatientGantryRelationshipCodeSequence = Sequence()
     isotope = Dataset()
@@ -164,7 +153,7 @@ def _set_scale(ds: Dataset, slope: float, scale: str) -> None:
         item.MeasurementUnitsCodeSequence = Sequence([unit])
         ds.RealWorldValueMappingSequence = Sequence([item])
     else:
-        raise ValueError(f"unknown scale {scale!r}; expected one of {SCALES}")
+        raise ArgumentError(f"unknown scale {scale!r}; expected one of {SCALES}")
 
 
 def _detector_item() -> Dataset:
@@ -175,14 +164,8 @@ def _detector_item() -> Dataset:
 
 
 def _file_dataset(ds: Dataset, path: Path, deflate: bool = False) -> None:
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = ds.SOPClassUID
-    meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
     # deflate keeps the committed example data small; readers (pydicom, GDCM) inflate it transparently
-    meta.TransferSyntaxUID = DeflatedExplicitVRLittleEndian if deflate else ExplicitVRLittleEndian
-    ds.file_meta = meta
-    path.parent.mkdir(parents=True, exist_ok=True)
-    ds.save_as(path, enforce_file_format=True)
+    write_file(ds, path, DeflatedExplicitVRLittleEndian if deflate else ExplicitVRLittleEndian)
 
 
 def write_nm_volume(
@@ -199,14 +182,14 @@ def write_nm_volume(
 ) -> tuple[str, list[Path]]:
     """Write one reconstructed volume ``(z, y, x)`` on an identity-direction grid; return (series UID, files)."""
     if layout not in LAYOUTS:
-        raise ValueError(f"unknown layout {layout!r}; expected one of {LAYOUTS}")
+        raise ArgumentError(f"unknown layout {layout!r}; expected one of {LAYOUTS}")
     entropy = [patient.study_uid, condition]
     series_uid = generate_uid(entropy_srcs=entropy + ["series"])
     stored, slope = quantise(volume)
     nz = stored.shape[0]
     sx, sy, sz = grid.spacing
     base = _base_dataset(patient, condition, series_uid, series_number)
-    base.Rows, base.Columns = stored.shape[1], stored.shape[2]
+    set_grey16_pixels(base, stored.shape[1], stored.shape[2])
     base.PixelSpacing = [f"{sy:.6g}", f"{sx:.6g}"]  # row spacing (between rows), column spacing
     base.SliceThickness = f"{sz:.6g}"
     orientation = ["1", "0", "0", "0", "1", "0"]

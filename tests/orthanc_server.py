@@ -1,4 +1,4 @@
-"""A throw-away Orthanc on loopback (own configuration, storage and ports) for tests, benchmarks and the demo."""
+"""A throw-away Orthanc on loopback (own configuration, storage and ports) for the tests and benchmarks."""
 
 from __future__ import annotations
 

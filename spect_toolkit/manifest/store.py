@@ -1,0 +1,163 @@
+"""Reading labelled slice manifests and their slice store, with checks; the patient split."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..errors import ArgumentError, SchemaError
+from ..vocabulary import SLICE_SHAPE
+from .schema import MANIFEST
+
+STORE_NAME = "slices.npy"
+SPLITS = ("all", "train", "holdout")
+HOLDOUT_FRACTION = 0.2
+
+
+def load_table(path: str | Path, schema) -> pd.DataFrame:
+    """Read a CSV or Parquet table and check it against ``schema``; errors name the file and the problem.
+
+    CSV files as spreadsheets write them are read: UTF-8 (with or without a byte-order mark), UTF-16 with a
+    byte-order mark, or Windows-1252/Latin-1; separated by commas, semicolons or tabs.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise SchemaError(path, f"no such {schema.name} file")
+    if path.suffix == ".parquet":
+        try:
+            table = pd.read_parquet(path)
+        except (OSError, ValueError) as exc:
+            raise SchemaError(path, f"not a readable Parquet {schema.name} table: {exc}") from None
+    else:
+        table = _read_csv(path, schema)
+    return schema.validate(table, path)
+
+
+CSV_SEPARATORS = (",", ";", "\t")
+
+
+def _decode(data: bytes, path: Path) -> tuple[str, str]:
+    """The text and the encoding it was read in."""
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return data.decode("utf-16"), "UTF-16"
+    if b"\x00" in data:
+        raise SchemaError(path, "binary data (NUL bytes) where a CSV table was expected")
+    for encoding in ("utf-8-sig", "cp1252", "latin-1"):
+        try:
+            return data.decode(encoding), encoding
+        except UnicodeDecodeError:
+            continue
+    raise SchemaError(path, "text in an unknown encoding")  # pragma: no cover - latin-1 decodes every byte
+
+
+def _read_csv(path: Path, schema) -> pd.DataFrame:
+    import io
+
+    text, _ = _decode(path.read_bytes(), path)
+    lines = [line for line in text.splitlines() if line.strip()]
+    if not lines:
+        raise SchemaError(path, f"the {schema.name} file is empty")
+    header = lines[0]
+    # the separator is the one that splits the header into the schema's column names
+    counts = {sep: sum(name in [c.strip() for c in header.split(sep)] for name in schema.names)
+              for sep in CSV_SEPARATORS}
+    separator = max(counts, key=counts.get)
+    if counts[separator] == 0:
+        shown = header if len(header) <= 80 else header[:77] + "..."
+        raise SchemaError(path, f"first line {shown!r} names none of the {schema.name} columns "
+                                f"({', '.join(schema.names)}) with a comma, semicolon or tab between them")
+    try:
+        table = pd.read_csv(io.StringIO(text), sep=separator, dtype=str, keep_default_na=False)
+    except (pd.errors.ParserError, ValueError) as exc:
+        raise SchemaError(path, f"not a readable CSV {schema.name} table: {exc}") from None
+    return table.rename(columns=str.strip)
+
+
+def load_manifest(path: str | Path) -> pd.DataFrame:
+    """Load ``manifest.parquet`` (or ``.csv``), check its schema, and remember its folder for :func:`load_slices`."""
+    manifest = load_table(path, MANIFEST)
+    manifest.attrs["root"] = str(Path(path).resolve().parent)
+    return manifest
+
+
+@dataclass(frozen=True)
+class SliceSet:
+    """Slices ``(n, 64, 64)`` float32 in physical units, with their inferior and superior neighbours."""
+
+    slices: np.ndarray
+    below: np.ndarray
+    above: np.ndarray
+
+
+def store_digest(store: np.ndarray) -> str:
+    """First 16 hex digits of the SHA-256 of a slice store's values (shape and type included)."""
+    array = np.ascontiguousarray(store, dtype=np.float32)
+    digest = hashlib.sha256(repr(array.shape).encode())
+    digest.update(memoryview(array).cast("B"))
+    return digest.hexdigest()[:16]
+
+
+@lru_cache(maxsize=8)
+def _file_digest(path: str, size: int, mtime_ns: int) -> str:  # size and mtime: a rewritten store is hashed anew
+    return store_digest(np.load(path, mmap_mode="r"))
+
+
+def load_slices(manifest: pd.DataFrame, root: str | Path | None = None, mmap: bool = True) -> SliceSet:
+    """The slices of ``manifest``'s rows (in row order) from the slice store beside it.
+
+    The store must be the one written with the manifest (its digest is in every row); a store left by another
+    ingest, or a manifest from an interrupted one, is refused rather than read as the wrong slices.
+    """
+    root = Path(root or manifest.attrs.get("root", "."))
+    store_path = root / STORE_NAME
+    if not store_path.exists():
+        raise SchemaError(store_path, "slice store missing beside the manifest")
+    try:
+        store = np.load(store_path, mmap_mode="r" if mmap else None, allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise SchemaError(store_path, f"unreadable slice store: {exc}") from None
+    if store.ndim != 4 or store.shape[1:] != (3, *SLICE_SHAPE) or store.dtype != np.float32:
+        raise SchemaError(store_path, f"slice store of shape {store.shape} and type {store.dtype}; expected "
+                                      f"(n, 3, {SLICE_SHAPE[0]}, {SLICE_SHAPE[1]}) float32")
+    expected = set(manifest["store_digest"].unique()) if len(manifest) else set()
+    if expected:
+        stat = store_path.stat()
+        found = _file_digest(str(store_path), stat.st_size, stat.st_mtime_ns)
+        if expected != {found}:
+            raise SchemaError(store_path, f"this slice store (digest {found}) was not written with the manifest "
+                                          f"(digest {', '.join(sorted(expected))}): an interrupted or a second "
+                                          "ingest into the same folder? Run the ingest again")
+    index = manifest["store_index"].to_numpy(dtype=np.int64)
+    if len(index) and (index.min() < 0 or index.max() >= len(store)):
+        raise SchemaError(store_path, f"manifest points at store rows up to {index.max()}, store has {len(store)}")
+    picked = np.asarray(store[index], dtype=np.float32)
+    return SliceSet(slices=picked[:, 1], below=picked[:, 0], above=picked[:, 2])
+
+
+def patient_split(manifest: pd.DataFrame, holdout_fraction: float = HOLDOUT_FRACTION) -> pd.Series:
+    """``train`` or ``holdout`` per row, by patient (both scans and every slice of a patient on one side).
+
+    The patient keys are keyed hashes, so taking the lowest keys is a random draw that is the same on every
+    run and machine; ``round(fraction * patients)`` patients (at least one when there are two or more) are held out.
+    """
+    patients = sorted(manifest["patient_key"].unique())
+    n_holdout = int(round(holdout_fraction * len(patients)))
+    if len(patients) >= 2:
+        n_holdout = min(max(n_holdout, 1), len(patients) - 1)
+    holdout = set(patients[:n_holdout])
+    return manifest["patient_key"].map(lambda key: "holdout" if key in holdout else "train").rename("split")
+
+
+def select_split(manifest: pd.DataFrame, split: str) -> pd.DataFrame:
+    """The rows of ``split`` (``all``, ``train`` or ``holdout``), keeping the manifest's folder."""
+    if split not in SPLITS:
+        raise ArgumentError(f"unknown split {split!r}; choose {', '.join(SPLITS)}")
+    rows = manifest if split == "all" else manifest[patient_split(manifest) == split]
+    rows = rows.copy()
+    rows.attrs.update(manifest.attrs)
+    return rows

@@ -26,9 +26,11 @@ def main() -> None:
     start = time.perf_counter()
     result = evaluate(args.manifest, {"S": args.samples}, out, split="train")
     seconds = time.perf_counter() - start
-    print(f"{result.metrics['n_real']} real and {result.metrics['groups']['S']['n']} synthetic slices "
-          f"(feature network on {result.metrics['n_train']}, holdout {result.metrics['n_holdout']}): "
-          f"{seconds:.0f} s; report {result.report}")
+    print(
+        f"{result.metrics['n_real']} real and {result.metrics['groups']['S']['n']} synthetic slices "
+        f"(feature network on {result.metrics['n_train']}, holdout {result.metrics['n_holdout']}): "
+        f"{seconds:.0f} s; report {result.report}"
+    )
 
 
 if __name__ == "__main__":

@@ -64,8 +64,10 @@ def main() -> None:
             print(f"| {batch} | {mode} | {rate:.1f} | {rate / rates[batch, 'eager']:.2f} | {first:.1f} |", flush=True)
     images = args.epochs * args.slices
     for (batch, mode), rate in rates.items():
-        print(f"projected {args.epochs} epochs x {args.slices} slices at batch {batch} ({mode}): "
-              f"{images / rate / 3600:.1f} h")
+        print(
+            f"projected {args.epochs} epochs x {args.slices} slices at batch {batch} ({mode}): "
+            f"{images / rate / 3600:.1f} h"
+        )
 
 
 if __name__ == "__main__":

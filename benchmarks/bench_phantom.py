@@ -1,6 +1,6 @@
 """Time `make_cohort` for the paper's cohort size (250 patients, 500 volumes) on this machine.
 
-    python benchmarks/bench_phantom.py --patients 250 --jobs 2
+python benchmarks/bench_phantom.py --patients 250 --jobs 2
 """
 
 from __future__ import annotations
@@ -23,8 +23,10 @@ def main() -> None:
         make_cohort(out, args.patients, seed=1, jobs=args.jobs)
         seconds = time.perf_counter() - start
     volumes = 2 * args.patients
-    print(f"phantom: {args.patients} patients ({volumes} volumes) with {args.jobs} jobs on {os.cpu_count()} cores: "
-          f"{seconds:.1f} s, {volumes / seconds:.2f} volumes/s")
+    print(
+        f"phantom: {args.patients} patients ({volumes} volumes) with {args.jobs} jobs on {os.cpu_count()} cores: "
+        f"{seconds:.1f} s, {volumes / seconds:.2f} volumes/s"
+    )
 
 
 if __name__ == "__main__":

@@ -41,8 +41,17 @@ def write_export(folder: Path, volumes: int) -> int:
     for v in range(volumes):
         patient = FakePatient.draw(rng, 0, v)
         volume = rng.uniform(0, 60, GRID.shape).astype(np.float32)
-        write_nm_volume(folder / f"{v:04d}", volume, GRID, patient, ("rest", "stress")[v % 2], 1 + v % 2,
-                        "per-slice", "rescale", rng)
+        write_nm_volume(
+            folder / f"{v:04d}",
+            volume,
+            GRID,
+            patient,
+            ("rest", "stress")[v % 2],
+            1 + v % 2,
+            "per-slice",
+            "rescale",
+            rng,
+        )
     return sum(1 for _ in folder.rglob("*.dcm"))
 
 
@@ -58,8 +67,13 @@ def main() -> None:
         print("| source | files indexed | seconds | peak RSS (MiB) |\n|---|---|---|---|")
         for source in sources:
             env = {**os.environ, "PYTHONPATH": str(source)}
-            out = subprocess.run([sys.executable, "-c", CHILD, str(Path(tmp) / "export")], env=env, check=True,
-                                 capture_output=True, text=True).stdout.split()
+            out = subprocess.run(
+                [sys.executable, "-c", CHILD, str(Path(tmp) / "export")],
+                env=env,
+                check=True,
+                capture_output=True,
+                text=True,
+            ).stdout.split()
             print(f"| {source} | {out[0]} | {out[1]} | {out[2]} |")
         print(f"load after: {os.getloadavg()[0]:.2f}")
 

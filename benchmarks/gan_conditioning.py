@@ -52,7 +52,8 @@ def main() -> None:
     real_uni = np.median(asymmetry(real[real_unilateral], real_levels[real_unilateral]))
     test = mannwhitneyu(uni, normal, alternative="greater")
     result = {
-        "epoch": samples.epoch, "generated_slices": len(samples.images),
+        "epoch": samples.epoch,
+        "generated_slices": len(samples.images),
         "level_accuracy": round(accuracy, 4),
         "median_asymmetry_generated_unilateral": round(float(np.median(uni)), 4),
         "median_asymmetry_generated_normal": round(float(np.median(normal)), 4),

@@ -54,27 +54,48 @@ def command(name: str | None = None) -> Callable[[Callable], Callable]:
 @command()
 def phantom(
     out_dir: Path = typer.Argument(..., help="folder to write the synthetic export into"),
-    patients: int = typer.Option(20, "--patients", "-n", min=1, help="patients (each gives a rest and a stress volume)"),
+    patients: int = typer.Option(
+        20, "--patients", "-n", min=1, help="patients (each gives a rest and a stress volume)"
+    ),
     seed: int = typer.Option(0, help="random seed; the same seed gives the same cohort"),
-    mix: str = typer.Option("paper", help="pattern mix: 'paper' (Table 1) or e.g. 'normal=0.5,unilateral=0.3,bilateral=0.2'"),
+    mix: str = typer.Option(
+        "paper", help="pattern mix: 'paper' (Table 1) or e.g. 'normal=0.5,unilateral=0.3,bilateral=0.2'"
+    ),
     layout: str = typer.Option("multiframe", help="multiframe | negative-spacing | top-level | per-slice | mixed"),
     scale: str = typer.Option("rescale", help="rescale | rwvm | mixed: where the CBF scale is written"),
     counts: float = typer.Option(6e6, help="detected counts per volume; fewer counts, more noise"),
-    deflate: bool = typer.Option(False, help="write deflated DICOM (about 2.5 times smaller files)"),
+    transfer_syntax: str = typer.Option(
+        "explicit",
+        help="explicit | implicit | deflated (about 2.5 times smaller) | rle | jpeg-lossless | jpeg-ls | jpeg-ls-near "
+        "| jpeg2000",
+    ),
     jobs: int = typer.Option(2, min=1, help="worker processes"),
 ) -> None:
     """Write a synthetic 123I-IMP QSPECT/DTARG hospital export with labels.csv and ground_truth.csv."""
     from .phantom import make_cohort, parse_mix
 
     start = time.perf_counter()
-    paths = make_cohort(out_dir, patients, seed, parse_mix(mix), layout, scale, counts, deflate=deflate, jobs=jobs,
-                        show_progress=True)
+    paths = make_cohort(
+        out_dir,
+        patients,
+        seed,
+        parse_mix(mix),
+        layout,
+        scale,
+        counts,
+        transfer_syntax=transfer_syntax,
+        jobs=jobs,
+        show_progress=True,
+    )
     seconds = time.perf_counter() - start
     console.print(f"{patients} patients ({2 * patients} volumes) in {seconds:.1f} s")
     console.print(f"DICOM export: {paths.dicom}\nlabels:       {paths.labels}\nground truth: {paths.ground_truth}")
 
 
-KEY_HELP = "pseudonym key file of the project (created if absent); default: $SPECT_TOOLKIT_KEY, else ~/.config/spect-toolkit/pseudonym.key"
+KEY_HELP = (
+    "pseudonym key file of the project (created if absent); "
+    "default: $SPECT_TOOLKIT_KEY, else ~/.config/spect-toolkit/pseudonym.key"
+)
 
 
 @command()
@@ -102,9 +123,11 @@ def scan(
         index.to_parquet(out, index=False) if out.suffix == ".parquet" else index.to_csv(out, index=False)
         console.print(f"index written to {out}")
     counts = {outcome: index[index.outcome == outcome] for outcome in (OK, SKIPPED, IGNORED)}
-    console.print(f"{len(counts[OK])} usable series; {len(counts[SKIPPED])} skipped "
-                  f"({int(counts[SKIPPED].n_files.sum())} files); {int(counts[IGNORED].n_files.sum())} files ignored "
-                  "(no image input)")
+    console.print(
+        f"{len(counts[OK])} usable series; {len(counts[SKIPPED])} skipped "
+        f"({int(counts[SKIPPED].n_files.sum())} files); {int(counts[IGNORED].n_files.sum())} files ignored "
+        "(no image input)"
+    )
     if len(counts[OK]) == 0:
         _fail(f"{export_dir}: no usable SPECT series found")
     if len(counts[SKIPPED]):
@@ -114,10 +137,14 @@ def scan(
 @command()
 def ingest(
     export_dir: Path = typer.Argument(..., exists=True, help="hospital export (folder tree of DICOM)"),
-    labels: Path = typer.Option(..., exists=True, help="labels CSV: patient_id, accession_number, condition, pattern, side"),
+    labels: Path = typer.Option(
+        ..., exists=True, help="labels CSV: patient_id, accession_number, condition, pattern, side"
+    ),
     out: Path = typer.Option(..., help="work folder for the manifest, slice store, volumes, report and QC pages"),
     levels: str = typer.Option("CER,BG,COR", help="levels to keep: CER,BG,COR (data set A) or COR (data set B)"),
-    landmarks: Optional[Path] = typer.Option(None, exists=True, help="landmark CSV (AC, PC, MID per series) for landmark alignment"),
+    landmarks: Optional[Path] = typer.Option(
+        None, exists=True, help="landmark CSV (AC, PC, MID per series) for landmark alignment"
+    ),
     key: Optional[Path] = typer.Option(None, help=KEY_HELP),
     jobs: int = typer.Option(2, min=1, help="worker processes"),
     overwrite: bool = typer.Option(False, help="replace an ingest already in --out"),
@@ -127,9 +154,11 @@ def ingest(
 
     start = time.perf_counter()
     result = run_ingest(export_dir, labels, out, levels, landmarks, key, jobs, show_progress=True, overwrite=overwrite)
-    console.print(f"{result.volumes_used} volumes used, {result.series_skipped} series or files skipped, "
-                  f"{result.files_ignored} files ignored (no image input), {result.slices} slices in "
-                  f"{time.perf_counter() - start:.1f} s")
+    console.print(
+        f"{result.volumes_used} volumes used, {result.series_skipped} series or files skipped, "
+        f"{result.files_ignored} files ignored (no image input), {result.slices} slices in "
+        f"{time.perf_counter() - start:.1f} s"
+    )
     console.print(f"manifest: {result.manifest}\nreport:   {result.report}\nQC pages: {out / 'qc'}")
     if result.series_skipped:
         console.print(f"[yellow]skipped items and their reasons are in {result.report}[/yellow]")
@@ -150,8 +179,10 @@ def export(
     start = time.perf_counter()
     result = export_samples(samples, out, study_description, pixel_spacing, dicomdir, show_progress=True)
     seconds = time.perf_counter() - start
-    console.print(f"{len(result.files)} files in {len(result.series)} series, {seconds:.1f} s; patient "
-                  f"{result.patient_id}; {'DICOMDIR: ' + str(result.dicomdir) if result.dicomdir else 'folder: ' + str(out)}")
+    console.print(
+        f"{len(result.files)} files in {len(result.series)} series, {seconds:.1f} s; patient "
+        f"{result.patient_id}; {'DICOMDIR: ' + str(result.dicomdir) if result.dicomdir else 'folder: ' + str(out)}"
+    )
 
 
 @command()
@@ -160,7 +191,9 @@ def train(
     out: Path = typer.Option(..., help="run folder: configuration, checkpoints, losses.csv, tensorboard/, samples/"),
     levels: Optional[str] = typer.Option(None, help="levels to train on, e.g. CER,BG,COR (data set A) or COR (B)"),
     preset: str = typer.Option("paper", help="paper (what the paper states) or improved (FastGAN's additions)"),
-    split: Optional[str] = typer.Option(None, help="all (every patient, as the paper) or train (leave the evaluation holdout out)"),
+    split: Optional[str] = typer.Option(
+        None, help="all (every patient, as the paper) or train (leave the evaluation holdout out)"
+    ),
     epochs: Optional[int] = typer.Option(None, min=1, help="epochs (paper: 1000)"),
     batch_size: Optional[int] = typer.Option(None, min=1, help="batch size (paper: 4)"),
     seed: Optional[int] = typer.Option(None, help="random seed (weights, batches, augmentation)"),
@@ -173,39 +206,73 @@ def train(
     width: Optional[int] = typer.Option(None, min=1, help="channel width of both networks (default 32)"),
     spectral_norm: Optional[bool] = typer.Option(None, "--spectral-norm/--no-spectral-norm"),
     noise_injection: Optional[bool] = typer.Option(None, "--noise-injection/--no-noise-injection"),
-    random_margin: Optional[bool] = typer.Option(None, "--random-margin/--no-random-margin", help="hinge margin ~ U(0.8, 1)"),
+    random_margin: Optional[bool] = typer.Option(
+        None, "--random-margin/--no-random-margin", help="hinge margin ~ U(0.8, 1)"
+    ),
     ema_decay: Optional[float] = typer.Option(None, help="generator weight EMA decay; 0 turns it off"),
     diff_augment: Optional[bool] = typer.Option(None, "--diff-augment/--no-diff-augment"),
     steps_per_call: Optional[int] = typer.Option(None, min=1, help="training steps per compiled call"),
     mixed_precision: bool = typer.Option(False, help="float16 compute with loss scaling (for GPUs)"),
     distribute: bool = typer.Option(False, help="tf.distribute.MirroredStrategy over all visible GPUs"),
-    step_mode: str = typer.Option("auto", help="auto (xla on a GPU, function on the CPU), xla (step compiled by XLA), "
-                                               "function (plain graph) or eager"),
+    step_mode: str = typer.Option(
+        "auto",
+        help="auto (xla on a GPU, function on the CPU), xla (step compiled by XLA), function (plain graph) or eager",
+    ),
 ) -> None:
     """Train the conditional FastGAN on a manifest's slices; --resume continues a stopped run."""
-    from .gan import make_config, train as train_run
+    from .gan import make_config
+    from .gan import train as train_run
     from .levels import parse_levels
 
-    config = None if resume and epochs is None else make_config(
-        preset, levels=parse_levels(levels) if levels else None, split=split, epochs=epochs, batch_size=batch_size, seed=seed,
-        checkpoint_every=checkpoint_every, learning_rate=learning_rate, beta_1=beta1, beta_2=beta2, width=width,
-        spectral_norm=spectral_norm, noise_injection=noise_injection, random_margin=random_margin,
-        ema_decay=ema_decay, diff_augment=diff_augment, steps_per_call=steps_per_call,
-        mixed_precision=mixed_precision or None, distribute=distribute or None)
-    result = train_run(manifest, out, config, resume=resume, time_budget_minutes=time_budget,
-                       show_progress=True, mode=step_mode)
+    config = (
+        None
+        if resume and epochs is None
+        else make_config(
+            preset,
+            levels=parse_levels(levels) if levels else None,
+            split=split,
+            epochs=epochs,
+            batch_size=batch_size,
+            seed=seed,
+            checkpoint_every=checkpoint_every,
+            learning_rate=learning_rate,
+            beta_1=beta1,
+            beta_2=beta2,
+            width=width,
+            spectral_norm=spectral_norm,
+            noise_injection=noise_injection,
+            random_margin=random_margin,
+            ema_decay=ema_decay,
+            diff_augment=diff_augment,
+            steps_per_call=steps_per_call,
+            mixed_precision=mixed_precision or None,
+            distribute=distribute or None,
+        )
+    )
+    result = train_run(
+        manifest, out, config, resume=resume, time_budget_minutes=time_budget, show_progress=True, mode=step_mode
+    )
     note = " (stopped by the time budget)" if result.stopped_by_budget else ""
-    console.print(f"{result.epochs_done} epochs, {result.steps} steps in {result.seconds / 60:.1f} min{note}; "
-                  f"configuration hash {result.config.hash}; run folder {result.run_dir}")
+    console.print(
+        f"{result.epochs_done} epochs, {result.steps} steps in {result.seconds / 60:.1f} min{note}; "
+        f"configuration hash {result.config.hash}; run folder {result.run_dir}"
+    )
 
 
 @command()
 def generate(
     run_dir: Path = typer.Argument(..., exists=True, file_okay=False, help="run folder written by spect train"),
     out: Path = typer.Option(..., help="samples .npz to write"),
-    epoch: Optional[str] = typer.Option(None, help="checkpoint epoch, or 'best' (chosen by spect select-epoch); default: the latest"),
+    epoch: Optional[str] = typer.Option(
+        None, help="checkpoint epoch, or 'best' (chosen by spect select-epoch); default: the latest"
+    ),
     per_condition: Optional[int] = typer.Option(None, min=1, help="slices per (level, pattern)"),
-    like: Optional[Path] = typer.Option(None, exists=True, help="make as many per (level, pattern) as this manifest has (per pattern, at the run's levels, for levels the run lacks)"),
+    like: Optional[Path] = typer.Option(
+        None,
+        exists=True,
+        help="make as many per (level, pattern) as this manifest has "
+        "(per pattern, at the run's levels, for levels the run lacks)",
+    ),
     seed: int = typer.Option(0, help="latent seed"),
 ) -> None:
     """Generate slices for every (level, pattern) of a run into samples.npz."""
@@ -215,8 +282,10 @@ def generate(
         raise ArgumentError("give exactly one of --per-condition N and --like MANIFEST")
     samples = generate_samples(run_dir, per_condition=per_condition, like=like, seed=seed, epoch=epoch)
     samples.save(out)
-    console.print(f"{len(samples.images)} slices from epoch {samples.epoch} (configuration {samples.config_hash}) "
-                  f"written to {out}")
+    console.print(
+        f"{len(samples.images)} slices from epoch {samples.epoch} (configuration {samples.config_hash}) "
+        f"written to {out}"
+    )
 
 
 @command()
@@ -228,8 +297,9 @@ def push(
     calling_aet: str = typer.Option("SPECT_TOOLKIT", help="our AE title (C-STORE)"),
     stow: Optional[str] = typer.Option(None, help="DICOMweb STOW-RS URL, e.g. http://pacs:8042/dicom-web/studies"),
     retries: int = typer.Option(3, min=0, help="retries on association or connection failure"),
-    report: Optional[Path] = typer.Option(None, help="per-file status CSV (default: FOLDER.push_report.csv next to "
-                                                        "the pushed folder, never inside it)"),
+    report: Optional[Path] = typer.Option(
+        None, help="per-file status CSV (default: FOLDER.push_report.csv next to the pushed folder, never inside it)"
+    ),
 ) -> None:
     """Send DICOM files to a PACS by C-STORE or STOW-RS; exits 1 unless the peer confirmed every file."""
     from .export.push import default_report_path, push_cstore, push_stow
@@ -244,8 +314,9 @@ def push(
         result = push_cstore(dicom_dir, host, port, called_aet, calling_aet, retries=retries, show_progress=True)
     report = report or default_report_path(dicom_dir)
     result.write_csv(report)
-    console.print(f"{len(result.stored)} of {len(result.records)} files stored at {result.destination}; "
-                  f"report: {report}")
+    console.print(
+        f"{len(result.stored)} of {len(result.records)} files stored at {result.destination}; report: {report}"
+    )
     for record in result.failed[:10]:
         console.print(f"[red]not stored:[/red] {record.path}: {record.detail}")
     if len(result.failed) > 10:
@@ -279,8 +350,10 @@ def evaluate(
     result = run_evaluation(real, _synthetic_sets(synthetic), out, split=split, seed=seed, show_progress=True)
     console.print(f"evaluated in {time.perf_counter() - start:.0f} s; report: {result.report}")
     for g in result.groups.values():
-        console.print(f"{g.name}: two-sample AUC {g.two_sample_auc:.2f}, Frechet distance {g.frechet_distance:.2f}, "
-                      f"conditional accuracy {g.conditional_accuracy:.2f}, memorised share {g.memorised_share:.3f}")
+        console.print(
+            f"{g.name}: two-sample AUC {g.two_sample_auc:.2f}, Frechet distance {g.frechet_distance:.2f}, "
+            f"conditional accuracy {g.conditional_accuracy:.2f}, memorised share {g.memorised_share:.3f}"
+        )
 
 
 @command("select-epoch")
@@ -301,8 +374,9 @@ def demo(
     out: Path = typer.Option(Path("demo"), help="folder for every output of the demo"),
     minutes: float = typer.Option(8.0, min=0.2, help="training budget in minutes, shared by data sets A and B"),
     pacs: Optional[str] = typer.Option(None, help="HOST:PORT[:AET] to push the export to by C-STORE"),
-    patients: Optional[int] = typer.Option(None, min=2, help="use a fresh phantom cohort of N patients instead of "
-                                                             "the embedded example data"),
+    patients: Optional[int] = typer.Option(
+        None, min=2, help="use a fresh phantom cohort of N patients instead of the embedded example data"
+    ),
     seed: int = typer.Option(0, help="seed of every random choice"),
 ) -> None:
     """The whole toolkit in one command: scan, ingest, train A and B, generate, export, (push), evaluate."""

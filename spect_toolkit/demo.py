@@ -35,8 +35,15 @@ class DemoResult:
     notes: list[str] = field(default_factory=list)
 
 
-def run_demo(out: str | Path = "demo", minutes: float = 8.0, pacs: str | None = None, patients: int | None = None,
-             seed: int = 0, say: Callable[[str], None] = print, show_progress: bool = True) -> DemoResult:
+def run_demo(
+    out: str | Path = "demo",
+    minutes: float = 8.0,
+    pacs: str | None = None,
+    patients: int | None = None,
+    seed: int = 0,
+    say: Callable[[str], None] = print,
+    show_progress: bool = True,
+) -> DemoResult:
     """Run every stage; ``minutes`` is the training budget shared by data sets A and B; ``pacs`` is
     ``HOST:PORT[:AET]`` for a C-STORE push."""
     from .dicom import scan
@@ -64,8 +71,9 @@ def run_demo(out: str | Path = "demo", minutes: float = 8.0, pacs: str | None = 
         return value
 
     if patients:
-        cohort = stage("phantom cohort", lambda: make_cohort(out / "cohort", patients, seed, jobs=2,
-                                                              show_progress=show_progress))
+        cohort = stage(
+            "phantom cohort", lambda: make_cohort(out / "cohort", patients, seed, jobs=2, show_progress=show_progress)
+        )
         dicom, labels = cohort.dicom, cohort.labels
     else:
         dicom, labels = EXAMPLE_COHORT / "DICOM", EXAMPLE_COHORT / "labels.csv"
@@ -76,8 +84,10 @@ def run_demo(out: str | Path = "demo", minutes: float = 8.0, pacs: str | None = 
     index = stage("scan", lambda: scan(dicom, project_pseudonymizer(key, reading=dicom), show_progress=show_progress))
     index.to_csv(out / "index.csv", index=False)
     result.outputs["series index"] = out / "index.csv"
-    ingested = stage("ingest", lambda: ingest(dicom, labels, out / "ingest", key=key, jobs=2,
-                                              show_progress=show_progress, overwrite=True))
+    ingested = stage(
+        "ingest",
+        lambda: ingest(dicom, labels, out / "ingest", key=key, jobs=2, show_progress=show_progress, overwrite=True),
+    )
     result.outputs["manifest"] = ingested.manifest
 
     # As many slices per level and pattern as the real training split: the report compares with that split, and
@@ -87,10 +97,15 @@ def run_demo(out: str | Path = "demo", minutes: float = 8.0, pacs: str | None = 
     for name, levels in DATA_SETS.items():
         budget = minutes * SHARE_OF_TRAINING[name]
         config = make_config("paper", levels=levels, split="train", seed=seed, checkpoint_every=10)
-        run = stage(f"train data set {name} ({budget:.1f} min)",
-                    lambda: train(ingested.manifest, out / f"run_{name}", config, time_budget_minutes=budget,
-                                  show_progress=show_progress))
-        result.notes.append(f"data set {name}: {run.epochs_done} epochs, {run.steps} steps in {run.seconds / 60:.1f} min")
+        run = stage(
+            f"train data set {name} ({budget:.1f} min)",
+            lambda: train(
+                ingested.manifest, out / f"run_{name}", config, time_budget_minutes=budget, show_progress=show_progress
+            ),
+        )
+        result.notes.append(
+            f"data set {name}: {run.epochs_done} epochs, {run.steps} steps in {run.seconds / 60:.1f} min"
+        )
         result.outputs[f"run {name}"] = run.run_dir
         path = out / f"samples_{name}.npz"
         stage(f"generate {name}", lambda: generate(run.run_dir, like=real_train, seed=seed).save(path))
@@ -102,15 +117,22 @@ def run_demo(out: str | Path = "demo", minutes: float = 8.0, pacs: str | None = 
         result.outputs[f"DICOM {name}"] = exported.dicomdir
         if pacs:
             host, port, aet = _parse_pacs(pacs)
-            report = stage(f"push {name}", lambda: push_cstore(exported.folder, host, port, aet,
-                                                               show_progress=show_progress))
+            report = stage(
+                f"push {name}", lambda: push_cstore(exported.folder, host, port, aet, show_progress=show_progress)
+            )
             report.write_csv(out / f"push_{name}.csv")
-            result.notes.append(f"push {name}: {len(report.stored)} of {len(report.records)} stored at {report.destination}")
+            result.notes.append(
+                f"push {name}: {len(report.stored)} of {len(report.records)} stored at {report.destination}"
+            )
             if not report.ok:
-                raise DemoStageError(f"push {name}", RuntimeError(f"{len(report.failed)} files not stored; see "
-                                                                 f"{out / f'push_{name}.csv'}"))
-    evaluation = stage("evaluate A and B", lambda: evaluate(ingested.manifest, samples, out / "report", split="train",
-                                                           show_progress=show_progress))
+                raise DemoStageError(
+                    f"push {name}",
+                    RuntimeError(f"{len(report.failed)} files not stored; see {out / f'push_{name}.csv'}"),
+                )
+    evaluation = stage(
+        "evaluate A and B",
+        lambda: evaluate(ingested.manifest, samples, out / "report", split="train", show_progress=show_progress),
+    )
     result.outputs["report"] = evaluation.report
     return result
 

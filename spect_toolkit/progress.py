@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-import time
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
@@ -16,8 +16,15 @@ def progress_bar(label: str, total: int, enabled: bool = True) -> Iterator[Calla
     if not enabled:
         yield lambda n=1, **fields: None
         return
-    columns = [TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-               TimeElapsedColumn(), TextColumn("left"), TimeRemainingColumn(), TextColumn("{task.fields[info]}")]
+    columns = [
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("left"),
+        TimeRemainingColumn(),
+        TextColumn("{task.fields[info]}"),
+    ]
     with Progress(*columns, transient=False) as progress:
         task = progress.add_task(label, total=total, info="")
 
@@ -34,9 +41,16 @@ class TimedOut:
     seconds: float
 
 
-def map_with_progress(func: Callable, items: list, jobs: int = 1, label: str = "", enabled: bool = False,
-                      initializer: Callable[[], None] | None = None, chunksize: int = 2,
-                      timeout_s: float | None = None) -> list:
+def map_with_progress(
+    func: Callable,
+    items: list,
+    jobs: int = 1,
+    label: str = "",
+    enabled: bool = False,
+    initializer: Callable[[], None] | None = None,
+    chunksize: int = 2,
+    timeout_s: float | None = None,
+) -> list:
     """``[func(item) for item in items]`` in ``jobs`` processes (order kept), advancing one progress bar.
 
     With ``timeout_s`` every call runs in a worker process of its own slot and one that runs longer is killed:
@@ -61,8 +75,9 @@ def map_with_progress(func: Callable, items: list, jobs: int = 1, label: str = "
         return results
 
 
-def _map_with_time_limit(func: Callable, items: list, jobs: int, initializer, timeout_s: float,
-                         advance: Callable[..., None]) -> list:
+def _map_with_time_limit(
+    func: Callable, items: list, jobs: int, initializer, timeout_s: float, advance: Callable[..., None]
+) -> list:
     # One item per free worker, so that an item's start is its submission; a late one takes its pool down
     # (a call stuck in C code cannot be interrupted any other way) and the others running are sent again.
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
@@ -77,7 +92,9 @@ def _map_with_time_limit(func: Callable, items: list, jobs: int, initializer, ti
                 i = waiting.pop(0)
                 running[pool.submit(func, items[i])] = (i, time.monotonic())
             oldest = min(start for _, start in running.values())
-            done, _ = wait(running, timeout=max(0.0, oldest + timeout_s - time.monotonic()), return_when=FIRST_COMPLETED)
+            done, _ = wait(
+                running, timeout=max(0.0, oldest + timeout_s - time.monotonic()), return_when=FIRST_COMPLETED
+            )
             for future in done:
                 i, _ = running.pop(future)
                 results[i] = future.result()

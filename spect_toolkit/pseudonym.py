@@ -36,8 +36,10 @@ def key_path_for(key: str | Path | None, reading: str | Path | None = None) -> P
     if reading is not None:
         source = Path(reading).resolve()
         if path.resolve() == source or source in path.resolve().parents:
-            raise ArgumentError(f"pseudonym key {path} lies inside the export being read ({source}); "
-                                "keep it elsewhere (--key or the SPECT_TOOLKIT_KEY environment variable)")
+            raise ArgumentError(
+                f"pseudonym key {path} lies inside the export being read ({source}); "
+                "keep it elsewhere (--key or the SPECT_TOOLKIT_KEY environment variable)"
+            )
     return path
 
 
@@ -68,8 +70,11 @@ def _read_key(path: Path) -> bytes:
         time.sleep(0.2)
         text = path.read_text().strip()
     if not text:
-        raise SpectInputError(path, "the pseudonym key file is empty; restore it from your backup (a new key "
-                                    "would give every series a new pseudonym)")
+        raise SpectInputError(
+            path,
+            "the pseudonym key file is empty; restore it from your backup (a new key "
+            "would give every series a new pseudonym)",
+        )
     try:
         key = bytes.fromhex(text)
     except ValueError:
@@ -79,7 +84,7 @@ def _read_key(path: Path) -> bytes:
     return key
 
 
-def project_pseudonymizer(key: str | Path | None = None, reading: str | Path | None = None) -> "Pseudonymizer":
+def project_pseudonymizer(key: str | Path | None = None, reading: str | Path | None = None) -> Pseudonymizer:
     """The pseudonymizer of the project key (``key`` or the default), created on first use."""
     return Pseudonymizer(load_or_create_key(key_path_for(key, reading)))
 

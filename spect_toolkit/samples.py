@@ -27,8 +27,9 @@ class Samples:
     def __post_init__(self) -> None:
         n = len(self.images)
         if self.images.ndim != 3 or self.images.shape[1:] != SLICE_SHAPE:
-            raise SchemaError(None, f"samples need images of shape (n, {SLICE_SHAPE[0]}, {SLICE_SHAPE[1]}), "
-                                    f"got {self.images.shape}")
+            raise SchemaError(
+                None, f"samples need images of shape (n, {SLICE_SHAPE[0]}, {SLICE_SHAPE[1]}), got {self.images.shape}"
+            )
         if len(self.level) != n or len(self.pattern) != n:
             raise SchemaError(None, f"{n} images but {len(self.level)} levels and {len(self.pattern)} patterns")
         for name, values, allowed in (("level", self.level, LEVELS), ("pattern", self.pattern, PATTERNS)):
@@ -43,9 +44,15 @@ class Samples:
 
     def save(self, path: str | Path) -> None:
         extra = {} if self.epoch is None else {"epoch": np.int64(self.epoch)}
-        np.savez_compressed(path, images=self.images.astype(np.float32), level=self.level.astype(str),
-                            pattern=self.pattern.astype(str), seed=np.int64(self.seed),
-                            config_hash=np.str_(self.config_hash), **extra)
+        np.savez_compressed(
+            path,
+            images=self.images.astype(np.float32),
+            level=self.level.astype(str),
+            pattern=self.pattern.astype(str),
+            seed=np.int64(self.seed),
+            config_hash=np.str_(self.config_hash),
+            **extra,
+        )
 
 
 def load_samples(path: str | Path) -> Samples:
@@ -58,9 +65,13 @@ def load_samples(path: str | Path) -> Samples:
     if missing:
         raise SchemaError(path, f"samples file lacks {', '.join(missing)}")
     try:
-        return Samples(images=data["images"].astype(np.float32), level=data["level"].astype(str),
-                       pattern=data["pattern"].astype(str), seed=int(data["seed"]),
-                       config_hash=str(data["config_hash"]),
-                       epoch=int(data["epoch"]) if "epoch" in data.files else None)
+        return Samples(
+            images=data["images"].astype(np.float32),
+            level=data["level"].astype(str),
+            pattern=data["pattern"].astype(str),
+            seed=int(data["seed"]),
+            config_hash=str(data["config_hash"]),
+            epoch=int(data["epoch"]) if "epoch" in data.files else None,
+        )
     except SchemaError as exc:
         raise SchemaError(path, exc.problem) from None

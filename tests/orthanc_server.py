@@ -41,14 +41,22 @@ class TemporaryOrthanc:
     def stow_url(self) -> str:
         return f"{self.url}/dicom-web/studies"
 
-    def __enter__(self) -> "TemporaryOrthanc":
+    def __enter__(self) -> TemporaryOrthanc:
         self._folder = tempfile.TemporaryDirectory(prefix="orthanc-")
         root = Path(self._folder.name)
         config = {
-            "Name": "spect-toolkit-test", "StorageDirectory": str(root / "db"), "IndexDirectory": str(root / "db"),
-            "HttpPort": self.http_port, "DicomPort": self.dicom_port, "DicomAet": self.aet,
-            "RemoteAccessAllowed": False, "AuthenticationEnabled": False, "HttpServerEnabled": True,
-            "DicomCheckCalledAet": True, "StorageCompression": False, "LimitFindResults": 0,
+            "Name": "spect-toolkit-test",
+            "StorageDirectory": str(root / "db"),
+            "IndexDirectory": str(root / "db"),
+            "HttpPort": self.http_port,
+            "DicomPort": self.dicom_port,
+            "DicomAet": self.aet,
+            "RemoteAccessAllowed": False,
+            "AuthenticationEnabled": False,
+            "HttpServerEnabled": True,
+            "DicomCheckCalledAet": True,
+            "StorageCompression": False,
+            "LimitFindResults": 0,
             "Plugins": [str(DICOMWEB_PLUGIN)] if self.has_dicomweb else [],
             "DicomWeb": {"Enable": True, "Root": "/dicom-web/"},
         }
@@ -56,8 +64,9 @@ class TemporaryOrthanc:
         self._log = open(root / "orthanc.log", "w")
         # DCMTK (Orthanc's DICOM layer) answers each C-STORE without Nagle's delay only when asked to.
         env = {**os.environ, "TCP_NODELAY": "1"}
-        self._process = subprocess.Popen([self.binary, str(root / "orthanc.json")], stdout=self._log,
-                                         stderr=subprocess.STDOUT, env=env)
+        self._process = subprocess.Popen(
+            [self.binary, str(root / "orthanc.json")], stdout=self._log, stderr=subprocess.STDOUT, env=env
+        )
         deadline = time.monotonic() + self.start_timeout_s
         while time.monotonic() < deadline:
             if self._process.poll() is not None:

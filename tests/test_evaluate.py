@@ -35,7 +35,7 @@ def _table(real_set, other_set):
 
 def _halves(manifest, images, seed=0):
     order = np.random.default_rng(seed).permutation(len(images))
-    a, b = order[: len(order) // 2], order[len(order) // 2:]
+    a, b = order[: len(order) // 2], order[len(order) // 2 :]
     levels, patterns = manifest["level"].to_numpy(), manifest["pattern"].to_numpy()
     return (images[a], levels[a], patterns[a]), (images[b], levels[b], patterns[b])
 
@@ -54,7 +54,7 @@ def test_real_against_a_random_half_of_itself_shows_no_difference(real):
         assert (compare_with_real(table, measure)["dunnett_p"] > 0.01).all(), measure
     result = two_sample_auc(ia, ib, epochs=10)
     assert result["auc_low"] < 0.5 < result["auc_high"] and abs(result["auc"] - 0.5) < 0.2
-    audit = memorisation_audit(ia, ib[: len(ib) // 2], ib[len(ib) // 2:])
+    audit = memorisation_audit(ia, ib[: len(ib) // 2], ib[len(ib) // 2 :])
     assert audit["share_below"] < 0.1
 
 
@@ -103,14 +103,20 @@ def test_patient_split_keeps_patients_whole(real):
 def test_evaluate_writes_report_metrics_and_table(real, ingested, tmp_path):
     manifest, images = real
     levels, patterns = manifest["level"].to_numpy(), manifest["pattern"].to_numpy()
-    good = Samples(np.clip(images / images.reshape(len(images), -1).max(1)[:, None, None], 0, 1), levels, patterns,
-                   seed=0, config_hash="good")
+    good = Samples(
+        np.clip(images / images.reshape(len(images), -1).max(1)[:, None, None], 0, 1),
+        levels,
+        patterns,
+        seed=0,
+        config_hash="good",
+    )
     wrong = _wrong(images)
-    bad = Samples(wrong / wrong.reshape(len(wrong), -1).max(1)[:, None, None], levels, patterns, seed=0,
-                  config_hash="bad")
+    bad = Samples(
+        wrong / wrong.reshape(len(wrong), -1).max(1)[:, None, None], levels, patterns, seed=0, config_hash="bad"
+    )
     result = evaluate(manifest, {"A": good, "W": bad}, tmp_path / "report", feature_epochs=10, c2st_epochs=8)
     html = (tmp_path / "report" / "report.html").read_text()
-    assert html.count("data:image/png;base64,") >= 5 and "Dunnett" in html and "src=\"http" not in html
+    assert html.count("data:image/png;base64,") >= 5 and "Dunnett" in html and 'src="http' not in html
     metrics = json.loads((tmp_path / "report" / "metrics.json").read_text())
     assert metrics["groups"]["W"]["two_sample"]["auc"] > metrics["groups"]["A"]["two_sample"]["auc"]
     assert metrics["groups"]["W"]["frechet_distance"] > metrics["groups"]["A"]["frechet_distance"]
@@ -124,8 +130,18 @@ def test_evaluate_writes_report_metrics_and_table(real, ingested, tmp_path):
 
 def test_cli_evaluate_names_a_malformed_synthetic_argument(ingested, tmp_path):
     _, work, _ = ingested
-    result = CliRunner().invoke(app, ["evaluate", "--real", str(work / "manifest.parquet"), "--synthetic",
-                                      "samples.npz", "--out", str(tmp_path / "r")])
+    result = CliRunner().invoke(
+        app,
+        [
+            "evaluate",
+            "--real",
+            str(work / "manifest.parquet"),
+            "--synthetic",
+            "samples.npz",
+            "--out",
+            str(tmp_path / "r"),
+        ],
+    )
     assert result.exit_code == 2 and "NAME=samples.npz" in " ".join(result.output.split())  # a usage error
 
 

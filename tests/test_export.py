@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 
 import numpy as np
@@ -15,6 +14,8 @@ from spect_toolkit.cli import app
 from spect_toolkit.errors import SchemaError
 from spect_toolkit.export import MAX_STORED, export_samples
 from spect_toolkit.samples import Samples, load_samples
+
+from conftest import needs_tool
 
 # The Debian dicom3tools dictionary predates Synthetic Data (0008,001C, added to the standard in 2023), so its
 # dciodvfy calls the attribute unknown; that is the one error it may report on our files.
@@ -78,13 +79,16 @@ def test_header_marks_synthetic_and_carries_provenance(exported):
     assert len(series) == len({(lv, p) for lv, p in zip(samples.level, samples.pattern)})
 
 
-@pytest.mark.skipif(shutil.which("dciodvfy") is None, reason="dicom3tools not installed (apt-get install dicom3tools)")
+@needs_tool("dciodvfy", "Debian: apt-get install dicom3tools; .ci/run installs it")
 def test_dciodvfy_and_dcentvfy_find_no_error(exported):
     _, result = exported
     for path in result.files:
         report = subprocess.run(["dciodvfy", str(path)], capture_output=True, text=True)
-        errors = [line for line in (report.stdout + report.stderr).splitlines()
-                  if "Error" in line and not any(gap in line for gap in KNOWN_TOOL_GAPS)]
+        errors = [
+            line
+            for line in (report.stdout + report.stderr).splitlines()
+            if "Error" in line and not any(gap in line for gap in KNOWN_TOOL_GAPS)
+        ]
         assert not errors, (path, errors)
     consistency = subprocess.run(["dcentvfy", *map(str, result.files)], capture_output=True, text=True)
     assert "Error" not in consistency.stdout + consistency.stderr
@@ -104,10 +108,18 @@ def test_export_of_a_trained_run_carries_no_training_identity(tmp_path, small_co
     uids_b = {pydicom.dcmread(p).SOPInstanceUID for p in second.files}
     assert len(uids_a) == len(first.files) and not uids_a & uids_b
     truth = pd.read_csv(small_cohort.ground_truth, dtype=str)
-    secrets = set(truth.patient_id) | set(truth.patient_name) | set(truth.accession_number) \
-        | set(truth.study_instance_uid) | set(truth.series_instance_uid)
-    phantom_uids = {str(pydicom.dcmread(p, stop_before_pixels=True).SOPInstanceUID)
-                    for p in small_cohort.dicom.rglob("*") if p.is_file()}
+    secrets = (
+        set(truth.patient_id)
+        | set(truth.patient_name)
+        | set(truth.accession_number)
+        | set(truth.study_instance_uid)
+        | set(truth.series_instance_uid)
+    )
+    phantom_uids = {
+        str(pydicom.dcmread(p, stop_before_pixels=True).SOPInstanceUID)
+        for p in small_cohort.dicom.rglob("*")
+        if p.is_file()
+    }
     for ds in headers:
         text = str(ds)
         assert not any(s in text for s in secrets)
@@ -124,8 +136,14 @@ def test_dicomdir_lists_every_instance(tmp_path):
 
 
 def test_bad_samples_file_is_named(tmp_path):
-    np.savez(tmp_path / "s.npz", images=np.zeros((2, 64, 64), np.float32), level=np.array(["CER", "XX"]),
-             pattern=np.array(["normal", "normal"]), seed=1, config_hash="x")
+    np.savez(
+        tmp_path / "s.npz",
+        images=np.zeros((2, 64, 64), np.float32),
+        level=np.array(["CER", "XX"]),
+        pattern=np.array(["normal", "normal"]),
+        seed=1,
+        config_hash="x",
+    )
     with pytest.raises(SchemaError, match=r"s\.npz.*unknown level.*XX"):
         load_samples(tmp_path / "s.npz")
     np.savez(tmp_path / "t.npz", images=np.zeros((2, 64, 64), np.float32))
@@ -135,7 +153,8 @@ def test_bad_samples_file_is_named(tmp_path):
 
 def test_cli_export_round_trip(tmp_path):
     _samples().save(tmp_path / "samples.npz")
-    result = CliRunner().invoke(app, ["export", str(tmp_path / "samples.npz"), "--out", str(tmp_path / "dcm"),
-                                      "--dicomdir"])
+    result = CliRunner().invoke(
+        app, ["export", str(tmp_path / "samples.npz"), "--out", str(tmp_path / "dcm"), "--dicomdir"]
+    )
     assert result.exit_code == 0, result.output
     assert (tmp_path / "dcm" / "DICOMDIR").exists()

@@ -10,8 +10,7 @@ from typer.testing import CliRunner
 
 from spect_toolkit.cli import app
 from spect_toolkit.errors import ArgumentError, SchemaError
-from spect_toolkit.gan import ConditionSpace, FastGAN, TrainingSet, generate, make_config, train
-from spect_toolkit.gan import augment
+from spect_toolkit.gan import ConditionSpace, FastGAN, TrainingSet, augment, generate, make_config, train
 from spect_toolkit.gan.networks import build_networks
 from spect_toolkit.samples import load_samples
 
@@ -20,9 +19,17 @@ TINY = dict(width=4, batch_size=8, checkpoint_every=1, steps_per_call=3)
 
 def test_condition_vectors_match_table_2_of_the_paper():
     a = ConditionSpace(("CER", "BG", "COR"))
-    table_a = {("CER", "normal"): "100100", ("CER", "unilateral"): "100010", ("CER", "bilateral"): "100001",
-               ("BG", "normal"): "010100", ("BG", "unilateral"): "010010", ("BG", "bilateral"): "010001",
-               ("COR", "normal"): "001100", ("COR", "unilateral"): "001010", ("COR", "bilateral"): "001001"}
+    table_a = {
+        ("CER", "normal"): "100100",
+        ("CER", "unilateral"): "100010",
+        ("CER", "bilateral"): "100001",
+        ("BG", "normal"): "010100",
+        ("BG", "unilateral"): "010010",
+        ("BG", "bilateral"): "010001",
+        ("COR", "normal"): "001100",
+        ("COR", "unilateral"): "001010",
+        ("COR", "bilateral"): "001001",
+    }
     for condition, bits in table_a.items():
         assert a.vector(*condition).tolist() == [float(b) for b in bits]
     b = ConditionSpace(("COR",))
@@ -43,21 +50,34 @@ def test_every_block_has_the_expected_shape(levels):
     nets = build_networks(config, space.size)
     g, d = nets["generator"], nets["discriminator"]
     w = config.width
-    expected_g = {"embed": (None, 64), "input_glu": (None, 4, 4, 8 * w), "up8_glu": (None, 8, 8, 4 * w),
-                  "up16_glu": (None, 16, 16, 2 * w), "up32_glu": (None, 32, 32, w), "up64_glu": (None, 64, 64, w // 2),
-                  "sle_sigmoid": (None, 1, 1, w // 2), "output_tanh": (None, 64, 64, 1)}
+    expected_g = {
+        "embed": (None, 64),
+        "input_glu": (None, 4, 4, 8 * w),
+        "up8_glu": (None, 8, 8, 4 * w),
+        "up16_glu": (None, 16, 16, 2 * w),
+        "up32_glu": (None, 32, 32, w),
+        "up64_glu": (None, 64, 64, w // 2),
+        "sle_sigmoid": (None, 1, 1, w // 2),
+        "output_tanh": (None, 64, 64, 1),
+    }
     for name, shape in expected_g.items():
         assert tuple(g.get_layer(name).output.shape) == shape, name
     assert tuple(g.inputs[0].shape) == (None, 256) and tuple(g.inputs[1].shape) == (None, space.size)
-    expected_d = {"condition_image": (None, 64, 64, 1 + space.size), "input_lrelu": (None, 64, 64, w // 2),
-                  "down32_lrelu": (None, 32, 32, w), "down16_lrelu": (None, 16, 16, 2 * w),
-                  "down8_lrelu": (None, 8, 8, 4 * w), "down4_lrelu": (None, 4, 4, 8 * w), "logits": (None, 1)}
+    expected_d = {
+        "condition_image": (None, 64, 64, 1 + space.size),
+        "input_lrelu": (None, 64, 64, w // 2),
+        "down32_lrelu": (None, 32, 32, w),
+        "down16_lrelu": (None, 16, 16, 2 * w),
+        "down8_lrelu": (None, 8, 8, 4 * w),
+        "down4_lrelu": (None, 4, 4, 8 * w),
+        "logits": (None, 1),
+    }
     for name, shape in expected_d.items():
         assert tuple(d.get_layer(name).output.shape) == shape, name
     assert tuple(nets["decoder_whole"].output.shape) == (None, 64, 64, 1)
     assert tuple(nets["decoder_part"].output.shape) == (None, 32, 32, 1)
-    assert tuple(nets["decoder_whole"].input.shape) == (None, 8, 8, 4 * w)   # B2: third down block
-    assert tuple(nets["decoder_part"].input.shape) == (None, 8, 8, 2 * w)    # crop of B1: second down block
+    assert tuple(nets["decoder_whole"].input.shape) == (None, 8, 8, 4 * w)  # B2: third down block
+    assert tuple(nets["decoder_part"].input.shape) == (None, 8, 8, 2 * w)  # crop of B1: second down block
     images = g([np.zeros((2, 256), np.float32), np.tile(space.vector(levels[0], "normal"), (2, 1))])
     assert float(np.min(images)) >= -1 and float(np.max(images)) <= 1
 
@@ -86,7 +106,7 @@ def test_shift_stays_within_two_pixels_anterior_posterior_and_flip_spares_unilat
     rows, cols = set(), set()
     for image in _draws(gan, 60):
         bright = np.argwhere(image > 0.99)  # the marker (value 1 -> +1 in [-1, 1])
-        (r, c), = bright
+        ((r, c),) = bright
         rows.add(int(r) - 30)
         cols.add(int(c))
     assert rows == {-2, -1, 0, 1, 2}  # every shift in range occurs, none outside it
@@ -114,8 +134,7 @@ def test_eq6_mixes_only_with_the_slices_own_craniocaudal_neighbour():
     for image in _draws(gan, 30):
         for value in (image[32, :] + 1) / 2:  # a centre row is never blanked by a 2-pixel shift
             # value = w * own + (1 - w) * neighbour for one row of the set and one of its two neighbours
-            fits = [(i, j) for i in range(n) for j in (1, 2)
-                    if _between(value, values[i, 0], values[i, j])]
+            fits = [(i, j) for i in range(n) for j in (1, 2) if _between(value, values[i, 0], values[i, j])]
             assert fits, value
     # a direct check of the formula
     mixed = augment.mix_adjacent(slices[:1], below[:1], above[:1], np.array([0.25], np.float32), np.array([True]))
@@ -129,8 +148,14 @@ def _between(value, a, b, tol=1e-5):
 def test_training_set_normalises_each_slice_by_its_maximum():
     space = ConditionSpace(("BG", "COR"))
     slices = np.random.default_rng(1).uniform(0, 80, (4, 64, 64)).astype(np.float32)
-    data = TrainingSet.from_arrays(slices, slices * 2, slices * 0.5, ["BG", "COR", "BG", "COR"],
-                                   ["normal", "unilateral", "bilateral", "normal"], space)
+    data = TrainingSet.from_arrays(
+        slices,
+        slices * 2,
+        slices * 0.5,
+        ["BG", "COR", "BG", "COR"],
+        ["normal", "unilateral", "bilateral", "normal"],
+        space,
+    )
     assert np.allclose(data.slices.reshape(4, -1).max(1), 1) and np.allclose(data.below.reshape(4, -1).max(1), 1)
     assert data.flip_allowed.tolist() == [True, False, True, True]
     assert data.condition.shape == (4, 5)
@@ -170,8 +195,13 @@ def test_interrupted_write_leaves_the_last_checkpoint_usable(tiny_run):
 
 def test_run_folder_holds_what_a_user_looks_for(tiny_run):
     run = tiny_run.run_dir
-    for name in ("config.json", "losses.csv", "checkpoints/last.npz", "checkpoints/epoch_0002.npz",
-                 "samples/epoch_0002.png"):
+    for name in (
+        "config.json",
+        "losses.csv",
+        "checkpoints/last.npz",
+        "checkpoints/epoch_0002.npz",
+        "samples/epoch_0002.png",
+    ):
         assert (run / name).exists(), name
     assert any((run / "tensorboard").iterdir())
     log = pd.read_csv(run / "losses.csv")
@@ -199,8 +229,25 @@ def test_generate_per_condition_and_like_a_manifest(tiny_run, ingested):
 def test_cli_train_and_generate(ingested, tmp_path):
     _, work, _ = ingested
     run = tmp_path / "run"
-    result = CliRunner().invoke(app, ["train", str(work / "manifest.parquet"), "--out", str(run), "--levels", "COR",
-                                      "--epochs", "1", "--width", "4", "--batch-size", "8", "--step-mode", "function"])
+    result = CliRunner().invoke(
+        app,
+        [
+            "train",
+            str(work / "manifest.parquet"),
+            "--out",
+            str(run),
+            "--levels",
+            "COR",
+            "--epochs",
+            "1",
+            "--width",
+            "4",
+            "--batch-size",
+            "8",
+            "--step-mode",
+            "function",
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert "1 epochs" in result.output
     out = tmp_path / "s.npz"
@@ -208,11 +255,11 @@ def test_cli_train_and_generate(ingested, tmp_path):
     assert result.exit_code == 0, result.output
     samples = load_samples(out)
     assert set(samples.level) == {"COR"} and len(samples.images) == 6  # data set B: one level, three patterns
-    bad = CliRunner().invoke(app, ["train", str(work / "manifest.parquet"), "--out", str(tmp_path / "r2"),
-                                   "--preset", "fancy"])
+    bad = CliRunner().invoke(
+        app, ["train", str(work / "manifest.parquet"), "--out", str(tmp_path / "r2"), "--preset", "fancy"]
+    )
     assert bad.exit_code == 2 and "unknown preset 'fancy'" in " ".join(bad.output.split())  # a usage error
-    none = CliRunner().invoke(app, ["train", str(work / "manifest.parquet"), "--out", str(tmp_path / "r3"),
-                                    "--resume"])
+    none = CliRunner().invoke(app, ["train", str(work / "manifest.parquet"), "--out", str(tmp_path / "r3"), "--resume"])
     assert none.exit_code == 1 and "nothing to resume" in " ".join(none.output.split())
 
 
@@ -239,11 +286,12 @@ def test_distribution_strategy_path_trains():
 def test_like_a_manifest_puts_other_levels_at_the_runs_levels():
     from spect_toolkit.gan import condition_counts
 
-    manifest = pd.DataFrame({"level": ["CER"] * 4 + ["BG"] * 3 + ["COR"] * 2 + ["COR"] * 5,
-                             "pattern": ["normal"] * 9 + ["unilateral"] * 5})
-    b = dict(((lv, pt), n) for lv, pt, n in condition_counts(ConditionSpace(("COR",)), like=manifest))
+    manifest = pd.DataFrame(
+        {"level": ["CER"] * 4 + ["BG"] * 3 + ["COR"] * 2 + ["COR"] * 5, "pattern": ["normal"] * 9 + ["unilateral"] * 5}
+    )
+    b = {(lv, pt): n for lv, pt, n in condition_counts(ConditionSpace(("COR",)), like=manifest)}
     assert b == {("COR", "normal"): 9, ("COR", "unilateral"): 5, ("COR", "bilateral"): 0}
-    a = dict(((lv, pt), n) for lv, pt, n in condition_counts(ConditionSpace(("CER", "BG", "COR")), like=manifest))
+    a = {(lv, pt): n for lv, pt, n in condition_counts(ConditionSpace(("CER", "BG", "COR")), like=manifest)}
     assert a[("CER", "normal")] == 4 and a[("BG", "normal")] == 3 and a[("COR", "unilateral")] == 5
     assert sum(a.values()) == len(manifest)
 
@@ -252,8 +300,7 @@ def test_mixed_precision_path_trains_and_restores_the_policy():
     import keras
 
     data, space = _marker_set(["normal", "bilateral"])
-    gan = FastGAN(make_config("paper", **{**TINY, "batch_size": 2}, mixed_precision=True), space, data,
-                  mode="function")
+    gan = FastGAN(make_config("paper", **{**TINY, "batch_size": 2}, mixed_precision=True), space, data, mode="function")
     assert keras.mixed_precision.global_policy().name == "float32"  # other models built later are unaffected
     assert gan.generator.get_layer("up8_conv").compute_dtype == "float16"
     losses = np.asarray(gan.train_steps(2))

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from spect_toolkit.align import align_to_acpc
 from spect_toolkit.cli import EXIT_SKIPPED, app
 from spect_toolkit.dicom import read_volume
-from spect_toolkit.errors import ArgumentError, SchemaError, SpectInputError
+from spect_toolkit.errors import ArgumentError, SchemaError
 from spect_toolkit.levels import level_slices, parse_levels
 from spect_toolkit.manifest import MANIFEST, load_manifest, load_slices
 from spect_toolkit.manifest.ingest import ingest
@@ -24,7 +24,9 @@ from spect_toolkit.vocabulary import LEVELS
 
 
 def _pose(row):
-    return np.array([[row[f"r{i}{j}"] for j in range(3)] for i in range(3)]), np.array([row.tx_mm, row.ty_mm, row.tz_mm])
+    return np.array([[row[f"r{i}{j}"] for j in range(3)] for i in range(3)]), np.array(
+        [row.tx_mm, row.ty_mm, row.tz_mm]
+    )
 
 
 def test_manifest_store_and_volumes_agree(ingested):
@@ -115,16 +117,39 @@ def test_unlabelled_and_failing_series_are_reported_and_the_batch_goes_on(small_
     grid = read_volume(export / "00001" / "01")
     from spect_toolkit.template import Grid
 
-    write_nm_volume(export / "blank", np.zeros((64, 64, 64), np.float32),
-                    Grid((64, 64, 64), grid.spacing, grid.origin), patient, "rest", 1)
-    kept = labels[labels.patient_id.isin([str(read_volume(export / "00001" / "01").info.patient_id),
-                                          str(read_volume(export / "00002" / "01").info.patient_id)])]
+    write_nm_volume(
+        export / "blank",
+        np.zeros((64, 64, 64), np.float32),
+        Grid((64, 64, 64), grid.spacing, grid.origin),
+        patient,
+        "rest",
+        1,
+    )
+    kept = labels[
+        labels.patient_id.isin(
+            [
+                str(read_volume(export / "00001" / "01").info.patient_id),
+                str(read_volume(export / "00002" / "01").info.patient_id),
+            ]
+        )
+    ]
     kept = kept.iloc[:-1]  # the last stress series of patient 2 loses its label
-    blank = pd.DataFrame([{"patient_id": patient.patient_id, "accession_number": patient.accession_number,
-                           "condition": "rest", "pattern": "normal", "side": "none"}])
+    blank = pd.DataFrame(
+        [
+            {
+                "patient_id": patient.patient_id,
+                "accession_number": patient.accession_number,
+                "condition": "rest",
+                "pattern": "normal",
+                "side": "none",
+            }
+        ]
+    )
     pd.concat([kept, blank]).to_csv(tmp_path / "labels.csv", index=False)
-    result = CliRunner().invoke(app, ["ingest", str(export), "--labels", str(tmp_path / "labels.csv"),
-                                      "--out", str(tmp_path / "w"), "--jobs", "1"])
+    result = CliRunner().invoke(
+        app,
+        ["ingest", str(export), "--labels", str(tmp_path / "labels.csv"), "--out", str(tmp_path / "w"), "--jobs", "1"],
+    )
     assert result.exit_code == EXIT_SKIPPED, result.output
     report = pd.read_csv(tmp_path / "w" / "ingest_report.csv")
     assert len(report) == 5
@@ -139,8 +164,14 @@ def test_outputs_hold_no_identifier(ingested):
     truth = pd.read_csv(cohort.ground_truth, dtype=str)
     secrets = set()
     for _, row in truth.iterrows():
-        secrets |= {row.patient_id, row.patient_name, row.patient_name.split("^")[0], row.accession_number,
-                    row.study_instance_uid, row.series_instance_uid}
+        secrets |= {
+            row.patient_id,
+            row.patient_name,
+            row.patient_name.split("^")[0],
+            row.accession_number,
+            row.study_instance_uid,
+            row.series_instance_uid,
+        }
     import pydicom
 
     for path in cohort.dicom.rglob("*.dcm"):

@@ -75,8 +75,9 @@ def test_mix_parsing():
 
 
 def test_cli_writes_labels_ground_truth_and_dicom(tmp_path):
-    result = CliRunner().invoke(app, ["phantom", str(tmp_path / "c"), "-n", "3", "--seed", "4", "--jobs", "1",
-                                      "--mix", "unilateral=1"])
+    result = CliRunner().invoke(
+        app, ["phantom", str(tmp_path / "c"), "-n", "3", "--seed", "4", "--jobs", "1", "--mix", "unilateral=1"]
+    )
     assert result.exit_code == 0, result.output
     labels = pd.read_csv(tmp_path / "c" / "labels.csv")
     truth = pd.read_csv(tmp_path / "c" / "ground_truth.csv")

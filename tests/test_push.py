@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import shutil
 
 import numpy as np
@@ -13,13 +14,13 @@ from typer.testing import CliRunner
 
 from spect_toolkit.cli import app
 from spect_toolkit.export import export_samples
-from orthanc_server import TemporaryOrthanc, free_port
 from spect_toolkit.export.push import STORED, push_cstore, push_stow
 from spect_toolkit.samples import Samples
 
-needs_orthanc = pytest.mark.skipif(
-    shutil.which("Orthanc") is None,
-    reason="Orthanc is not installed here (Debian: apt-get install orthanc orthanc-dicomweb); .ci/run installs it")
+from conftest import needs_tool
+from orthanc_server import TemporaryOrthanc, free_port
+
+needs_orthanc = needs_tool("Orthanc", "Debian: apt-get install orthanc orthanc-dicomweb; .ci/run installs it")
 
 
 @pytest.fixture(scope="module")
@@ -27,8 +28,14 @@ def export(tmp_path_factory):
     yy, xx = np.mgrid[:64, :64] - 31.5
     brain = np.where(xx**2 / 26**2 + yy**2 / 30**2 < 1, 0.7, 0.0).astype(np.float32)
     images = np.stack([brain * (0.6 + 0.05 * i) for i in range(6)])
-    samples = Samples(images, np.array(["CER", "BG", "COR"] * 2), np.array(["normal"] * 3 + ["unilateral"] * 3),
-                      seed=1, config_hash="feedc0de", epoch=3)
+    samples = Samples(
+        images,
+        np.array(["CER", "BG", "COR"] * 2),
+        np.array(["normal"] * 3 + ["unilateral"] * 3),
+        seed=1,
+        config_hash="feedc0de",
+        epoch=3,
+    )
     return export_samples(samples, tmp_path_factory.mktemp("export"))
 
 
@@ -56,7 +63,7 @@ def test_cstore_then_orthanc_holds_every_instance_with_a_visible_preview(export,
 
 @needs_orthanc
 def test_stow_rs_stores_every_instance(export, orthanc):
-    if not orthanc.has_dicomweb:
+    if not orthanc.has_dicomweb and os.environ.get("SPECT_TOOLKIT_REQUIRE_TOOLS") != "1":
         pytest.skip("the orthanc-dicomweb plugin is not installed")
     for uid in _uids(export.files):  # start from an empty server so the check is about this push
         instance = orthanc.instance_id(uid)
@@ -77,9 +84,23 @@ def test_nothing_listening_marks_every_file_not_stored(export, tmp_path):
     assert all("nothing listening" in r.detail and "2 attempts" in r.detail for r in report.records)
     stow = push_stow(export.folder, f"http://127.0.0.1:{port}/dicom-web/studies", retries=1, retry_wait_s=0.01)
     assert not stow.stored and all("connection failed" in r.detail for r in stow.records)
-    result = CliRunner().invoke(app, ["push", str(export.folder), "--host", "127.0.0.1", "--port", str(port),
-                                      "--called-aet", "NOBODY", "--retries", "0",
-                                      "--report", str(tmp_path / "r.csv")])
+    result = CliRunner().invoke(
+        app,
+        [
+            "push",
+            str(export.folder),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--called-aet",
+            "NOBODY",
+            "--retries",
+            "0",
+            "--report",
+            str(tmp_path / "r.csv"),
+        ],
+    )
     assert result.exit_code == 1 and "not stored" in result.output
     lines = (tmp_path / "r.csv").read_text().splitlines()
     assert len(lines) == len(export.files) + 1 and all(",not stored," in line for line in lines[1:])

@@ -65,7 +65,8 @@ def test_simpleitk_agrees_for_detector_sequence_geometry_with_rescale(tmp_path, 
         world = ours.to_sitk().TransformIndexToPhysicalPoint(ijk)
         their_index = theirs.TransformPhysicalPointToIndex(world)
         assert ours.array[ijk[2], ijk[1], ijk[0]] == pytest.approx(
-            sitk.GetArrayFromImage(theirs)[their_index[2], their_index[1], their_index[0]], abs=1e-3)
+            sitk.GetArrayFromImage(theirs)[their_index[2], their_index[1], their_index[0]], abs=1e-3
+        )
     np.testing.assert_allclose(_sitk_on_our_grid(folder / "IM00001.dcm", ours), ours.array, atol=1e-3)
 
 

@@ -1,6 +1,6 @@
 """Parameter counts of the conditional FastGAN's networks, for data sets A (6-value condition) and B (3).
 
-    python docs/scripts/gan_parameters.py
+python docs/scripts/gan_parameters.py
 """
 
 from __future__ import annotations
@@ -17,5 +17,7 @@ print("|---|---|---|---|---|---|")
 for preset in ("paper", "improved"):
     for name, size in (("A", 6), ("B", 3)):
         nets = build_networks(make_config(preset), size)
-        counts = [f"{nets[k].count_params():,}" for k in ("generator", "discriminator", "decoder_whole", "decoder_part")]
+        counts = [
+            f"{nets[k].count_params():,}" for k in ("generator", "discriminator", "decoder_whole", "decoder_part")
+        ]
         print(f"| {preset} | {name} | " + " | ".join(counts) + " |")

@@ -34,9 +34,14 @@ from spect_toolkit.manifest.ingest import ingest  # noqa: E402
 from spect_toolkit.phantom import make_cohort  # noqa: E402
 
 TABLE_1 = {"normal": 551, "unilateral": 291, "bilateral": 96}
-PAPER_P = {("mc", "normal"): {"A": "0.8", "B": "< 0.0001"}, ("mc", "unilateral"): {"A": "0.99", "B": "0.77"},
-           ("mc", "bilateral"): {"A": "0.68", "B": "< 0.0001"}, ("lr", "unilateral"): {"A": "0.03", "B": "sig."},
-           ("lr", "normal"): {"A": ">= 0.08", "B": "sig."}, ("lr", "bilateral"): {"A": ">= 0.08", "B": "sig."}}
+PAPER_P = {
+    ("mc", "normal"): {"A": "0.8", "B": "< 0.0001"},
+    ("mc", "unilateral"): {"A": "0.99", "B": "0.77"},
+    ("mc", "bilateral"): {"A": "0.68", "B": "< 0.0001"},
+    ("lr", "unilateral"): {"A": "0.03", "B": "sig."},
+    ("lr", "normal"): {"A": ">= 0.08", "B": "sig."},
+    ("lr", "bilateral"): {"A": ">= 0.08", "B": "sig."},
+}
 
 
 def format_p(p: float) -> str:
@@ -55,8 +60,9 @@ def table_1_subset(manifest: pd.DataFrame, seed: int) -> pd.DataFrame:
             rows = manifest.index[(manifest.level == level) & (manifest.pattern == pattern)]
             want = share + (i < extra)
             if len(rows) < want:
-                raise SystemExit(f"the cohort has {len(rows)} {level} {pattern} slices, Table 1 needs {want}: "
-                                 "use more --patients")
+                raise SystemExit(
+                    f"the cohort has {len(rows)} {level} {pattern} slices, Table 1 needs {want}: use more --patients"
+                )
             picked.extend(rng.choice(rows, want, replace=False))
     subset = manifest.loc[sorted(picked)]
     subset.attrs.update(manifest.attrs)
@@ -89,16 +95,21 @@ def main() -> None:
     samples, runs = {}, {}
     for name, levels, minutes in (("A", ("CER", "BG", "COR"), args.minutes_a), ("B", ("COR",), args.minutes_b)):
         start = time.perf_counter()
-        config = make_config("paper", levels=levels, split="train", epochs=args.epochs, seed=args.seed,
-                             checkpoint_every=10)
-        run = train(subset_path, out / f"run_{name}", config, time_budget_minutes=minutes or None,
-                    show_progress=True)
+        config = make_config(
+            "paper", levels=levels, split="train", epochs=args.epochs, seed=args.seed, checkpoint_every=10
+        )
+        run = train(subset_path, out / f"run_{name}", config, time_budget_minutes=minutes or None, show_progress=True)
         times[f"train {name}"] = time.perf_counter() - start
         start = time.perf_counter()
         chosen = select_epoch(run.run_dir, manifest, seed=args.seed, show_progress=True)
         times[f"select epoch {name}"] = time.perf_counter() - start
-        runs[name] = {"epochs_done": run.epochs_done, "steps": run.steps, "minutes": round(run.seconds / 60, 1),
-                      "selected_epoch": chosen.epoch, "config_hash": run.config.hash}
+        runs[name] = {
+            "epochs_done": run.epochs_done,
+            "steps": run.steps,
+            "minutes": round(run.seconds / 60, 1),
+            "selected_epoch": chosen.epoch,
+            "config_hash": run.config.hash,
+        }
         path = out / f"samples_{name}.npz"
         generate(run.run_dir, like=real_train, seed=args.seed, epoch="best").save(path)
         samples[name] = path
@@ -112,10 +123,16 @@ def main() -> None:
     print("|---|---|---|---|---|---|---|---|---|")
     for r in paper[paper.measure.isin(["mc", "lr"])].itertuples():
         reference = PAPER_P.get((r.measure, r.pattern), {}).get(r.group, "")
-        print(f"| {r.measure.upper()} | {r.pattern} | {r.group} | {r.n_real} | {r.n_group} | {r.mean_real:.3f} | "
-              f"{r.mean_group:.3f} | {format_p(r.dunnett_p)} | {reference} |")
-    summary = {"runs": runs, "stage_seconds": {k: round(v, 1) for k, v in times.items()},
-               "groups": evaluation.metrics["groups"], "report": str(evaluation.report)}
+        print(
+            f"| {r.measure.upper()} | {r.pattern} | {r.group} | {r.n_real} | {r.n_group} | {r.mean_real:.3f} | "
+            f"{r.mean_group:.3f} | {format_p(r.dunnett_p)} | {reference} |"
+        )
+    summary = {
+        "runs": runs,
+        "stage_seconds": {k: round(v, 1) for k, v in times.items()},
+        "groups": evaluation.metrics["groups"],
+        "report": str(evaluation.report),
+    }
     (out / "summary.json").write_text(json.dumps(summary, indent=2, default=float))
     print(json.dumps({k: summary[k] for k in ("runs", "stage_seconds")}, indent=2))
 

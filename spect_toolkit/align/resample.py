@@ -21,5 +21,6 @@ def resample_to_canonical(
     """Voxels of ``volume`` on ``grid`` (AC-PC space), where AC-PC point ``q`` lies at ``rotation @ q + translation``
     in the scanner. Outside the field of view is 0."""
     world = grid.world_points() @ np.asarray(rotation).T + np.asarray(translation)
-    return ndimage.map_coordinates(volume.array, world_to_index(volume, world), order=order, mode="constant",
-                                   cval=0.0).astype(np.float32)
+    return ndimage.map_coordinates(
+        volume.array, world_to_index(volume, world), order=order, mode="constant", cval=0.0
+    ).astype(np.float32)

@@ -78,11 +78,34 @@ def _has_signal(ds: Dataset) -> bool:
 
 # What scan and describe_series read; keeping only these makes an indexed file cost a few hundred bytes.
 SERIES_HEADER_KEYWORDS = (
-    "SOPClassUID", "SOPInstanceUID", "Modality", "PatientID", "StudyInstanceUID", "SeriesInstanceUID",
-    "AccessionNumber", "SeriesDescription", "ProtocolName", "ImageComments", "ImageType", "Rows", "Columns",
-    "BitsAllocated", "SamplesPerPixel", "NumberOfFrames", "PixelSpacing", "SliceThickness", "SpacingBetweenSlices",
-    "ImageOrientationPatient", "ImagePositionPatient", "FrameIncrementPointer", "SliceVector",
-    "RescaleSlope", "RescaleIntercept", "RescaleType", "Units", "RealWorldValueMappingSequence",
+    "SOPClassUID",
+    "SOPInstanceUID",
+    "Modality",
+    "PatientID",
+    "StudyInstanceUID",
+    "SeriesInstanceUID",
+    "AccessionNumber",
+    "SeriesDescription",
+    "ProtocolName",
+    "ImageComments",
+    "ImageType",
+    "Rows",
+    "Columns",
+    "BitsAllocated",
+    "SamplesPerPixel",
+    "NumberOfFrames",
+    "PixelSpacing",
+    "SliceThickness",
+    "SpacingBetweenSlices",
+    "ImageOrientationPatient",
+    "ImagePositionPatient",
+    "FrameIncrementPointer",
+    "SliceVector",
+    "RescaleSlope",
+    "RescaleIntercept",
+    "RescaleType",
+    "Units",
+    "RealWorldValueMappingSequence",
 )
 
 
@@ -184,7 +207,9 @@ def checked_scale(ds: Dataset, source) -> tuple[float, float, str, str]:
     if not np.isfinite(slope) or slope == 0.0:
         raise DicomInputError(source, f"{name} is {slope}: the physical scale is unusable")
     if not np.isfinite(intercept):
-        raise DicomInputError(source, f"{name.replace('Slope', 'Intercept')} is {intercept}: the physical scale is unusable")
+        raise DicomInputError(
+            source, f"{name.replace('Slope', 'Intercept')} is {intercept}: the physical scale is unusable"
+        )
     return slope, intercept, scale_source, unit
 
 
@@ -250,12 +275,19 @@ class FileFrames:
     has_signal: bool = True  # False when every stored pixel is zero (known for native pixel data only)
 
     @classmethod
-    def of(cls, ds: Dataset, path: str) -> "FileFrames":
+    def of(cls, ds: Dataset, path: str) -> FileFrames:
         """Read from a header; raises :class:`DicomInputError` naming ``path`` when its geometry is unusable."""
         item, _ = _geometry_item(ds)
         row, col, normal = _orientation(item, path)
-        return cls(str(path), int(ds.Rows), int(ds.Columns), row, col, _multiframe_positions(ds, item, normal, path),
-                   _has_signal(ds) if "PixelData" in ds else getattr(ds, "_has_signal", True))
+        return cls(
+            str(path),
+            int(ds.Rows),
+            int(ds.Columns),
+            row,
+            col,
+            _multiframe_positions(ds, item, normal, path),
+            _has_signal(ds) if "PixelData" in ds else getattr(ds, "_has_signal", True),
+        )
 
 
 def series_source(paths: list[str]) -> str:
@@ -282,7 +314,9 @@ def describe_frames(first: Dataset, files: list[FileFrames]) -> SeriesLayout:
     entries: list[tuple[float, np.ndarray, int, int]] = []  # (position along normal, position, file, frame)
     for d, file in enumerate(files):
         if file.rows != rows or file.columns != columns:
-            raise DicomInputError(file.path, f"matrix {file.rows}x{file.columns} differs from the series' {rows}x{columns}")
+            raise DicomInputError(
+                file.path, f"matrix {file.rows}x{file.columns} differs from the series' {rows}x{columns}"
+            )
         if not (np.allclose(file.row, row, atol=1e-4) and np.allclose(file.col, col, atol=1e-4)):
             raise DicomInputError(file.path, "orientation differs from the rest of the series")
         for f, pos in enumerate(file.positions):

@@ -49,17 +49,29 @@ SERIES_INDEX = Schema(
         Column("n_files", "int", "files in this row"),
         Column("path", "string", "series folder or file, relative to the scanned folder"),
         Column("files", "string", "the files, ';'-separated, relative to the scanned folder"),
-        Column("outcome", "string", "ok; skipped (could have been a volume, is not usable); ignored (no image input: "
-                                    "DICOMDIR, text, viewer files)", OUTCOMES),
+        Column(
+            "outcome",
+            "string",
+            "ok; skipped (could have been a volume, is not usable); ignored (no image input: "
+            "DICOMDIR, text, viewer files)",
+            OUTCOMES,
+        ),
         Column("status", "string", "'ok', or the reason the series or file cannot be used"),
     ),
 )
 
 
 def _empty_row() -> dict:
-    row = {name: "" for name in SERIES_INDEX.names}
-    row.update(rows=0, columns=0, slices=0, spacing_x_mm=float("nan"), spacing_y_mm=float("nan"),
-               spacing_z_mm=float("nan"), n_files=1)
+    row = dict.fromkeys(SERIES_INDEX.names, "")
+    row.update(
+        rows=0,
+        columns=0,
+        slices=0,
+        spacing_x_mm=float("nan"),
+        spacing_y_mm=float("nan"),
+        spacing_z_mm=float("nan"),
+        n_files=1,
+    )
     return row
 
 
@@ -72,8 +84,7 @@ def _relative(path: Path, root: Path) -> str:
 
 def _usability(layout) -> str:
     if (layout.rows, layout.columns) != SLICE_SHAPE:
-        return (f"matrix {layout.rows}x{layout.columns} is not the {SLICE_SHAPE[0]}x{SLICE_SHAPE[1]} "
-                "QSPECT matrix")
+        return f"matrix {layout.rows}x{layout.columns} is not the {SLICE_SHAPE[0]}x{SLICE_SHAPE[1]} QSPECT matrix"
     return OK
 
 
@@ -113,8 +124,15 @@ def scan(path: str | Path, pseudonymize: Pseudonymizer | None = None, show_progr
             try:
                 ds = read_header(file, pixels=False)
             except DicomInputError as exc:
-                rows.append({**_empty_row(), "path": _relative(file, base), "files": _relative(file, base),
-                             "outcome": IGNORED if isinstance(exc, NotImageInput) else SKIPPED, "status": exc.problem})
+                rows.append(
+                    {
+                        **_empty_row(),
+                        "path": _relative(file, base),
+                        "files": _relative(file, base),
+                        "outcome": IGNORED if isinstance(exc, NotImageInput) else SKIPPED,
+                        "status": exc.problem,
+                    }
+                )
             else:
                 uid = str(ds.get("SeriesInstanceUID", "")) or f"no-series-uid:{file}"
                 firsts.setdefault(uid, ds)

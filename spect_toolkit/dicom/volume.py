@@ -69,7 +69,7 @@ class Volume:
         return image
 
     @classmethod
-    def from_sitk(cls, image, unit: str = "", scale_source: str = "none", info: SeriesInfo | None = None) -> "Volume":
+    def from_sitk(cls, image, unit: str = "", scale_source: str = "none", info: SeriesInfo | None = None) -> Volume:
         import SimpleITK as sitk
 
         return cls(

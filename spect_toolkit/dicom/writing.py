@@ -6,11 +6,36 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from pydicom import uid
 from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.uid import ExplicitVRLittleEndian, UID
+from pydicom.uid import UID, ExplicitVRLittleEndian
+
+from ..errors import ArgumentError
 
 MAX_STORED = 65535
 """Largest stored value of the unsigned 16-bit images the toolkit writes."""
+
+TRANSFER_SYNTAXES = {
+    "explicit": uid.ExplicitVRLittleEndian,
+    "implicit": uid.ImplicitVRLittleEndian,
+    "deflated": uid.DeflatedExplicitVRLittleEndian,
+    "rle": uid.RLELossless,
+    "jpeg-lossless": uid.JPEGLosslessSV1,
+    "jpeg-ls": uid.JPEGLSLossless,
+    "jpeg-ls-near": uid.JPEGLSNearLossless,
+    "jpeg2000": uid.JPEG2000Lossless,
+}
+"""The transfer syntaxes hospital exports use, by the short names ``spect phantom --transfer-syntax`` takes."""
+
+JPEG_LS_NEAR = 2
+"""Largest error per stored value of the near-lossless JPEG-LS the toolkit writes (the NEAR parameter)."""
+
+
+def transfer_syntax(name: str) -> UID:
+    """The UID of a short name of :data:`TRANSFER_SYNTAXES`."""
+    if name not in TRANSFER_SYNTAXES:
+        raise ArgumentError(f"unknown transfer syntax {name!r}; choose {', '.join(TRANSFER_SYNTAXES)}")
+    return TRANSFER_SYNTAXES[name]
 
 
 @dataclass(frozen=True)
@@ -68,9 +93,40 @@ def attach_file_meta(ds: Dataset, transfer_syntax: str | UID = ExplicitVRLittleE
 
 
 def write_file(ds: Dataset, path: str | Path, transfer_syntax: str | UID = ExplicitVRLittleEndian) -> Path:
-    """Write ``ds`` as a DICOM Part 10 file (preamble, file meta) at ``path``, creating its folder."""
+    """Write ``ds`` as a DICOM Part 10 file (preamble, file meta) at ``path``, creating its folder; compressed
+    syntaxes encode the pixel data (JPEG Lossless through GDCM, which alone among the plugins writes it)."""
     path = Path(path)
-    attach_file_meta(ds, transfer_syntax)
+    syntax = UID(str(transfer_syntax))
     path.parent.mkdir(parents=True, exist_ok=True)
+    if syntax == uid.JPEGLosslessSV1:
+        attach_file_meta(ds, ExplicitVRLittleEndian)
+        ds.save_as(path, enforce_file_format=True)
+        _gdcm_transcode(path, syntax)
+        return path
+    if syntax.is_compressed:
+        attach_file_meta(ds, ExplicitVRLittleEndian)  # pydicom compresses from a known native state
+        options = {"jls_error": JPEG_LS_NEAR} if syntax == uid.JPEGLSNearLossless else {}
+        ds.compress(syntax, **options)
+    attach_file_meta(ds, syntax)
     ds.save_as(path, enforce_file_format=True)
     return path
+
+
+def _gdcm_transcode(path: Path, syntax: UID) -> None:
+    import gdcm
+
+    reader = gdcm.ImageReader()
+    reader.SetFileName(str(path))
+    if not reader.Read():
+        raise OSError(f"{path}: GDCM cannot read the file it is to compress")
+    change = gdcm.ImageChangeTransferSyntax()
+    change.SetTransferSyntax(gdcm.TransferSyntax(gdcm.TransferSyntax.JPEGLosslessProcess14_1))
+    change.SetInput(reader.GetImage())
+    if not change.Change():
+        raise OSError(f"{path}: GDCM could not encode {syntax.name}")
+    writer = gdcm.ImageWriter()
+    writer.SetFileName(str(path))
+    writer.SetFile(reader.GetFile())
+    writer.SetImage(change.GetOutput())
+    if not writer.Write():
+        raise OSError(f"{path}: GDCM could not write {syntax.name}")

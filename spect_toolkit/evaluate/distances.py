@@ -43,9 +43,11 @@ def precision_recall_coverage(real: np.ndarray, fake: np.ndarray, k: int = 5) ->
     real_radius = np.sort(_pairwise(real, real), axis=1)[:, k]
     fake_radius = np.sort(_pairwise(fake, fake), axis=1)[:, k]
     cross = _pairwise(real, fake)
-    return {"precision": float((cross <= real_radius[:, None]).any(0).mean()),
-            "recall": float((cross <= fake_radius[None, :]).any(1).mean()),
-            "coverage": float((cross.min(1) <= real_radius).mean())}
+    return {
+        "precision": float((cross <= real_radius[:, None]).any(0).mean()),
+        "recall": float((cross <= fake_radius[None, :]).any(1).mean()),
+        "coverage": float((cross.min(1) <= real_radius).mean()),
+    }
 
 
 def auc(positive: np.ndarray, negative: np.ndarray) -> float:
@@ -53,14 +55,16 @@ def auc(positive: np.ndarray, negative: np.ndarray) -> float:
     return float(mannwhitneyu(positive, negative).statistic / (len(positive) * len(negative)))
 
 
-def two_sample_auc(real: np.ndarray, synthetic: np.ndarray, folds: int = 2, epochs: int = 15, seed: int = 0,
-                   boot: int = 1000) -> dict[str, float]:
+def two_sample_auc(
+    real: np.ndarray, synthetic: np.ndarray, folds: int = 2, epochs: int = 15, seed: int = 0, boot: int = 1000
+) -> dict[str, float]:
     """Classifier two-sample test: a CNN learns real against synthetic on all folds but one and scores the
     held-out fold; AUC over every held-out score, with a 95 % bootstrap interval. 0.5: indistinguishable."""
     rng = np.random.default_rng(seed)
     n = min(len(real), len(synthetic))
-    images = np.concatenate([real[rng.choice(len(real), n, replace=False)],
-                             synthetic[rng.choice(len(synthetic), n, replace=False)]])
+    images = np.concatenate(
+        [real[rng.choice(len(real), n, replace=False)], synthetic[rng.choice(len(synthetic), n, replace=False)]]
+    )
     labels = np.repeat([0, 1], n)
     fold = rng.permutation(np.arange(2 * n) % folds)
     scores = np.zeros(2 * n)
@@ -85,20 +89,31 @@ def nearest_distances(queries: np.ndarray, reference: np.ndarray, chunk: int = 5
     r = normalise(reference).reshape(len(reference), -1).astype(np.float64)
     best, index = np.empty(len(q)), np.empty(len(q), int)
     for start in range(0, len(q), chunk):
-        d = _pairwise(q[start:start + chunk], r)
-        index[start:start + chunk] = d.argmin(1)
-        best[start:start + chunk] = d.min(1)
+        d = _pairwise(q[start : start + chunk], r)
+        index[start : start + chunk] = d.argmin(1)
+        best[start : start + chunk] = d.min(1)
     return best, index
 
 
-def memorisation_audit(train: np.ndarray, holdout: np.ndarray, synthetic: np.ndarray,
-                       percentile: float = 1.0, holdout_distance: np.ndarray | None = None) -> dict:
+def memorisation_audit(
+    train: np.ndarray,
+    holdout: np.ndarray,
+    synthetic: np.ndarray,
+    percentile: float = 1.0,
+    holdout_distance: np.ndarray | None = None,
+) -> dict:
     """Distances to the nearest training slice: synthetic slices against held-out real ones. A generator that
     copies its training set puts many synthetic slices closer than almost any genuinely new real slice.
     ``holdout_distance`` (from :func:`nearest_distances`) saves recomputing it when several sets are audited."""
     holdout_d = nearest_distances(holdout, train)[0] if holdout_distance is None else holdout_distance
     synth_d, synth_nn = nearest_distances(synthetic, train)
     threshold = float(np.percentile(holdout_d, percentile))
-    return {"threshold": threshold, "share_below": float(np.mean(synth_d < threshold)),
-            "median_synthetic": float(np.median(synth_d)), "median_holdout": float(np.median(holdout_d)),
-            "synthetic_distance": synth_d, "synthetic_nearest": synth_nn, "holdout_distance": holdout_d}
+    return {
+        "threshold": threshold,
+        "share_below": float(np.mean(synth_d < threshold)),
+        "median_synthetic": float(np.median(synth_d)),
+        "median_holdout": float(np.median(holdout_d)),
+        "synthetic_distance": synth_d,
+        "synthetic_nearest": synth_nn,
+        "holdout_distance": holdout_d,
+    }

@@ -27,12 +27,12 @@ class RealSlices:
     pattern: np.ndarray
 
     @classmethod
-    def from_manifest(cls, manifest: pd.DataFrame) -> "RealSlices":
+    def from_manifest(cls, manifest: pd.DataFrame) -> RealSlices:
         if manifest.empty:
             return cls(np.zeros((0, *SLICE_SHAPE), np.float32), np.array([], str), np.array([], str))
         return cls(load_slices(manifest).slices, manifest["level"].to_numpy(str), manifest["pattern"].to_numpy(str))
 
-    def at_levels(self, levels) -> "RealSlices":
+    def at_levels(self, levels) -> RealSlices:
         keep = np.isin(self.level, list(levels))
         return RealSlices(self.images[keep], self.level[keep], self.pattern[keep])
 
@@ -55,14 +55,21 @@ class GroupScores:
     utility_real: float  # the same, trained on real training slices
 
     @classmethod
-    def from_metrics(cls, name: str, group: dict) -> "GroupScores":
-        return cls(name=name, n=group["n"], frechet_distance=group["frechet_distance"],
-                   kernel_distance=group["kernel_distance"], precision=group["precision"], recall=group["recall"],
-                   coverage=group["coverage"], two_sample_auc=group["two_sample"]["auc"],
-                   conditional_accuracy=group["conditional_accuracy"]["both"],
-                   memorised_share=group["memorisation"]["share_below"],
-                   utility_synthetic=group["utility"]["trained_on_synthetic"],
-                   utility_real=group["utility"]["trained_on_real"])
+    def from_metrics(cls, name: str, group: dict) -> GroupScores:
+        return cls(
+            name=name,
+            n=group["n"],
+            frechet_distance=group["frechet_distance"],
+            kernel_distance=group["kernel_distance"],
+            precision=group["precision"],
+            recall=group["recall"],
+            coverage=group["coverage"],
+            two_sample_auc=group["two_sample"]["auc"],
+            conditional_accuracy=group["conditional_accuracy"]["both"],
+            memorised_share=group["memorisation"]["share_below"],
+            utility_synthetic=group["utility"]["trained_on_synthetic"],
+            utility_real=group["utility"]["trained_on_real"],
+        )
 
 
 @dataclass(frozen=True)
@@ -76,9 +83,16 @@ class Evaluation:
         return {name: GroupScores.from_metrics(name, g) for name, g in self.metrics["groups"].items()}
 
 
-def evaluate(real_manifest: str | Path | pd.DataFrame, synthetic: dict[str, str | Path | Samples],
-             out: str | Path, split: str = "holdout", feature_epochs: int = 30, c2st_epochs: int = 15,
-             seed: int = 0, show_progress: bool = False) -> Evaluation:
+def evaluate(
+    real_manifest: str | Path | pd.DataFrame,
+    synthetic: dict[str, str | Path | Samples],
+    out: str | Path,
+    split: str = "holdout",
+    feature_epochs: int = 30,
+    c2st_epochs: int = 15,
+    seed: int = 0,
+    show_progress: bool = False,
+) -> Evaluation:
     """Compare the real slices of ``split`` with each synthetic set; write ``report.html``, ``metrics.json`` and
     ``slices.csv`` to ``out``. Feature, judge and utility networks learn from the training split only."""
     manifest = real_manifest if isinstance(real_manifest, pd.DataFrame) else load_manifest(real_manifest)
@@ -101,32 +115,45 @@ def evaluate(real_manifest: str | Path | pd.DataFrame, synthetic: dict[str, str 
         space = features.FeatureSpace.train(train.images, train.level, train.pattern, feature_epochs, seed)
         judge_on_real = _conditional_accuracy(space, holdout)
         advance(2)
-        metrics = {"split": split, "n_real": len(real.images), "n_train": len(train.images),
-                   "n_holdout": len(holdout.images), "feature_network_holdout_accuracy": judge_on_real,
-                   "paper": paper.to_dict("records"), "groups": {}}
+        metrics = {
+            "split": split,
+            "n_real": len(real.images),
+            "n_train": len(train.images),
+            "n_holdout": len(holdout.images),
+            "feature_network_holdout_accuracy": judge_on_real,
+            "paper": paper.to_dict("records"),
+            "groups": {},
+        }
         images = {}
         holdout_distance, _ = distances.nearest_distances(holdout.images, train.images)
         for name, samples in groups.items():
             reference = real.at_levels(np.unique(samples.level))
             fake_features = space.embed(samples.images)
             real_features = space.embed(reference.images)
-            result = {"n": len(samples.images), "levels": sorted(set(samples.level)),
-                      "config_hash": samples.config_hash, "epoch": samples.epoch,
-                      "frechet_distance": distances.frechet_distance(real_features, fake_features),
-                      "kernel_distance": distances.kernel_distance(real_features, fake_features, seed=seed),
-                      **distances.precision_recall_coverage(real_features, fake_features),
-                      "conditional_accuracy": _conditional_accuracy(space, samples)}
+            result = {
+                "n": len(samples.images),
+                "levels": sorted(set(samples.level)),
+                "config_hash": samples.config_hash,
+                "epoch": samples.epoch,
+                "frechet_distance": distances.frechet_distance(real_features, fake_features),
+                "kernel_distance": distances.kernel_distance(real_features, fake_features, seed=seed),
+                **distances.precision_recall_coverage(real_features, fake_features),
+                "conditional_accuracy": _conditional_accuracy(space, samples),
+            }
             advance(1)
-            result["two_sample"] = distances.two_sample_auc(reference.images, samples.images, epochs=c2st_epochs,
-                                                             seed=seed)
+            result["two_sample"] = distances.two_sample_auc(
+                reference.images, samples.images, epochs=c2st_epochs, seed=seed
+            )
             advance(1)
-            audit = distances.memorisation_audit(train.images, holdout.images, samples.images,
-                                                 holdout_distance=holdout_distance)
+            audit = distances.memorisation_audit(
+                train.images, holdout.images, samples.images, holdout_distance=holdout_distance
+            )
             result["memorisation"] = {k: v for k, v in audit.items() if not isinstance(v, np.ndarray)}
             table.loc[table.group == name, "nearest_train_distance"] = audit["synthetic_distance"]
             advance(1)
-            result["utility"] = _utility(train.at_levels(result["levels"]), holdout.at_levels(result["levels"]),
-                                         samples, c2st_epochs, seed)
+            result["utility"] = _utility(
+                train.at_levels(result["levels"]), holdout.at_levels(result["levels"]), samples, c2st_epochs, seed
+            )
             advance(1)
             metrics["groups"][name] = result
             images[name] = audit
@@ -135,10 +162,16 @@ def evaluate(real_manifest: str | Path | pd.DataFrame, synthetic: dict[str, str 
 
     figs = {
         "whiskers": figures.whiskers(table, [REAL, *groups]),
-        "maps": figures.maps({REAL: (real.images, real.pattern),
-                              **{n: (s.images, s.pattern) for n, s in groups.items()}}),
-        "examples": figures.examples({REAL: (real.images, real.level, real.pattern),
-                                      **{n: (s.images, s.level, s.pattern) for n, s in groups.items()}}, seed=seed),
+        "maps": figures.maps(
+            {REAL: (real.images, real.pattern), **{n: (s.images, s.pattern) for n, s in groups.items()}}
+        ),
+        "examples": figures.examples(
+            {
+                REAL: (real.images, real.level, real.pattern),
+                **{n: (s.images, s.level, s.pattern) for n, s in groups.items()},
+            },
+            seed=seed,
+        ),
         **{f"memorisation_{n}": figures.memorisation(images[n], groups[n].images, train.images, n) for n in groups},
     }
     (out / "figures").mkdir(exist_ok=True)
@@ -151,11 +184,17 @@ def evaluate(real_manifest: str | Path | pd.DataFrame, synthetic: dict[str, str 
 
 
 def _slice_table(real: RealSlices, groups: dict[str, Samples]) -> pd.DataFrame:
-    parts = [pd.DataFrame({"group": REAL, "level": real.level, "pattern": real.pattern})
-             .join(slice_measures(real.images, real.level))]
+    parts = [
+        pd.DataFrame({"group": REAL, "level": real.level, "pattern": real.pattern}).join(
+            slice_measures(real.images, real.level)
+        )
+    ]
     for name, samples in groups.items():
-        parts.append(pd.DataFrame({"group": name, "level": samples.level, "pattern": samples.pattern})
-                     .join(slice_measures(samples.images, samples.level)))
+        parts.append(
+            pd.DataFrame({"group": name, "level": samples.level, "pattern": samples.pattern}).join(
+                slice_measures(samples.images, samples.level)
+            )
+        )
     table = pd.concat(parts, ignore_index=True)
     table["nearest_train_distance"] = np.nan
     return table
@@ -164,8 +203,11 @@ def _slice_table(real: RealSlices, groups: dict[str, Samples]) -> pd.DataFrame:
 def _conditional_accuracy(space: features.FeatureSpace, slices) -> dict[str, float]:
     """Share of slices the real-trained classifier assigns to their own level, pattern, and both."""
     level, pattern = space.predict(slices.images)
-    return {"level": float(np.mean(level == slices.level)), "pattern": float(np.mean(pattern == slices.pattern)),
-            "both": float(np.mean((level == slices.level) & (pattern == slices.pattern)))}
+    return {
+        "level": float(np.mean(level == slices.level)),
+        "pattern": float(np.mean(pattern == slices.pattern)),
+        "both": float(np.mean((level == slices.level) & (pattern == slices.pattern))),
+    }
 
 
 def _balanced_accuracy(truth: np.ndarray, predicted: np.ndarray) -> float:
@@ -178,8 +220,10 @@ def _utility(train: RealSlices, holdout: RealSlices, samples: Samples, epochs: i
     scored on held-out real slices (balanced accuracy: each pattern counts the same)."""
     index = {p: i for i, p in enumerate(PATTERNS)}
     scores = {}
-    for source, images, patterns in (("synthetic", samples.images, samples.pattern),
-                                     ("real", train.images, train.pattern)):
+    for source, images, patterns in (
+        ("synthetic", samples.images, samples.pattern),
+        ("real", train.images, train.pattern),
+    ):
         model = features.fit(images, np.array([index[p] for p in patterns]), len(PATTERNS), epochs * 2, seed)
         predicted = np.array(PATTERNS)[features.predict_logits(model, holdout.images).argmax(1)]
         scores[f"trained_on_{source}"] = _balanced_accuracy(holdout.pattern, predicted)

@@ -18,18 +18,23 @@ def build_cnn(n_outputs: int, seed: int = 0):
     from keras import layers
 
     keras.utils.set_random_seed(seed)
-    model = keras.Sequential([
-        keras.Input((*SLICE_SHAPE, 1)),
-        layers.Conv2D(16, 3, strides=2, padding="same", activation="relu"),
-        layers.Conv2D(32, 3, strides=2, padding="same", activation="relu"),
-        layers.Conv2D(64, 3, strides=2, padding="same", activation="relu"),
-        layers.Conv2D(64, 3, strides=2, padding="same", activation="relu"),
-        layers.GlobalAveragePooling2D(),
-        layers.Dense(EMBEDDING, activation="relu", name="embedding"),
-        layers.Dense(n_outputs, name="logits"),
-    ])
-    model.compile(optimizer=keras.optimizers.Adam(1e-3),
-                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
+    model = keras.Sequential(
+        [
+            keras.Input((*SLICE_SHAPE, 1)),
+            layers.Conv2D(16, 3, strides=2, padding="same", activation="relu"),
+            layers.Conv2D(32, 3, strides=2, padding="same", activation="relu"),
+            layers.Conv2D(64, 3, strides=2, padding="same", activation="relu"),
+            layers.Conv2D(64, 3, strides=2, padding="same", activation="relu"),
+            layers.GlobalAveragePooling2D(),
+            layers.Dense(EMBEDDING, activation="relu", name="embedding"),
+            layers.Dense(n_outputs, name="logits"),
+        ]
+    )
+    model.compile(
+        optimizer=keras.optimizers.Adam(1e-3),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+    )
     return model
 
 
@@ -58,7 +63,7 @@ class FeatureSpace:
     classes: list[tuple[str, str]]
 
     @classmethod
-    def train(cls, images: np.ndarray, levels, patterns, epochs: int = 30, seed: int = 0) -> "FeatureSpace":
+    def train(cls, images: np.ndarray, levels, patterns, epochs: int = 30, seed: int = 0) -> FeatureSpace:
         keys = list(zip(map(str, levels), map(str, patterns)))
         classes = sorted(set(keys))
         index = {c: i for i, c in enumerate(classes)}

@@ -49,7 +49,9 @@ def maps(images_by_group: dict[str, tuple[np.ndarray, np.ndarray]]) -> bytes:
     for r, pattern in enumerate(PATTERNS):
         for g, group in enumerate(groups):
             images, patterns = images_by_group[group]
-            chosen = normalise(images[patterns == pattern]) if np.any(patterns == pattern) else np.zeros((1, *SLICE_SHAPE))
+            chosen = (
+                normalise(images[patterns == pattern]) if np.any(patterns == pattern) else np.zeros((1, *SLICE_SHAPE))
+            )
             for k, (stat, vmax) in enumerate(((chosen.mean(0), 1.0), (chosen.std(0), 0.3))):
                 ax = axes[r, k * len(groups) + g]
                 ax.imshow(stat, cmap="magma" if k else "gray", vmin=0, vmax=vmax)
@@ -66,9 +68,13 @@ def examples(groups: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]], per_c
     """Rows: level x pattern; columns: ``per_cell`` slices of each group."""
     rng = np.random.default_rng(seed)
     names = list(groups)
-    cells = sorted({(lv, pt) for _, levels, patterns in groups.values() for lv, pt in zip(levels, patterns)},
-                   key=lambda c: (LEVELS.index(c[0]), PATTERNS.index(c[1])))
-    fig, axes = subplots(len(cells), per_cell * len(names), figsize=(0.95 * per_cell * len(names), 1.0 * len(cells) + 0.3))
+    cells = sorted(
+        {(lv, pt) for _, levels, patterns in groups.values() for lv, pt in zip(levels, patterns)},
+        key=lambda c: (LEVELS.index(c[0]), PATTERNS.index(c[1])),
+    )
+    fig, axes = subplots(
+        len(cells), per_cell * len(names), figsize=(0.95 * per_cell * len(names), 1.0 * len(cells) + 0.3)
+    )
     for r, (level, pattern) in enumerate(cells):
         for g, name in enumerate(names):
             images, levels, patterns = groups[name]

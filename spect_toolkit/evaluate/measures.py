@@ -13,13 +13,13 @@ columns 31 and 32; columns 32-63 are the patient's left (LPS +x), 0-31 the right
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 import pandas as pd
 
-from ..vocabulary import SLICE_SHAPE
 from ..template import AC_SLICE, CANONICAL_SPACING_MM, LEVEL_CENTRES_MM, LEVEL_HALF_WIDTH_MM, brain_mask_canonical
+from ..vocabulary import SLICE_SHAPE
 
 MIDLINE_COLUMN = 32  # first column of the patient's left hemisphere
 
@@ -30,7 +30,7 @@ def normalise(images: np.ndarray) -> np.ndarray:
     return images / np.where(peak > 0, peak, 1.0)[:, None, None]
 
 
-@lru_cache(maxsize=None)
+@cache
 def brain_mask(level: str) -> np.ndarray:
     """The level's fixed 64x64 brain mask (see the module notes)."""
     centre = AC_SLICE + LEVEL_CENTRES_MM[level] / CANONICAL_SPACING_MM

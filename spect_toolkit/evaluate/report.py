@@ -13,9 +13,11 @@ from .. import __version__
 STYLE = """
 body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222;line-height:1.45}
 h1{font-size:1.6em}h2{border-bottom:1px solid #ccc;padding-bottom:.2em;margin-top:1.8em}
-table{border-collapse:collapse;margin:.6em 0;font-size:.9em}td,th{border:1px solid #ccc;padding:.25em .6em;text-align:right}
+table{border-collapse:collapse;margin:.6em 0;font-size:.9em}
+td,th{border:1px solid #ccc;padding:.25em .6em;text-align:right}
 th{background:#f2f2f2}td:first-child,th:first-child{text-align:left}.note{color:#555;font-size:.92em}
-.sig{color:#b00020;font-weight:600}img{max-width:100%;border:1px solid #eee}.warn{background:#fff5e0;padding:.6em;border-left:4px solid #e0a000}
+.sig{color:#b00020;font-weight:600}img{max-width:100%;border:1px solid #eee}
+.warn{background:#fff5e0;padding:.6em;border-left:4px solid #e0a000}
 """
 
 
@@ -35,15 +37,21 @@ def _paper_table(paper: pd.DataFrame, measure: str) -> str:
     body = "".join(
         f"<tr><td>{html.escape(r.group)}</td><td>{r.pattern}</td><td>{r.n_real}</td><td>{r.n_group}</td>"
         f"<td>{r.mean_real:.3f}</td><td>{r.mean_group:.3f}</td><td>{_p(r.anova_p)}</td><td>{_p(r.dunnett_p)}</td></tr>"
-        for r in rows.itertuples())
-    return ("<table><tr><th>group</th><th>pattern</th><th>n real</th><th>n group</th><th>mean real</th>"
-            f"<th>mean group</th><th>ANOVA P</th><th>Dunnett P vs real</th></tr>{body}</table>")
+        for r in rows.itertuples()
+    )
+    return (
+        "<table><tr><th>group</th><th>pattern</th><th>n real</th><th>n group</th><th>mean real</th>"
+        f"<th>mean group</th><th>ANOVA P</th><th>Dunnett P vs real</th></tr>{body}</table>"
+    )
 
 
 def _group_table(metrics: dict) -> str:
-    head = ("<tr><th>group</th><th>n</th><th>levels</th><th>Frechet distance</th><th>kernel distance (KID)</th>"
-            "<th>precision</th><th>recall</th><th>coverage</th><th>conditional accuracy (level / pattern / both)</th>"
-            "<th>two-sample AUC [95 % CI]</th><th>memorised share</th><th>utility: synthetic-trained / real-trained</th></tr>")
+    head = (
+        "<tr><th>group</th><th>n</th><th>levels</th><th>Frechet distance</th><th>kernel distance (KID)</th>"
+        "<th>precision</th><th>recall</th><th>coverage</th><th>conditional accuracy (level / pattern / both)</th>"
+        "<th>two-sample AUC [95 % CI]</th><th>memorised share</th>"
+        "<th>utility: synthetic-trained / real-trained</th></tr>"
+    )
     rows = []
     for name, g in metrics["groups"].items():
         c, t, m, u = g["conditional_accuracy"], g["two_sample"], g["memorisation"], g["utility"]
@@ -53,21 +61,23 @@ def _group_table(metrics: dict) -> str:
             f"<td>{g['recall']:.2f}</td><td>{g['coverage']:.2f}</td>"
             f"<td>{c['level']:.2f} / {c['pattern']:.2f} / {c['both']:.2f}</td>"
             f"<td>{t['auc']:.2f} [{t['auc_low']:.2f}, {t['auc_high']:.2f}]</td><td>{m['share_below']:.3f}</td>"
-            f"<td>{u['trained_on_synthetic']:.2f} / {u['trained_on_real']:.2f}</td></tr>")
+            f"<td>{u['trained_on_synthetic']:.2f} / {u['trained_on_real']:.2f}</td></tr>"
+        )
     return f"<table>{head}{''.join(rows)}</table>"
 
 
 def write_report(path: Path, metrics: dict, paper: pd.DataFrame, figs: dict[str, bytes]) -> Path:
     judge = metrics["feature_network_holdout_accuracy"]
     groups = ", ".join(html.escape(g) for g in metrics["groups"])
-    memorisation = "".join(f"<h3>{html.escape(n)}</h3>{_img(figs['memorisation_' + n], 'memorisation ' + n)}"
-                           for n in metrics["groups"])
+    memorisation = "".join(
+        f"<h3>{html.escape(n)}</h3>{_img(figs['memorisation_' + n], 'memorisation ' + n)}" for n in metrics["groups"]
+    )
     small = min([g["n"] for g in metrics["groups"].values()] + [metrics["n_real"]])
     text = f"""<!doctype html><html lang="en"><head><meta charset="utf-8">
 <title>spect-toolkit evaluation: {groups}</title><style>{STYLE}</style></head><body>
 <h1>Synthetic against real brain perfusion SPECT slices</h1>
-<p>Real slices: the <b>{metrics['split']}</b> split, {metrics['n_real']} slices (training split {metrics['n_train']},
-holdout {metrics['n_holdout']}, split by patient). Synthetic sets: {groups}. spect-toolkit {__version__}.</p>
+<p>Real slices: the <b>{metrics["split"]}</b> split, {metrics["n_real"]} slices (training split {metrics["n_train"]},
+holdout {metrics["n_holdout"]}, split by patient). Synthetic sets: {groups}. spect-toolkit {__version__}.</p>
 <p class="warn">Research use only: these numbers describe how close generated slices are to this real set; they say
 nothing about diagnostic use. With {small} slices in the smallest group and many tests, a few P values under 0.05 are
 expected by chance alone, and a large P value is not proof of equality.</p>
@@ -83,8 +93,8 @@ compare sets evaluated here; they are not comparable with published FID values.<
 share of real slices within the synthetic manifold (variety); <b>coverage</b>: share of real slices with a synthetic
 neighbour close by (k = 5 neighbours).</li>
 <li><b>Conditional accuracy</b>: share of synthetic slices that the real-trained classifier assigns to the level and
-pattern asked for. The same classifier scores {judge['level']:.2f} (level) / {judge['pattern']:.2f} (pattern) /
-{judge['both']:.2f} (both) on held-out real slices: that is the ceiling.</li>
+pattern asked for. The same classifier scores {judge["level"]:.2f} (level) / {judge["pattern"]:.2f} (pattern) /
+{judge["both"]:.2f} (both) on held-out real slices: that is the ceiling.</li>
 <li><b>Two-sample AUC</b>: a network trained to tell real from synthetic, scored on slices it did not see. 0.5 means it
 cannot tell them apart; 1 means it always can. The interval is a 95 % bootstrap interval.</li>
 <li><b>Memorised share</b>: share of synthetic slices closer to a training slice than 99 % of held-out real slices are.
@@ -100,17 +110,17 @@ hemisphere over the right (midline between columns 31 and 32 of the AC-PC grid).
 all synthetic groups per pattern, then Dunnett's test of each synthetic group against real (P per group and
 pattern). As in the paper, each synthetic group is compared with all real slices of that pattern, whatever its
 levels. P &lt; 0.05 in red.</p>
-{_img(figs['whiskers'], 'whisker plots')}
-<h3>MC</h3>{_paper_table(paper, 'mc')}
-<h3>LR</h3>{_paper_table(paper, 'lr')}
-<h3>SD</h3>{_paper_table(paper, 'sd')}
+{_img(figs["whiskers"], "whisker plots")}
+<h3>MC</h3>{_paper_table(paper, "mc")}
+<h3>LR</h3>{_paper_table(paper, "lr")}
+<h3>SD</h3>{_paper_table(paper, "sd")}
 
 <h2>Pixel-wise mean and SD maps (the paper's Figure 6)</h2>
-{_img(figs['maps'], 'mean and SD maps')}
+{_img(figs["maps"], "mean and SD maps")}
 
 <h2>Examples per level and pattern (the paper's Figure 4)</h2>
 <p class="note">Random slices, each normalised to its maximum; patient's left on the image's right.</p>
-{_img(figs['examples'], 'examples')}
+{_img(figs["examples"], "examples")}
 
 <h2>Memorisation audit</h2>
 <p class="note">Distance (max-normalised pixels) from each slice to its nearest training slice. Left: held-out real

@@ -34,12 +34,22 @@ class EpochSelection:
 
     def to_dict(self) -> dict:
         """As written to ``selected_epoch.json`` (JSON keys are strings)."""
-        return {"epoch": self.epoch, "criterion": self.criterion, "scores": {str(k): v for k, v in self.scores.items()},
-                "held_out_slices": self.held_out_slices, "generated_per_condition": self.generated_per_condition}
+        return {
+            "epoch": self.epoch,
+            "criterion": self.criterion,
+            "scores": {str(k): v for k, v in self.scores.items()},
+            "held_out_slices": self.held_out_slices,
+            "generated_per_condition": self.generated_per_condition,
+        }
 
 
-def select_epoch(run_dir: str | Path, manifest: str | Path | pd.DataFrame, minimum_per_condition: int = 20,
-                 seed: int = 0, show_progress: bool = False) -> EpochSelection:
+def select_epoch(
+    run_dir: str | Path,
+    manifest: str | Path | pd.DataFrame,
+    minimum_per_condition: int = 20,
+    seed: int = 0,
+    show_progress: bool = False,
+) -> EpochSelection:
     run = RunFolder(run_dir)
     config = run.load_config()
     epochs = run.saved_epochs()
@@ -62,8 +72,8 @@ def select_epoch(run_dir: str | Path, manifest: str | Path | pd.DataFrame, minim
             scores[epoch] = frechet_distance(real_features, space.embed(samples.images))
             advance(1)
     best = min(scores, key=scores.get)
-    selection = EpochSelection(best, CRITERION, {k: round(v, 4) for k, v in scores.items()}, len(holdout.images),
-                               per_condition)
+    selection = EpochSelection(
+        best, CRITERION, {k: round(v, 4) for k, v in scores.items()}, len(holdout.images), per_condition
+    )
     run.save_selection(selection.to_dict())
     return selection
-

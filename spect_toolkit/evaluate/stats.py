@@ -28,7 +28,17 @@ def compare_with_real(table: pd.DataFrame, measure: str) -> pd.DataFrame:
         anova = f_oneway(real, *samples.values())
         posthoc = dunnett(*samples.values(), control=real)
         for (group, values), p in zip(samples.items(), posthoc.pvalue):
-            rows.append({"measure": measure, "pattern": pattern, "group": group, "n_real": len(real),
-                         "n_group": len(values), "mean_real": float(np.mean(real)), "mean_group": float(np.mean(values)),
-                         "anova_p": float(anova.pvalue), "dunnett_p": float(p)})
+            rows.append(
+                {
+                    "measure": measure,
+                    "pattern": pattern,
+                    "group": group,
+                    "n_real": len(real),
+                    "n_group": len(values),
+                    "mean_real": float(np.mean(real)),
+                    "mean_group": float(np.mean(values)),
+                    "anova_p": float(anova.pvalue),
+                    "dunnett_p": float(p),
+                }
+            )
     return pd.DataFrame(rows)

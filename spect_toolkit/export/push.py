@@ -84,9 +84,17 @@ def _read(path: Path, pixels: bool = True) -> tuple[pydicom.Dataset | None, str]
 
 
 # ---- C-STORE ---------------------------------------------------------------------------------------------------
-def push_cstore(source, host: str, port: int, called_aet: str, calling_aet: str = "SPECT_TOOLKIT",
-                retries: int = 3, retry_wait_s: float = 1.0, timeout_s: float = 30.0,
-                show_progress: bool = False) -> PushReport:
+def push_cstore(
+    source,
+    host: str,
+    port: int,
+    called_aet: str,
+    calling_aet: str = "SPECT_TOOLKIT",
+    retries: int = 3,
+    retry_wait_s: float = 1.0,
+    timeout_s: float = 30.0,
+    show_progress: bool = False,
+) -> PushReport:
     """C-STORE every file of ``source``; one association, re-opened (up to ``retries`` times) when it fails."""
     report = PushReport(f"{called_aet}@{host}:{port}")
     datasets = _read_all(dicom_files(source), report)
@@ -139,7 +147,9 @@ def _application_entity(calling_aet: str, timeout_s: float, datasets: list):
     ae = AE(ae_title=calling_aet)
     ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = timeout_s
     for sop_class, syntax in sorted({(str(d.SOPClassUID), d.file_meta.TransferSyntaxUID) for d in datasets if d}):
-        ae.add_requested_context(sop_class, list(dict.fromkeys([syntax, ExplicitVRLittleEndian, ImplicitVRLittleEndian])))
+        ae.add_requested_context(
+            sop_class, list(dict.fromkeys([syntax, ExplicitVRLittleEndian, ImplicitVRLittleEndian]))
+        )
     return ae
 
 
@@ -156,14 +166,17 @@ class _Link:
             self.association = self.ae.associate(self.host, self.port, ae_title=self.called_aet)
             if self.association.rejected_contexts and not self.association.accepted_contexts:
                 # The peer took the connection but accepts none of our SOP classes: retrying cannot help.
-                refused = ", ".join(f"{c.abstract_syntax} ({c.abstract_syntax.name})"
-                                    for c in self.association.rejected_contexts)
+                refused = ", ".join(
+                    f"{c.abstract_syntax} ({c.abstract_syntax.name})" for c in self.association.rejected_contexts
+                )
                 return f"peer rejected SOP class {refused}"
             if self.association.is_established:
                 _no_delay(self.association)
                 return None
             if not self.lost():
-                return f"{_association_failure(self.association, self.host, self.port)} (after {self.attempts} attempts)"
+                return (
+                    f"{_association_failure(self.association, self.host, self.port)} (after {self.attempts} attempts)"
+                )
         return None
 
     def lost(self) -> bool:
@@ -226,8 +239,15 @@ def _context_accepted(association, ds) -> bool:
 
 
 # ---- STOW-RS ---------------------------------------------------------------------------------------------------
-def push_stow(source, url: str, retries: int = 3, retry_wait_s: float = 1.0, timeout_s: float = 60.0,
-              files_per_request: int = 50, show_progress: bool = False) -> PushReport:
+def push_stow(
+    source,
+    url: str,
+    retries: int = 3,
+    retry_wait_s: float = 1.0,
+    timeout_s: float = 60.0,
+    files_per_request: int = 50,
+    show_progress: bool = False,
+) -> PushReport:
     """STOW-RS (PS3.18 10.5) of every file in requests of ``files_per_request`` instances."""
     files = dicom_files(source)
     report = PushReport(url)
@@ -238,7 +258,7 @@ def push_stow(source, url: str, retries: int = 3, retry_wait_s: float = 1.0, tim
     with progress_bar(f"STOW-RS to {url}", total=len(files), enabled=show_progress) as advance:
         advance(len(files) - len(readable))
         for start in range(0, len(readable), files_per_request):
-            batch = readable[start:start + files_per_request]
+            batch = readable[start : start + files_per_request]
             _stow_batch(batch, url, retries, retry_wait_s, timeout_s)
             advance(len(batch))
     return report
@@ -246,12 +266,20 @@ def push_stow(source, url: str, retries: int = 3, retry_wait_s: float = 1.0, tim
 
 def _stow_batch(batch: list[PushRecord], url: str, retries: int, retry_wait_s: float, timeout_s: float) -> None:
     boundary = uuid.uuid4().hex
-    parts = [b"--" + boundary.encode() + b"\r\nContent-Type: application/dicom\r\n\r\n" + r.path.read_bytes()
-             + b"\r\n" for r in batch]
+    parts = [
+        b"--" + boundary.encode() + b"\r\nContent-Type: application/dicom\r\n\r\n" + r.path.read_bytes() + b"\r\n"
+        for r in batch
+    ]
     body = b"".join(parts) + b"--" + boundary.encode() + b"--\r\n"
-    request = urllib.request.Request(url, data=body, method="POST", headers={
-        "Content-Type": f'multipart/related; type="application/dicom"; boundary={boundary}',
-        "Accept": "application/dicom+json"})
+    request = urllib.request.Request(
+        url,
+        data=body,
+        method="POST",
+        headers={
+            "Content-Type": f'multipart/related; type="application/dicom"; boundary={boundary}',
+            "Accept": "application/dicom+json",
+        },
+    )
     for attempt in range(1, retries + 2):
         try:
             with urllib.request.urlopen(request, timeout=timeout_s) as response:
@@ -278,10 +306,19 @@ def _apply_stow_response(batch: list[PushRecord], http_status: int, body: bytes)
     except json.JSONDecodeError:
         content = {}
     content = content[0] if isinstance(content, list) and content else content
-    stored = {item.get("00081155", {}).get("Value", [""])[0]
-              for item in content.get("00081199", {}).get("Value", [])} if isinstance(content, dict) else set()
-    failed = {item.get("00081155", {}).get("Value", [""])[0]: item.get("00081197", {}).get("Value", [""])[0]
-              for item in content.get("00081198", {}).get("Value", [])} if isinstance(content, dict) else {}
+    stored = (
+        {item.get("00081155", {}).get("Value", [""])[0] for item in content.get("00081199", {}).get("Value", [])}
+        if isinstance(content, dict)
+        else set()
+    )
+    failed = (
+        {
+            item.get("00081155", {}).get("Value", [""])[0]: item.get("00081197", {}).get("Value", [""])[0]
+            for item in content.get("00081198", {}).get("Value", [])
+        }
+        if isinstance(content, dict)
+        else {}
+    )
     for record in batch:
         if record.sop_instance_uid in stored:
             record.status, record.detail = STORED, f"HTTP {http_status}"

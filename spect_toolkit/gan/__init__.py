@@ -7,5 +7,18 @@ from .model import FastGAN, TrainingSet
 from .run_folder import RunFolder
 from .train import TrainResult, train, training_set
 
-__all__ = ["ConditionSpace", "GanConfig", "PRESETS", "make_config", "FastGAN", "TrainingSet", "train",
-           "training_set", "TrainResult", "generate", "load_generator", "condition_counts", "RunFolder"]
+__all__ = [
+    "ConditionSpace",
+    "GanConfig",
+    "PRESETS",
+    "make_config",
+    "FastGAN",
+    "TrainingSet",
+    "train",
+    "training_set",
+    "TrainResult",
+    "generate",
+    "load_generator",
+    "condition_counts",
+    "RunFolder",
+]

@@ -12,8 +12,7 @@ from ..errors import SchemaError
 
 
 def save(path: Path, groups: dict[str, list], epoch: int) -> None:
-    arrays = {f"{group}/{i:04d}": np.asarray(v) for group, variables in groups.items()
-              for i, v in enumerate(variables)}
+    arrays = {f"{group}/{i:04d}": np.asarray(v) for group, variables in groups.items() for i, v in enumerate(variables)}
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     with open(tmp, "wb") as handle:
@@ -33,12 +32,14 @@ def load(path: Path, groups: dict[str, list]) -> int:
         for group, variables in groups.items():
             stored = sorted(k for k in data.files if k.startswith(group + "/"))
             if len(stored) != len(variables):
-                raise SchemaError(path, f"checkpoint holds {len(stored)} {group} variables, the model has "
-                                        f"{len(variables)}: was it written with another configuration?")
+                raise SchemaError(
+                    path,
+                    f"checkpoint holds {len(stored)} {group} variables, the model has "
+                    f"{len(variables)}: was it written with another configuration?",
+                )
             for key, variable in zip(stored, variables):
                 value = data[key]
                 if tuple(value.shape) != tuple(variable.shape):
                     raise SchemaError(path, f"{key} has shape {value.shape}, the model expects {variable.shape}")
                 variable.assign(value)
         return int(data["epoch"])
-

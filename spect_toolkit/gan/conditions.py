@@ -24,7 +24,7 @@ class ConditionSpace:
         object.__setattr__(self, "levels", parse_levels(self.levels))
 
     @classmethod
-    def from_levels(cls, levels) -> "ConditionSpace":
+    def from_levels(cls, levels) -> ConditionSpace:
         return cls(tuple(dict.fromkeys(str(level) for level in levels)))
 
     @property

@@ -66,7 +66,7 @@ class GanConfig:
         Path(path).write_text(json.dumps({**self.to_dict(), "config_hash": self.hash}, indent=2) + "\n")
 
     @classmethod
-    def load(cls, path: Path) -> "GanConfig":
+    def load(cls, path: Path) -> GanConfig:
         try:
             values = json.loads(Path(path).read_text())
         except (OSError, json.JSONDecodeError) as exc:
@@ -85,8 +85,15 @@ PRESETS = {
     # Exactly what the paper states; everything else at FastGAN's plain form.
     "paper": {},
     # What FastGAN's code adds, and a batch a GPU (or two CPU cores) uses better.
-    "improved": dict(spectral_norm=True, noise_injection=True, random_margin=True, ema_decay=0.999,
-                     diff_augment=True, batch_size=32, beta_1=0.5),
+    "improved": dict(
+        spectral_norm=True,
+        noise_injection=True,
+        random_margin=True,
+        ema_decay=0.999,
+        diff_augment=True,
+        batch_size=32,
+        beta_1=0.5,
+    ),
 }
 
 

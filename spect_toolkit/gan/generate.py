@@ -41,8 +41,9 @@ def load_generator(run_dir: str | Path, epoch: int | str | None = None) -> tuple
     return gan, epoch
 
 
-def condition_counts(space: ConditionSpace, per_condition: int | None = None,
-                     like: str | Path | pd.DataFrame | None = None) -> list[tuple[str, str, int]]:
+def condition_counts(
+    space: ConditionSpace, per_condition: int | None = None, like: str | Path | pd.DataFrame | None = None
+) -> list[tuple[str, str, int]]:
     """How many slices to make per (level, pattern): ``per_condition`` each, or as many as ``like`` has.
 
     With ``like``, every pattern gets as many slices as the manifest has of it. Slices at levels the run was not
@@ -67,13 +68,22 @@ def condition_counts(space: ConditionSpace, per_condition: int | None = None,
     return sorted(rows, key=lambda r: order[(r[0], r[1])])
 
 
-def generate(run_dir: str | Path, per_condition: int | None = None, like=None, seed: int = 0,
-             epoch: int | str | None = None) -> Samples:
+def generate(
+    run_dir: str | Path, per_condition: int | None = None, like=None, seed: int = 0, epoch: int | str | None = None
+) -> Samples:
     gan, epoch = load_generator(run_dir, epoch)
     counts = condition_counts(gan.space, per_condition, like)
     levels = np.array([lv for lv, _, n in counts for _ in range(n)], dtype=str)
     patterns = np.array([pt for _, pt, n in counts for _ in range(n)], dtype=str)
     z = np.random.default_rng(seed).standard_normal((len(levels), gan.config.latent_dim)).astype(np.float32)
-    images = gan.generate(z, gan.space.vectors(levels, patterns)) if len(levels) else np.zeros((0, *SLICE_SHAPE), np.float32)
-    return Samples(images=images.astype(np.float32), level=levels, pattern=patterns, seed=seed,
-                   config_hash=gan.config.hash, epoch=epoch)
+    images = (
+        gan.generate(z, gan.space.vectors(levels, patterns)) if len(levels) else np.zeros((0, *SLICE_SHAPE), np.float32)
+    )
+    return Samples(
+        images=images.astype(np.float32),
+        level=levels,
+        pattern=patterns,
+        seed=seed,
+        config_hash=gan.config.hash,
+        epoch=epoch,
+    )

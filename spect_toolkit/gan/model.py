@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import keras
 import numpy as np
 import tensorflow as tf
-import keras
 from keras import ops
 
 from ..errors import ArgumentError
@@ -32,15 +32,16 @@ class TrainingSet:
     flip_allowed: np.ndarray
 
     @classmethod
-    def from_arrays(cls, slices, below, above, levels, patterns, space: ConditionSpace) -> "TrainingSet":
+    def from_arrays(cls, slices, below, above, levels, patterns, space: ConditionSpace) -> TrainingSet:
         def by_max(images):
             images = np.asarray(images, np.float32)
             peak = images.reshape(len(images), -1).max(axis=1)
             return images / np.where(peak > 0, peak, 1.0)[:, None, None]
 
         patterns = np.asarray(patterns).astype(str)
-        return cls(by_max(slices), by_max(below), by_max(above), space.vectors(levels, patterns),
-                   patterns != "unilateral")
+        return cls(
+            by_max(slices), by_max(below), by_max(above), space.vectors(levels, patterns), patterns != "unilateral"
+        )
 
     def __len__(self) -> int:
         return len(self.slices)
@@ -62,8 +63,7 @@ def default_step_mode() -> str:
 class FastGAN:
     """Networks, optimizers and the compiled training step of one run."""
 
-    def __init__(self, config: GanConfig, space: ConditionSpace, data: TrainingSet | None = None,
-                 mode: str = "auto"):
+    def __init__(self, config: GanConfig, space: ConditionSpace, data: TrainingSet | None = None, mode: str = "auto"):
         self.config, self.space = config, space
         self.strategy = tf.distribute.MirroredStrategy() if config.distribute else tf.distribute.get_strategy()
         keras.utils.set_random_seed(config.seed)  # same seed, same initial weights, same first losses
@@ -76,17 +76,26 @@ class FastGAN:
                 self.generator, self.discriminator = nets["generator"], nets["discriminator"]
                 self.decoder_whole, self.decoder_part = nets["decoder_whole"], nets["decoder_part"]
                 self.g_optimizer, self.d_optimizer = self._optimizer(), self._optimizer()
-                self.d_variables = [v for m in (self.discriminator, self.decoder_whole, self.decoder_part)
-                                    for v in m.trainable_variables]
+                self.d_variables = [
+                    v
+                    for m in (self.discriminator, self.decoder_whole, self.decoder_part)
+                    for v in m.trainable_variables
+                ]
                 self.g_optimizer.build(self.generator.trainable_variables)
                 self.d_optimizer.build(self.d_variables)
-                self.ema = [tf.Variable(v, trainable=False) for v in self.generator.trainable_variables] \
-                    if config.ema_decay else []
+                self.ema = (
+                    [tf.Variable(v, trainable=False) for v in self.generator.trainable_variables]
+                    if config.ema_decay
+                    else []
+                )
                 self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
         finally:
             keras.mixed_precision.set_global_policy(policy)
-        self.data = None if data is None else {k: tf.constant(getattr(data, k)) for k in
-                                               ("slices", "below", "above", "condition", "flip_allowed")}
+        self.data = (
+            None
+            if data is None
+            else {k: tf.constant(getattr(data, k)) for k in ("slices", "below", "above", "condition", "flip_allowed")}
+        )
         self.train_steps = self._compile(mode)
 
     def _optimizer(self):
@@ -102,11 +111,15 @@ class FastGAN:
         index = tf.random.stateless_uniform([n], s[0], 0, tf.shape(d["slices"])[0], dtype=tf.int32)
         pick = lambda key: tf.gather(d[key], index)  # noqa: E731
         real = augment.augment_real(
-            pick("slices"), pick("below"), pick("above"), pick("flip_allowed"),
+            pick("slices"),
+            pick("below"),
+            pick("above"),
+            pick("flip_allowed"),
             weight=tf.random.stateless_uniform([n], s[1]),
             use_above=tf.random.stateless_uniform([n], s[2]) < 0.5,
             shift=tf.random.stateless_uniform([n], s[3], -augment.MAX_SHIFT, augment.MAX_SHIFT + 1, tf.int32),
-            flip=tf.random.stateless_uniform([n], s[4]) < 0.5)
+            flip=tf.random.stateless_uniform([n], s[4]) < 0.5,
+        )
         return real[..., None] * 2.0 - 1.0, pick("condition")
 
     def _diff_augment(self, images, seed):
@@ -114,12 +127,20 @@ class FastGAN:
             return images
         n, s = tf.shape(images)[0], tf.random.experimental.stateless_split(seed, 4)
         shift = lambda k: tf.random.stateless_uniform([n], s[k], -8, 9, tf.int32)  # noqa: E731 (1/8 image)
-        return augment.diff_augment(images[..., 0], tf.random.stateless_uniform([n], s[0], -0.5, 0.5),
-                                    tf.random.stateless_uniform([n], s[1], 0.5, 1.5), shift(2), shift(3))[..., None]
+        return augment.diff_augment(
+            images[..., 0],
+            tf.random.stateless_uniform([n], s[0], -0.5, 0.5),
+            tf.random.stateless_uniform([n], s[1], 0.5, 1.5),
+            shift(2),
+            shift(3),
+        )[..., None]
 
     def _margin(self, seed):
-        return tf.random.stateless_uniform([self.config.batch_size, 1], seed, 0.8, 1.0) \
-            if self.config.random_margin else 1.0
+        return (
+            tf.random.stateless_uniform([self.config.batch_size, 1], seed, 0.8, 1.0)
+            if self.config.random_margin
+            else 1.0
+        )
 
     def train_step(self, seed):
         """One discriminator update, then one generator update against the updated discriminator."""
@@ -131,14 +152,16 @@ class FastGAN:
             fake = self.generator([z, y], training=True)
             with g_tape.stop_recording(), tf.GradientTape() as d_tape:
                 logits_real, b1, b2 = self.discriminator([self._diff_augment(real, s[3]), y], training=True)
-                logits_fake, _, _ = self.discriminator([self._diff_augment(tf.stop_gradient(fake), s[4]), y],
-                                                       training=True)
+                logits_fake, _, _ = self.discriminator(
+                    [self._diff_augment(tf.stop_gradient(fake), s[4]), y], training=True
+                )
                 part = _crop(b1, crop, _FEATURE_CROP)
                 real_part = _crop(real, 4 * crop, 4 * _FEATURE_CROP)
                 d_real = losses.hinge_real(logits_real, self._margin(s[5]))
                 d_fake = losses.hinge_fake(logits_fake, self._margin(s[6]))
-                recon = losses.reconstruction(self.decoder_part(part, training=True), real_part,
-                                              self.decoder_whole(b2, training=True), real)
+                recon = losses.reconstruction(
+                    self.decoder_part(part, training=True), real_part, self.decoder_whole(b2, training=True), real
+                )
                 d_total = d_real + d_fake + self.config.recon_weight * recon
                 # Replicas' gradients are summed, so each replica contributes its share of the global mean.
                 scaled = self.d_optimizer.scale_loss(d_total / self.strategy.num_replicas_in_sync)
@@ -191,10 +214,14 @@ class FastGAN:
     def state(self) -> dict[str, list]:
         """Every variable a resumed run needs, by group, in a fixed order."""
         return {
-            "generator": self.generator.weights, "discriminator": self.discriminator.weights,
-            "decoder_whole": self.decoder_whole.weights, "decoder_part": self.decoder_part.weights,
-            "g_optimizer": self.g_optimizer.variables, "d_optimizer": self.d_optimizer.variables,
-            "ema": self.ema, "step": [self.step],
+            "generator": self.generator.weights,
+            "discriminator": self.discriminator.weights,
+            "decoder_whole": self.decoder_whole.weights,
+            "decoder_part": self.decoder_part.weights,
+            "g_optimizer": self.g_optimizer.variables,
+            "d_optimizer": self.d_optimizer.variables,
+            "ema": self.ema,
+            "step": [self.step],
         }
 
     def generator_state(self) -> dict[str, list]:
@@ -203,7 +230,9 @@ class FastGAN:
 
     def generate(self, z: np.ndarray, condition: np.ndarray, batch: int = 256) -> np.ndarray:
         """Images in [0, 1], (n, 64, 64), from the generator in inference mode."""
-        out = [self.generator([z[i:i + batch], condition[i:i + batch]], training=False)
-               for i in range(0, len(z), batch)]
+        out = [
+            self.generator([z[i : i + batch], condition[i : i + batch]], training=False)
+            for i in range(0, len(z), batch)
+        ]
         images = np.concatenate([np.asarray(o, np.float32) for o in out]) if out else np.zeros((0, *SLICE_SHAPE, 1))
         return np.clip((images[..., 0] + 1.0) / 2.0, 0.0, 1.0)

@@ -56,7 +56,9 @@ class ConditionChannels(layers.Layer):
     def call(self, image, condition):
         shape = ops.shape(image)
         planes = ops.reshape(ops.cast(condition, image.dtype), (shape[0], 1, 1, -1))
-        return ops.concatenate([image, ops.broadcast_to(planes, (shape[0], shape[1], shape[2], ops.shape(planes)[-1]))], -1)
+        return ops.concatenate(
+            [image, ops.broadcast_to(planes, (shape[0], shape[1], shape[2], ops.shape(planes)[-1]))], -1
+        )
 
     def compute_output_shape(self, image_shape, condition_shape):
         return (*image_shape[:-1], image_shape[-1] + condition_shape[-1])

@@ -62,7 +62,9 @@ class RunFolder:
 
     def saved_epochs(self) -> list[int]:
         """Epochs with a generator checkpoint, ascending."""
-        return sorted(int(m.group(1)) for p in self.checkpoints.glob("epoch_*.npz") if (m := _EPOCH_FILE.search(p.name)))
+        return sorted(
+            int(m.group(1)) for p in self.checkpoints.glob("epoch_*.npz") if (m := _EPOCH_FILE.search(p.name))
+        )
 
     def load_config(self) -> GanConfig:
         return GanConfig.load(self.config_path)

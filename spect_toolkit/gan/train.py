@@ -21,6 +21,7 @@ from .conditions import ConditionSpace
 from .config import GanConfig
 from .model import LOSS_NAMES, FastGAN, TrainingSet
 from .run_folder import RunFolder
+
 LOSS_COLUMNS = ("epoch", "step", *LOSS_NAMES, "images_per_s", "seconds")
 GRID_COLUMNS = 8
 
@@ -42,13 +43,18 @@ def training_set(manifest: pd.DataFrame, levels) -> tuple[TrainingSet, Condition
         raise SchemaError(manifest.attrs.get("root"), f"the manifest has no slices at {', '.join(levels)}")
     space = ConditionSpace.from_levels(rows["level"])
     store = load_slices(rows, root=manifest.attrs.get("root"))
-    return TrainingSet.from_arrays(store.slices, store.below, store.above, rows["level"], rows["pattern"],
-                                   space), space
+    return TrainingSet.from_arrays(store.slices, store.below, store.above, rows["level"], rows["pattern"], space), space
 
 
-def train(manifest: str | Path | pd.DataFrame, run_dir: str | Path, config: GanConfig | None = None,
-          resume: bool = False, time_budget_minutes: float | None = None, show_progress: bool = False,
-          mode: str = "auto") -> TrainResult:
+def train(
+    manifest: str | Path | pd.DataFrame,
+    run_dir: str | Path,
+    config: GanConfig | None = None,
+    resume: bool = False,
+    time_budget_minutes: float | None = None,
+    show_progress: bool = False,
+    mode: str = "auto",
+) -> TrainResult:
     """Train (or, with ``resume``, continue) a conditional FastGAN on ``manifest``'s slices in ``run_dir``."""
     run = RunFolder(run_dir)
     last = run.last_checkpoint
@@ -86,8 +92,13 @@ def train(manifest: str | Path | pd.DataFrame, run_dir: str | Path, config: GanC
                 losses += np.asarray(gan.train_steps(count)) * count
                 remaining -= count
             seconds = time.perf_counter() - t0
-            row = dict(zip(LOSS_NAMES, losses / steps_per_epoch), epoch=epoch, step=int(gan.step.numpy()),
-                       images_per_s=steps_per_epoch * config.batch_size / seconds, seconds=seconds)
+            row = dict(
+                zip(LOSS_NAMES, losses / steps_per_epoch),
+                epoch=epoch,
+                step=int(gan.step.numpy()),
+                images_per_s=steps_per_epoch * config.batch_size / seconds,
+                seconds=seconds,
+            )
             log.append(row)
             tensorboard.scalars(row)
             stopped = budget is not None and time.perf_counter() - began + seconds > budget and epoch < config.epochs
@@ -97,8 +108,11 @@ def train(manifest: str | Path | pd.DataFrame, run_dir: str | Path, config: GanC
                 _save_grid_png(grid, space, run.sample_grid(epoch), epoch)
                 tensorboard.images(grid, space, epoch)
             checkpoint.save(last, gan.state(), epoch)
-            advance(1, info=f"D {row['d_real'] + row['d_fake']:.3f} rec {row['recon']:.3f} G {row['g_loss']:.3f} "
-                            f"{row['images_per_s']:.0f} img/s")
+            advance(
+                1,
+                info=f"D {row['d_real'] + row['d_fake']:.3f} rec {row['recon']:.3f} G {row['g_loss']:.3f} "
+                f"{row['images_per_s']:.0f} img/s",
+            )
             if stopped:
                 break
     tensorboard.close()

@@ -14,5 +14,20 @@ from .store import (
     select_split,
 )
 
-__all__ = ["MANIFEST", "LABELS", "LANDMARKS", "PATTERNS", "CONDITIONS", "SIDES", "load_manifest", "load_slices",
-           "load_table", "SliceSet", "STORE_NAME", "patient_split", "select_split", "SPLITS", "HOLDOUT_FRACTION"]
+__all__ = [
+    "MANIFEST",
+    "LABELS",
+    "LANDMARKS",
+    "PATTERNS",
+    "CONDITIONS",
+    "SIDES",
+    "load_manifest",
+    "load_slices",
+    "load_table",
+    "SliceSet",
+    "STORE_NAME",
+    "patient_split",
+    "select_split",
+    "SPLITS",
+    "HOLDOUT_FRACTION",
+]

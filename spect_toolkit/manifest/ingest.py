@@ -32,9 +32,28 @@ from ..vocabulary import LEVELS, SLICE_SHAPE, parse_levels
 from .schema import LABELS, LANDMARKS, MANIFEST
 from .store import STORE_NAME, load_table, store_digest
 
-REPORT_COLUMNS = ["series_key", "patient_key", "study_key", "condition", "pattern", "path", "n_files", "outcome",
-                  "used", "reason", "alignment", "pitch_deg", "roll_deg", "yaw_deg", "ac_x_mm", "ac_y_mm", "ac_z_mm",
-                  "similarity", "qc_flag", "slices"]
+REPORT_COLUMNS = [
+    "series_key",
+    "patient_key",
+    "study_key",
+    "condition",
+    "pattern",
+    "path",
+    "n_files",
+    "outcome",
+    "used",
+    "reason",
+    "alignment",
+    "pitch_deg",
+    "roll_deg",
+    "yaw_deg",
+    "ac_x_mm",
+    "ac_y_mm",
+    "ac_z_mm",
+    "similarity",
+    "qc_flag",
+    "slices",
+]
 OUTPUT_NAMES = ("manifest.parquet", "manifest.csv", STORE_NAME, "ingest_report.csv", "volumes", "qc")
 VOLUME_TIME_LIMIT_S = 600.0  # a volume aligns in seconds; only a stuck registration takes this long
 
@@ -124,10 +143,21 @@ def ingest(
     plan = plan_ingest(index, by_label, by_landmark, levels, Path(export_dir), out, Path(labels))
     with _exclusive(out, overwrite):
         (out / "volumes").mkdir(parents=True, exist_ok=True)
-        results = map_with_progress(process_volume, plan.jobs, jobs, "ingest", show_progress,
-                                    initializer=_single_threaded, timeout_s=volume_time_limit_s)
-        results = [VolumeFailure(job.series_key, f"alignment did not finish within {r.seconds:.0f} s")
-                   if isinstance(r, TimedOut) else r for job, r in zip(plan.jobs, results)]
+        results = map_with_progress(
+            process_volume,
+            plan.jobs,
+            jobs,
+            "ingest",
+            show_progress,
+            initializer=_single_threaded,
+            timeout_s=volume_time_limit_s,
+        )
+        results = [
+            VolumeFailure(job.series_key, f"alignment did not finish within {r.seconds:.0f} s")
+            if isinstance(r, TimedOut)
+            else r
+            for job, r in zip(plan.jobs, results)
+        ]
         manifest, store = assemble(plan, results)
         return write_outputs(out, manifest, store, plan.report)
 
@@ -141,8 +171,9 @@ def _keyed(table: pd.DataFrame, pseudonymize: Pseudonymizer, source: Path) -> di
     for _, row in table.iterrows():
         key = _label_key(pseudonymize, row.patient_id, row.accession_number, row.condition)
         if key in out:
-            raise SchemaError(source, f"two rows for patient {row.patient_id}, accession {row.accession_number}, "
-                                      f"{row.condition}")
+            raise SchemaError(
+                source, f"two rows for patient {row.patient_id}, accession {row.accession_number}, {row.condition}"
+            )
         out[key] = row
     return out
 
@@ -154,8 +185,15 @@ def _landmarks_for(table: dict, key) -> dict | None:
     return {name: np.array([row[f"{name.lower()}_{a}"] for a in "xyz"], dtype=float) for name in ("AC", "PC", "MID")}
 
 
-def plan_ingest(index: pd.DataFrame, by_label: dict, by_landmark: dict, levels: tuple[str, ...], root: Path,
-                out: Path, labels_path: Path) -> IngestPlan:
+def plan_ingest(
+    index: pd.DataFrame,
+    by_label: dict,
+    by_landmark: dict,
+    levels: tuple[str, ...],
+    root: Path,
+    out: Path,
+    labels_path: Path,
+) -> IngestPlan:
     """Match every series of ``index`` with its label row; the report's rows and the volumes to process."""
     label_key = index.apply(lambda r: (r.patient_key, r.accession_key, r.condition), axis=1) if len(index) else []
     series_of_label: dict = {}
@@ -164,33 +202,55 @@ def plan_ingest(index: pd.DataFrame, by_label: dict, by_landmark: dict, levels: 
             series_of_label.setdefault(key, []).append(row.path)
     several = {k: paths for k, paths in series_of_label.items() if len(paths) > 1}
     if several:
-        listing = "; ".join(f"{by_label[k].patient_id}/{by_label[k].accession_number}/{k[2]}: {', '.join(paths)}"
-                            for k, paths in several.items())
-        raise SchemaError(labels_path, f"{len(several)} label row(s) match several series each (which one is "
-                                       f"meant?): {listing}")
+        listing = "; ".join(
+            f"{by_label[k].patient_id}/{by_label[k].accession_number}/{k[2]}: {', '.join(paths)}"
+            for k, paths in several.items()
+        )
+        raise SchemaError(
+            labels_path, f"{len(several)} label row(s) match several series each (which one is meant?): {listing}"
+        )
     unmatched = [row for key, row in by_label.items() if key not in series_of_label]
     if unmatched:
         listing = "; ".join(f"{r.patient_id}/{r.accession_number}/{r.condition}" for r in unmatched[:20])
         more = f" and {len(unmatched) - 20} more" if len(unmatched) > 20 else ""
-        raise SchemaError(labels_path, f"{len(unmatched)} label row(s) match no usable series (no series of the "
-                                       f"export has that patient, accession and condition): {listing}{more}")
+        raise SchemaError(
+            labels_path,
+            f"{len(unmatched)} label row(s) match no usable series (no series of the "
+            f"export has that patient, accession and condition): {listing}{more}",
+        )
 
     plan = IngestPlan()
     for (_, row), key in zip(index.iterrows(), label_key):
-        entry = {c: row.get(c, "") for c in ("series_key", "patient_key", "study_key", "condition", "path", "n_files",
-                                             "outcome")}
+        entry = {
+            c: row.get(c, "")
+            for c in ("series_key", "patient_key", "study_key", "condition", "path", "n_files", "outcome")
+        }
         label = by_label.get(key) if row.series_key else None
         entry.update(used=False, pattern=label.pattern if label is not None else "", reason="")
         plan.report.append(entry)
         if row.status != OK:
             entry["reason"] = row.status
         elif label is None:
-            entry["reason"] = ("no label: condition not found in the series description"
-                               if row.condition == "unknown" else "no label row for this series")
+            entry["reason"] = (
+                "no label: condition not found in the series description"
+                if row.condition == "unknown"
+                else "no label row for this series"
+            )
         else:
-            plan.jobs.append(VolumeJob(row.series_key, row.patient_key, row.study_key, row.condition, label.pattern,
-                                       label.side, tuple(str(root / f) for f in row.files.split(";")),
-                                       _landmarks_for(by_landmark, key), levels, str(out)))
+            plan.jobs.append(
+                VolumeJob(
+                    row.series_key,
+                    row.patient_key,
+                    row.study_key,
+                    row.condition,
+                    label.pattern,
+                    label.side,
+                    tuple(str(root / f) for f in row.files.split(";")),
+                    _landmarks_for(by_landmark, key),
+                    levels,
+                    str(out),
+                )
+            )
     return plan
 
 
@@ -233,19 +293,45 @@ def assemble(plan: IngestPlan, results: list[VolumeSlices | VolumeFailure]) -> t
         aligned = result.aligned
         pitch, roll, yaw = aligned.angles_deg
         ac_x, ac_y, ac_z = aligned.translation
-        entry.update(used=True, alignment=aligned.method, pitch_deg=pitch, roll_deg=roll, yaw_deg=yaw,
-                     ac_x_mm=ac_x, ac_y_mm=ac_y, ac_z_mm=ac_z,
-                     similarity=aligned.similarity, qc_flag=aligned.qc_flag, slices=len(result.chosen))
+        entry.update(
+            used=True,
+            alignment=aligned.method,
+            pitch_deg=pitch,
+            roll_deg=roll,
+            yaw_deg=yaw,
+            ac_x_mm=ac_x,
+            ac_y_mm=ac_y,
+            ac_z_mm=ac_z,
+            similarity=aligned.similarity,
+            qc_flag=aligned.qc_flag,
+            slices=len(result.chosen),
+        )
         for chosen, stack in zip(result.chosen, result.stack):
-            rows.append({
-                "slice_id": f"{job.series_key}-{chosen.level}-{chosen.z_index:02d}",
-                "patient_key": job.patient_key, "study_key": job.study_key, "series_key": job.series_key,
-                "condition": job.condition, "level": chosen.level, "pattern": job.pattern, "side": job.side,
-                "z_index": chosen.z_index, "z_mm": chosen.z_mm, "neighbour_below": chosen.below,
-                "neighbour_above": chosen.above, "store_index": len(stacks), "volume_path": result.volume_path,
-                "unit": result.unit, "alignment": aligned.method, "pitch_deg": pitch, "roll_deg": roll,
-                "yaw_deg": yaw, "similarity": aligned.similarity, "qc_flag": aligned.qc_flag,
-            })
+            rows.append(
+                {
+                    "slice_id": f"{job.series_key}-{chosen.level}-{chosen.z_index:02d}",
+                    "patient_key": job.patient_key,
+                    "study_key": job.study_key,
+                    "series_key": job.series_key,
+                    "condition": job.condition,
+                    "level": chosen.level,
+                    "pattern": job.pattern,
+                    "side": job.side,
+                    "z_index": chosen.z_index,
+                    "z_mm": chosen.z_mm,
+                    "neighbour_below": chosen.below,
+                    "neighbour_above": chosen.above,
+                    "store_index": len(stacks),
+                    "volume_path": result.volume_path,
+                    "unit": result.unit,
+                    "alignment": aligned.method,
+                    "pitch_deg": pitch,
+                    "roll_deg": roll,
+                    "yaw_deg": yaw,
+                    "similarity": aligned.similarity,
+                    "qc_flag": aligned.qc_flag,
+                }
+            )
             stacks.append(stack)
     store = np.stack(stacks) if stacks else np.zeros((0, 3, *SLICE_SHAPE), np.float32)
     digest = store_digest(store)
@@ -267,9 +353,16 @@ def write_outputs(out: Path, manifest: pd.DataFrame, store: np.ndarray, report: 
     pages = write_qc_pages(manifest, store, out / "qc")
     used = report_table.used.astype(bool)
     ignored = report_table.outcome.eq(IGNORED)
-    return IngestResult(out / "manifest.parquet", out / "ingest_report.csv", out / STORE_NAME, pages,
-                        int(used.sum()), int((~used & ~ignored).sum()), len(manifest),
-                        int(report_table.loc[ignored, "n_files"].sum()))
+    return IngestResult(
+        out / "manifest.parquet",
+        out / "ingest_report.csv",
+        out / STORE_NAME,
+        pages,
+        int(used.sum()),
+        int((~used & ~ignored).sum()),
+        len(manifest),
+        int(report_table.loc[ignored, "n_files"].sum()),
+    )
 
 
 def _atomic(path: Path, write) -> None:
@@ -292,8 +385,11 @@ def _exclusive(out: Path, overwrite: bool):
             raise SpectInputError(out, "another ingest is writing into this folder right now") from None
         existing = [name for name in OUTPUT_NAMES if (out / name).exists()]
         if existing and not overwrite:
-            raise SpectInputError(out, f"already holds an ingest ({', '.join(existing)}); choose another folder "
-                                       "or pass --overwrite to replace it")
+            raise SpectInputError(
+                out,
+                f"already holds an ingest ({', '.join(existing)}); choose another folder "
+                "or pass --overwrite to replace it",
+            )
         for name in existing:
             if (out / name).is_dir():
                 shutil.rmtree(out / name)
@@ -309,5 +405,15 @@ def _single_threaded() -> None:
     sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(1)
 
 
-__all__ = ["ingest", "IngestResult", "plan_ingest", "process_volume", "assemble", "write_outputs", "VolumeJob",
-           "VolumeSlices", "VolumeFailure", "IngestPlan"]
+__all__ = [
+    "ingest",
+    "IngestResult",
+    "plan_ingest",
+    "process_volume",
+    "assemble",
+    "write_outputs",
+    "VolumeJob",
+    "VolumeSlices",
+    "VolumeFailure",
+    "IngestPlan",
+]

@@ -19,7 +19,7 @@ def _mosaic(manifest: pd.DataFrame, store: np.ndarray, series: list[str]) -> tup
         tiles = store[rows.store_index.to_numpy(), 1]
         tiles = tiles / max(float(tiles.max()), 1e-6)
         for c, tile in enumerate(tiles):
-            mosaic[64 * r:64 * (r + 1), 64 * c:64 * (c + 1)] = tile
+            mosaic[64 * r : 64 * (r + 1), 64 * c : 64 * (c + 1)] = tile
     return mosaic, groups
 
 
@@ -30,7 +30,7 @@ def write_qc_pages(manifest: pd.DataFrame, store: np.ndarray, folder: Path) -> l
     series = list(dict.fromkeys(manifest.series_key))
     pages = []
     for page, start in enumerate(range(0, len(series), VOLUMES_PER_PAGE), start=1):
-        mosaic, groups = _mosaic(manifest, store, series[start:start + VOLUMES_PER_PAGE])
+        mosaic, groups = _mosaic(manifest, store, series[start : start + VOLUMES_PER_PAGE])
         height, width = mosaic.shape
         fig = Figure(figsize=(width / 64 * 1.0 + 2.4, height / 64 * 1.0 + 0.4), facecolor="black")
         ax = fig.add_axes([2.4 / (width / 64 + 2.4), 0.0, 1 - 2.4 / (width / 64 + 2.4), height / (height + 25.6)])
@@ -42,8 +42,15 @@ def write_qc_pages(manifest: pd.DataFrame, store: np.ndarray, folder: Path) -> l
             first = rows.iloc[0]
             flagged = first.qc_flag != "ok"
             label = f"{first.series_key[:10]} {first.condition}\n{first.pattern} {first.side}"
-            ax.text(-6, 64 * r + 32, label + (f"\nQC: {first.qc_flag[:40]}" if flagged else ""), fontsize=6,
-                    color="orange" if flagged else "white", ha="right", va="center")
+            ax.text(
+                -6,
+                64 * r + 32,
+                label + (f"\nQC: {first.qc_flag[:40]}" if flagged else ""),
+                fontsize=6,
+                color="orange" if flagged else "white",
+                ha="right",
+                va="center",
+            )
         path = folder / f"qc_{page:03d}.png"
         fig.savefig(path, dpi=80, facecolor="black")
         pages.append(path)

@@ -22,8 +22,11 @@ LANDMARKS = Schema(
         Column("patient_id", "string", "Patient ID"),
         Column("accession_number", "string", "Accession Number"),
         Column("condition", "string", "rest or stress", CONDITIONS),
-        *(Column(f"{p}_{a}", "float", f"{p.upper()} {a} in DICOM patient coordinates (LPS, mm)")
-          for p in ("ac", "pc", "mid") for a in "xyz"),
+        *(
+            Column(f"{p}_{a}", "float", f"{p.upper()} {a} in DICOM patient coordinates (LPS, mm)")
+            for p in ("ac", "pc", "mid")
+            for a in "xyz"
+        ),
     ),
 )
 
@@ -43,8 +46,12 @@ MANIFEST = Schema(
         Column("neighbour_below", "int", "canonical index of the inferior neighbour"),
         Column("neighbour_above", "int", "canonical index of the superior neighbour"),
         Column("store_index", "int", "row in slices.npy: [below, slice, above]"),
-        Column("store_digest", "string", "first 16 hex digits of the SHA-256 of the slice store written with this "
-                                         "manifest: a store from another ingest is refused"),
+        Column(
+            "store_digest",
+            "string",
+            "first 16 hex digits of the SHA-256 of the slice store written with this "
+            "manifest: a store from another ingest is refused",
+        ),
         Column("volume_path", "string", "aligned volume (NIfTI), relative to the manifest"),
         Column("unit", "string", "physical unit of the slice values"),
         Column("alignment", "string", "template or landmarks"),

@@ -64,13 +64,17 @@ def _read_csv(path: Path, schema) -> pd.DataFrame:
         raise SchemaError(path, f"the {schema.name} file is empty")
     header = lines[0]
     # the separator is the one that splits the header into the schema's column names
-    counts = {sep: sum(name in [c.strip() for c in header.split(sep)] for name in schema.names)
-              for sep in CSV_SEPARATORS}
+    counts = {
+        sep: sum(name in [c.strip() for c in header.split(sep)] for name in schema.names) for sep in CSV_SEPARATORS
+    }
     separator = max(counts, key=counts.get)
     if counts[separator] == 0:
         shown = header if len(header) <= 80 else header[:77] + "..."
-        raise SchemaError(path, f"first line {shown!r} names none of the {schema.name} columns "
-                                f"({', '.join(schema.names)}) with a comma, semicolon or tab between them")
+        raise SchemaError(
+            path,
+            f"first line {shown!r} names none of the {schema.name} columns "
+            f"({', '.join(schema.names)}) with a comma, semicolon or tab between them",
+        )
     try:
         table = pd.read_csv(io.StringIO(text), sep=separator, dtype=str, keep_default_na=False)
     except (pd.errors.ParserError, ValueError) as exc:
@@ -122,16 +126,22 @@ def load_slices(manifest: pd.DataFrame, root: str | Path | None = None, mmap: bo
     except (OSError, ValueError) as exc:
         raise SchemaError(store_path, f"unreadable slice store: {exc}") from None
     if store.ndim != 4 or store.shape[1:] != (3, *SLICE_SHAPE) or store.dtype != np.float32:
-        raise SchemaError(store_path, f"slice store of shape {store.shape} and type {store.dtype}; expected "
-                                      f"(n, 3, {SLICE_SHAPE[0]}, {SLICE_SHAPE[1]}) float32")
+        raise SchemaError(
+            store_path,
+            f"slice store of shape {store.shape} and type {store.dtype}; expected "
+            f"(n, 3, {SLICE_SHAPE[0]}, {SLICE_SHAPE[1]}) float32",
+        )
     expected = set(manifest["store_digest"].unique()) if len(manifest) else set()
     if expected:
         stat = store_path.stat()
         found = _file_digest(str(store_path), stat.st_size, stat.st_mtime_ns)
         if expected != {found}:
-            raise SchemaError(store_path, f"this slice store (digest {found}) was not written with the manifest "
-                                          f"(digest {', '.join(sorted(expected))}): an interrupted or a second "
-                                          "ingest into the same folder? Run the ingest again")
+            raise SchemaError(
+                store_path,
+                f"this slice store (digest {found}) was not written with the manifest "
+                f"(digest {', '.join(sorted(expected))}): an interrupted or a second "
+                "ingest into the same folder? Run the ingest again",
+            )
     index = manifest["store_index"].to_numpy(dtype=np.int64)
     if len(index) and (index.min() < 0 or index.max() >= len(store)):
         raise SchemaError(store_path, f"manifest points at store rows up to {index.max()}, store has {len(store)}")

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..dicom.writing import transfer_syntax as transfer_syntax_uid
 from ..errors import ArgumentError
 from ..progress import map_with_progress
 from ..vocabulary import CONDITIONS, PATTERNS
@@ -42,7 +43,7 @@ class _Job:
     scale: str
     counts: float
     elastic_mm: float
-    deflate: bool
+    syntax: str
     out: Path
 
 
@@ -85,15 +86,32 @@ def _make_patient(job: _Job) -> list[dict]:
     for number, condition in enumerate(CONDITIONS, start=1):
         folder = job.out / "DICOM" / f"{job.index + 1:05d}" / f"{number:02d}"
         series_uid, files = write_nm_volume(
-            folder, volumes[condition], subject.acquisition_grid, patient, condition, number, layout, scale, rng,
-            job.deflate,
+            folder,
+            volumes[condition],
+            subject.acquisition_grid,
+            patient,
+            condition,
+            number,
+            layout,
+            scale,
+            rng,
+            job.syntax,
         )
         rows.append(_truth_row(subject, patient, condition, series_uid, layout, scale, landmarks, folder, job.out))
     return rows
 
 
-def _truth_row(subject: Subject, patient: FakePatient, condition: str, series_uid: str, layout: str, scale: str,
-               landmarks: dict, folder: Path, root: Path) -> dict:
+def _truth_row(
+    subject: Subject,
+    patient: FakePatient,
+    condition: str,
+    series_uid: str,
+    layout: str,
+    scale: str,
+    landmarks: dict,
+    folder: Path,
+    root: Path,
+) -> dict:
     pitch, roll, yaw = subject.rotation_deg
     row = {
         "patient_id": patient.patient_id,
@@ -109,7 +127,9 @@ def _truth_row(subject: Subject, patient: FakePatient, condition: str, series_ui
         "grey_cbf": subject.grey_cbf,
         "white_cbf": subject.white_cbf,
         "stress_gain": subject.stress_gain,
-        "pitch_deg": pitch, "roll_deg": roll, "yaw_deg": yaw,
+        "pitch_deg": pitch,
+        "roll_deg": roll,
+        "yaw_deg": yaw,
         "elastic_mm": subject.elastic_mm,
         "layout": layout,
         "scale_source": scale,
@@ -139,15 +159,16 @@ def make_cohort(
     scale: str = "rescale",
     counts: float = 6e6,
     elastic_mm: float = 1.5,
-    deflate: bool = False,
+    transfer_syntax: str = "explicit",
     jobs: int = 1,
     show_progress: bool = False,
 ) -> CohortPaths:
     """Write a synthetic cohort of ``patients`` (each with a rest and a stress volume) under ``out_dir``.
 
     ``layout`` and ``scale`` take one of :data:`LAYOUTS` / :data:`SCALES`, or ``"mixed"`` to cycle through them.
-    ``counts`` is the number of detected counts per volume (lower means noisier); ``deflate`` writes the
-    Deflated Explicit VR Little Endian transfer syntax (smaller files, same content).
+    ``counts`` is the number of detected counts per volume (lower means noisier); ``transfer_syntax`` is one of
+    :data:`~spect_toolkit.dicom.writing.TRANSFER_SYNTAXES` (``deflated`` for small files, ``jpeg-lossless``,
+    ``jpeg-ls``, ``jpeg-ls-near``, ``jpeg2000`` or ``rle`` as PACS exports compress them).
     """
     if patients < 1:
         raise ArgumentError("patients must be at least 1")
@@ -155,9 +176,13 @@ def make_cohort(
         raise ArgumentError(f"unknown layout {layout!r}; expected one of {LAYOUTS} or 'mixed'")
     if scale != "mixed" and scale not in SCALES:
         raise ArgumentError(f"unknown scale {scale!r}; expected one of {SCALES} or 'mixed'")
+    transfer_syntax_uid(transfer_syntax)  # an unknown name fails before any work
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    work = [_Job(i, seed, mix or dict(PAPER_MIX), layout, scale, counts, elastic_mm, deflate, out) for i in range(patients)]
+    work = [
+        _Job(i, seed, mix or dict(PAPER_MIX), layout, scale, counts, elastic_mm, transfer_syntax, out)
+        for i in range(patients)
+    ]
     results = map_with_progress(_make_patient, work, jobs, "phantom", show_progress, chunksize=4)
     rows = [row for patient_rows in results for row in patient_rows]
     truth = pd.DataFrame(rows)

@@ -19,11 +19,14 @@ import numpy as np
 import pydicom
 from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
-from pydicom.uid import DeflatedExplicitVRLittleEndian, ExplicitVRLittleEndian, NuclearMedicineImageStorage, generate_uid
+from pydicom.uid import (
+    NuclearMedicineImageStorage,
+    generate_uid,
+)
 
 from .. import __version__
+from ..dicom.writing import PatientStudy, set_grey16_pixels, set_patient_study, transfer_syntax, write_file
 from ..errors import ArgumentError
-from ..dicom.writing import PatientStudy, set_grey16_pixels, set_patient_study, write_file
 from ..template import Grid
 from ..vocabulary import CBF_UNIT
 
@@ -33,11 +36,39 @@ _UCUM_CBF = "ml/(100.g.min)"
 
 SERIES_DESCRIPTION = {"rest": "QSPECT DTARG REST CBF", "stress": "QSPECT DTARG ACZ STRESS CBF"}
 
-_FAMILY = ["TANAKA", "SATO", "SUZUKI", "TAKAHASHI", "WATANABE", "ITO", "YAMAMOTO", "NAKAMURA", "KOBAYASHI",
-           "KATO", "YOSHIDA", "YAMADA", "SASAKI", "MATSUMOTO", "INOUE", "KIMURA", "HAYASHI", "SHIMIZU",
-           "MUELLER", "SCHMIDT", "WERNER", "FISCHER", "WEBER", "MEYER", "WAGNER", "BECKER", "HOFFMANN"]
-_GIVEN = {"F": ["HANAKO", "YUKI", "AIKO", "EMI", "KEIKO", "ANNA", "MARIA", "SABINE", "PETRA", "MIKA"],
-          "M": ["TARO", "HIROSHI", "KENJI", "TAKESHI", "ISAMU", "JONAS", "MARKUS", "STEFAN", "KLAUS", "SHO"]}
+_FAMILY = [
+    "TANAKA",
+    "SATO",
+    "SUZUKI",
+    "TAKAHASHI",
+    "WATANABE",
+    "ITO",
+    "YAMAMOTO",
+    "NAKAMURA",
+    "KOBAYASHI",
+    "KATO",
+    "YOSHIDA",
+    "YAMADA",
+    "SASAKI",
+    "MATSUMOTO",
+    "INOUE",
+    "KIMURA",
+    "HAYASHI",
+    "SHIMIZU",
+    "MUELLER",
+    "SCHMIDT",
+    "WERNER",
+    "FISCHER",
+    "WEBER",
+    "MEYER",
+    "WAGNER",
+    "BECKER",
+    "HOFFMANN",
+]
+_GIVEN = {
+    "F": ["HANAKO", "YUKI", "AIKO", "EMI", "KEIKO", "ANNA", "MARIA", "SABINE", "PETRA", "MIKA"],
+    "M": ["TARO", "HIROSHI", "KENJI", "TAKESHI", "ISAMU", "JONAS", "MARKUS", "STEFAN", "KLAUS", "SHO"],
+}
 
 
 @dataclass(frozen=True)
@@ -54,7 +85,7 @@ class FakePatient:
     frame_of_reference_uid: str
 
     @classmethod
-    def draw(cls, rng: np.random.Generator, seed: int, index: int) -> "FakePatient":
+    def draw(cls, rng: np.random.Generator, seed: int, index: int) -> FakePatient:
         sex = str(rng.choice(["F", "M"], p=[0.384, 0.616]))  # the paper's cohort was 38 % female
         age = int(np.clip(rng.normal(61, 16.4), 20, 92))
         study = dt.date(2021, 1, 4) + dt.timedelta(days=int(rng.integers(0, 700)))
@@ -81,11 +112,22 @@ def quantise(volume: np.ndarray) -> tuple[np.ndarray, float]:
 
 def _base_dataset(patient: FakePatient, condition: str, series_uid: str, series_number: int) -> Dataset:
     ds = Dataset()
-    set_patient_study(ds, PatientStudy(
-        patient_name=patient.name, patient_id=patient.patient_id, birth_date=patient.birth_date, sex=patient.sex,
-        study_uid=patient.study_uid, study_date=patient.study_date, study_time="091500",
-        accession_number=patient.accession_number, referring_physician="YAMADA^ICHIRO",
-        study_id=patient.accession_number[-6:], study_description="BRAIN PERFUSION 123I-IMP QSPECT"))
+    set_patient_study(
+        ds,
+        PatientStudy(
+            patient_name=patient.name,
+            patient_id=patient.patient_id,
+            birth_date=patient.birth_date,
+            sex=patient.sex,
+            study_uid=patient.study_uid,
+            study_date=patient.study_date,
+            study_time="091500",
+            accession_number=patient.accession_number,
+            referring_physician="YAMADA^ICHIRO",
+            study_id=patient.accession_number[-6:],
+            study_description="BRAIN PERFUSION 123I-IMP QSPECT",
+        ),
+    )
     ds.SOPClassUID = NuclearMedicineImageStorage
     ds.SeriesDate = ds.ContentDate = patient.study_date
     ds.SeriesTime = ds.ContentTime = "093000" if condition == "rest" else "100500"
@@ -163,9 +205,8 @@ def _detector_item() -> Dataset:
     return item
 
 
-def _file_dataset(ds: Dataset, path: Path, deflate: bool = False) -> None:
-    # deflate keeps the committed example data small; readers (pydicom, GDCM) inflate it transparently
-    write_file(ds, path, DeflatedExplicitVRLittleEndian if deflate else ExplicitVRLittleEndian)
+def _file_dataset(ds: Dataset, path: Path, syntax: str) -> None:
+    write_file(ds, path, transfer_syntax(syntax))
 
 
 def write_nm_volume(
@@ -178,7 +219,7 @@ def write_nm_volume(
     layout: str = "multiframe",
     scale: str = "rescale",
     rng: np.random.Generator | None = None,
-    deflate: bool = False,
+    syntax: str = "explicit",
 ) -> tuple[str, list[Path]]:
     """Write one reconstructed volume ``(z, y, x)`` on an identity-direction grid; return (series UID, files)."""
     if layout not in LAYOUTS:
@@ -213,7 +254,7 @@ def write_nm_volume(
             ds.DetectorInformationSequence = Sequence([_detector_item()])
             ds.PixelData = stored[k].tobytes()
             path = folder / f"IM{file_number:05d}.dcm"
-            _file_dataset(ds, path, deflate)
+            _file_dataset(ds, path, syntax)
             files.append(path)
         return series_uid, files
 
@@ -243,5 +284,5 @@ def write_nm_volume(
     ds.DetectorInformationSequence = Sequence([detector])
     ds.PixelData = np.ascontiguousarray(frames).tobytes()
     path = folder / "IM00001.dcm"
-    _file_dataset(ds, path, deflate)
+    _file_dataset(ds, path, syntax)
     return series_uid, [path]

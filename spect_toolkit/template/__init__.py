@@ -20,7 +20,20 @@ from .space import (
 )
 
 __all__ = [
-    "AC_SLICE", "ANATOMY_GRID", "CANONICAL_GRID", "CANONICAL_SPACING_MM", "LEVEL_CENTRES_MM", "LEVEL_HALF_WIDTH_MM",
-    "TERRITORIES", "Anatomy", "Grid", "acpc_to_mni_ras", "brain_mask_canonical", "fwhm_to_sigma", "landmarks_acpc",
-    "load_anatomy", "perfusion_template", "resample_to_grid",
+    "AC_SLICE",
+    "ANATOMY_GRID",
+    "CANONICAL_GRID",
+    "CANONICAL_SPACING_MM",
+    "LEVEL_CENTRES_MM",
+    "LEVEL_HALF_WIDTH_MM",
+    "TERRITORIES",
+    "Anatomy",
+    "Grid",
+    "acpc_to_mni_ras",
+    "brain_mask_canonical",
+    "fwhm_to_sigma",
+    "landmarks_acpc",
+    "load_anatomy",
+    "perfusion_template",
+    "resample_to_grid",
 ]

@@ -27,8 +27,16 @@ PC_MNI_RAS = np.array([0.0, -26.0, -2.0])
 
 # Territory labels of the level-2 arterial atlas (Liu et al. 2023); "L" is the patient's left.
 TERRITORIES = {
-    "ACA-L": 1, "ACA-R": 2, "MCA-L": 3, "MCA-R": 4, "PCA-L": 5, "PCA-R": 6,
-    "VB-L": 7, "VB-R": 8, "LV-L": 9, "LV-R": 10,
+    "ACA-L": 1,
+    "ACA-R": 2,
+    "MCA-L": 3,
+    "MCA-R": 4,
+    "PCA-L": 5,
+    "PCA-R": 6,
+    "VB-L": 7,
+    "VB-R": 8,
+    "LV-L": 9,
+    "LV-R": 10,
 }
 
 # Anatomical levels as z-ranges in mm from the AC-PC plane (inclusive), at the centre of the level:

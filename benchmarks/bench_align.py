@@ -49,7 +49,7 @@ def main() -> None:
     print(f"load before: {os.getloadavg()[0]:.2f}")
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        mix = dict((k, float(v)) for k, v in (part.split("=") for part in args.mix.split(",")))
+        mix = {k: float(v) for k, v in (part.split("=") for part in args.mix.split(","))}
         cohort = make_cohort(tmp / "cohort", args.patients, args.seed, mix=mix, jobs=args.jobs)
         key = tmp / "pseudonym.key"
         start = time.perf_counter()
@@ -99,29 +99,39 @@ def main() -> None:
 
     n = len(report)
     print(f"volumes: {n} ({args.patients} patients, mix {args.mix}, seed {args.seed})")
-    print("| pattern | volumes | rotation error median / 95th pct (deg) | AC error median / 95th pct (mm) "
-          "| lateral AC error toward healthy side, median (mm) | QC flags |")
+    print(
+        "| pattern | volumes | rotation error median / 95th pct (deg) | AC error median / 95th pct (mm) "
+        "| lateral AC error toward healthy side, median (mm) | QC flags |"
+    )
     print("|---|---|---|---|---|---|")
     for pattern in PATTERNS:
         part = report[report.pattern == pattern]
         if part.empty:
             continue
         lateral_text = "n/a" if pattern == "normal" else f"{np.nanmedian(part.lateral_toward_healthy_mm):+.2f}"
-        print(f"| {pattern} | {len(part)} | {part.rotation_error_deg.median():.2f} / "
-              f"{part.rotation_error_deg.quantile(0.95):.2f} | {part.ac_error_mm.median():.2f} / "
-              f"{part.ac_error_mm.quantile(0.95):.2f} | {lateral_text} | {int((part.qc_flag != 'ok').sum())} |")
+        print(
+            f"| {pattern} | {len(part)} | {part.rotation_error_deg.median():.2f} / "
+            f"{part.rotation_error_deg.quantile(0.95):.2f} | {part.ac_error_mm.median():.2f} / "
+            f"{part.ac_error_mm.quantile(0.95):.2f} | {lateral_text} | {int((part.qc_flag != 'ok').sum())} |"
+        )
     worse = report[report.rotation_error_deg > 5]
-    print(f"all: rotation median {np.median(rotation_error):.2f} deg, AC median {np.median(ac_error):.2f} mm; "
-          f"volumes worse than 5 deg: {len(worse)}, QC-flagged among them: {int((worse.qc_flag != 'ok').sum())}; "
-          f"QC flags on volumes within 5 deg: {int(((report.rotation_error_deg <= 5) & (report.qc_flag != 'ok')).sum())}")
+    print(
+        f"all: rotation median {np.median(rotation_error):.2f} deg, AC median {np.median(ac_error):.2f} mm; "
+        f"volumes worse than 5 deg: {len(worse)}, QC-flagged among them: {int((worse.qc_flag != 'ok').sum())}; "
+        f"QC flags on volumes within 5 deg: {int(((report.rotation_error_deg <= 5) & report.qc_flag.ne('ok')).sum())}"
+    )
     flags = report.loc[report.qc_flag != "ok", "qc_flag"].value_counts()
     for text, count in flags.items():
         print(f"  flag: {text} ({count})")
     print(f"QC on {len(injected_flags)} volumes turned 5 deg off their true pose: {sum(injected_flags)} flagged")
-    print(f"level selection: nearest slice to the true level z selected in {100 * np.mean(hits):.1f} % "
-          "of (volume, level) pairs")
-    print(f"ingest: {n} volumes in {seconds:.1f} s with {args.jobs} jobs = {n / seconds:.2f} volumes/s "
-          f"(one volume's similarity {aligned_ok.similarity:.2f})")
+    print(
+        f"level selection: nearest slice to the true level z selected in {100 * np.mean(hits):.1f} % "
+        "of (volume, level) pairs"
+    )
+    print(
+        f"ingest: {n} volumes in {seconds:.1f} s with {args.jobs} jobs = {n / seconds:.2f} volumes/s "
+        f"(one volume's similarity {aligned_ok.similarity:.2f})"
+    )
     print(f"load after: {os.getloadavg()[0]:.2f}")
 
 

@@ -1,4 +1,6 @@
-"""``spect``: a thin command-line layer over the toolkit's functions. Every command maps to one Python call.
+"""spect: synthetic brain perfusion SPECT research, from a hospital DICOM export to a report.
+
+Every command is a thin layer over one Python function of the toolkit, so a notebook can do the same.
 
 Exit codes: 0 success; 1 the command failed (the message says why); 2 usage error; 3 the command finished but
 skipped some input (each skipped item is listed in its report).
@@ -13,6 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import NoReturn, Optional
 
+import click
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -22,14 +25,33 @@ from .errors import ArgumentError, SpectError
 # TensorFlow's C++ start-up chatter (CUDA probing, CPU features) is noise to a user; errors still show.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__.splitlines()[0])
+app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__, rich_markup_mode=None)
 console = Console(stderr=True)
 EXIT_FAILED, EXIT_USAGE, EXIT_SKIPPED = 1, 2, 3
 
 
 def _fail(message: object, code: int = EXIT_FAILED) -> NoReturn:
-    console.print(f"[red]error:[/red] {message}")
+    console.print(f"[red]error:[/red] {message}", soft_wrap=True)  # a path cut by the terminal would not paste
     raise typer.Exit(code)
+
+
+_options = {"debug": False}
+
+
+def _version(value: bool) -> None:
+    if value:
+        from . import __version__
+
+        typer.echo(f"spect-toolkit {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    debug: bool = typer.Option(False, "--debug", help="show the full traceback of an unexpected error"),
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="print the version"),
+) -> None:
+    _options["debug"] = debug
 
 
 def command(name: str | None = None) -> Callable[[Callable], Callable]:
@@ -41,10 +63,16 @@ def command(name: str | None = None) -> Callable[[Callable], Callable]:
         def run(*args, **kwargs):
             try:
                 return func(*args, **kwargs)
+            except (typer.Exit, typer.Abort, click.ClickException):
+                raise
             except ArgumentError as exc:
                 _fail(exc, EXIT_USAGE)
             except SpectError as exc:
                 _fail(exc)
+            except Exception as exc:  # noqa: BLE001 - a bug or an unforeseen input: one line, the traceback on --debug
+                if _options["debug"]:
+                    raise
+                _fail(f"unexpected {type(exc).__name__}: {exc} (run `spect --debug ...` for the traceback)")
 
         return app.command(name)(run)
 
@@ -172,12 +200,15 @@ def export(
     study_description: str = typer.Option("SYNTHETIC 123I-IMP BRAIN PERFUSION (FastGAN)", help="Study Description"),
     pixel_spacing: float = typer.Option(4.42, help="pixel spacing in mm (the canonical grid's)"),
     dicomdir: bool = typer.Option(False, help="write a DICOM File-set with a DICOMDIR for media viewers"),
+    overwrite: bool = typer.Option(False, help="replace an earlier export in --out completely"),
 ) -> None:
     """Write generated slices as Secondary Capture DICOM, one series per level and pattern, marked synthetic."""
     from .export import export_samples
 
     start = time.perf_counter()
-    result = export_samples(samples, out, study_description, pixel_spacing, dicomdir, show_progress=True)
+    result = export_samples(
+        samples, out, study_description, pixel_spacing, dicomdir, show_progress=True, overwrite=overwrite
+    )
     seconds = time.perf_counter() - start
     console.print(
         f"{len(result.files)} files in {len(result.series)} series, {seconds:.1f} s; patient "
@@ -252,6 +283,8 @@ def train(
     result = train_run(
         manifest, out, config, resume=resume, time_budget_minutes=time_budget, show_progress=True, mode=step_mode
     )
+    if result.note:
+        console.print(f"[yellow]{result.note}[/yellow]")
     note = " (stopped by the time budget)" if result.stopped_by_budget else ""
     console.print(
         f"{result.epochs_done} epochs, {result.steps} steps in {result.seconds / 60:.1f} min{note}; "
@@ -300,22 +333,34 @@ def push(
     report: Optional[Path] = typer.Option(
         None, help="per-file status CSV (default: FOLDER.push_report.csv next to the pushed folder, never inside it)"
     ),
+    only_failed: Optional[Path] = typer.Option(
+        None, exists=True, help="a previous push report: send again only the files it did not confirm"
+    ),
 ) -> None:
     """Send DICOM files to a PACS by C-STORE or STOW-RS; exits 1 unless the peer confirmed every file."""
-    from .export.push import default_report_path, push_cstore, push_stow
+    from .export.push import default_report_path, dicom_files, files_to_resend, push_cstore, push_stow
 
     if (stow is None) == (host is None):
         raise ArgumentError("give either --stow URL or --host/--port/--called-aet")
     if stow is None and (port is None or called_aet is None):
         raise ArgumentError("C-STORE needs --host, --port and --called-aet")
+    files = dicom_files(dicom_dir)
+    if only_failed:
+        wanted = {p.resolve() for p in files_to_resend(only_failed)}
+        files = [f for f in files if f.resolve() in wanted]
+        console.print(f"{len(files)} file(s) not confirmed in {only_failed} to send again")
+        if not files:
+            return
     if stow:
-        result = push_stow(dicom_dir, stow, retries=retries, show_progress=True)
+        result = push_stow(files, stow, retries=retries, show_progress=True)
     else:
-        result = push_cstore(dicom_dir, host, port, called_aet, calling_aet, retries=retries, show_progress=True)
+        result = push_cstore(files, host, port, called_aet, calling_aet, retries=retries, show_progress=True)
     report = report or default_report_path(dicom_dir)
     result.write_csv(report)
+    ignored = f"; {len(result.ignored)} not DICOM, ignored" if result.ignored else ""
     console.print(
-        f"{len(result.stored)} of {len(result.records)} files stored at {result.destination}; report: {report}"
+        f"{len(result.stored)} of {len(result.records) - len(result.ignored)} files stored at "
+        f"{result.destination}{ignored}; report: {report}"
     )
     for record in result.failed[:10]:
         console.print(f"[red]not stored:[/red] {record.path}: {record.detail}")

@@ -113,7 +113,9 @@ def run_demo(
         result.outputs[f"samples {name}"] = path
 
     for name, path in samples.items():
-        exported = stage(f"export {name}", lambda: export_samples(path, out / f"dicom_{name}", dicomdir=True))
+        exported = stage(
+            f"export {name}", lambda: export_samples(path, out / f"dicom_{name}", dicomdir=True, overwrite=True)
+        )
         result.outputs[f"DICOM {name}"] = exported.dicomdir
         if pacs:
             host, port, aet = _parse_pacs(pacs)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -84,7 +85,10 @@ def _map_with_time_limit(
 
     results: list = [None] * len(items)
     waiting = list(range(len(items)))
-    pool = ProcessPoolExecutor(max_workers=jobs, initializer=initializer)
+    # forkserver, not fork: a forked worker would inherit the caller's open files and locks, and keep them after
+    # the caller is killed
+    context = multiprocessing.get_context("forkserver")
+    pool = ProcessPoolExecutor(max_workers=jobs, initializer=initializer, mp_context=context)
     running: dict = {}  # future -> (index, start)
     try:
         while waiting or running:
@@ -108,7 +112,7 @@ def _map_with_time_limit(
                 waiting = [i for i, _ in running.values()] + waiting
                 running = {}
                 _kill(pool)
-                pool = ProcessPoolExecutor(max_workers=jobs, initializer=initializer)
+                pool = ProcessPoolExecutor(max_workers=jobs, initializer=initializer, mp_context=context)
     finally:
         pool.shutdown(wait=False, cancel_futures=True)
     return results

@@ -6,6 +6,8 @@ Arrays: ``images`` (n, 64, 64) float32 in [0, 1]; ``level`` and ``pattern`` (n,)
 
 from __future__ import annotations
 
+import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,11 +27,11 @@ class Samples:
     epoch: int | None = None
 
     def __post_init__(self) -> None:
-        n = len(self.images)
         if self.images.ndim != 3 or self.images.shape[1:] != SLICE_SHAPE:
             raise SchemaError(
                 None, f"samples need images of shape (n, {SLICE_SHAPE[0]}, {SLICE_SHAPE[1]}), got {self.images.shape}"
             )
+        n = len(self.images)
         if len(self.level) != n or len(self.pattern) != n:
             raise SchemaError(None, f"{n} images but {len(self.level)} levels and {len(self.pattern)} patterns")
         for name, values, allowed in (("level", self.level, LEVELS), ("pattern", self.pattern, PATTERNS)):
@@ -56,22 +58,46 @@ class Samples:
 
 
 def load_samples(path: str | Path) -> Samples:
+    """Read and check a ``samples.npz``; every way it can be malformed is a :class:`SchemaError` naming the file."""
     path = Path(path)
+    if not path.exists():
+        raise SchemaError(path, "no such samples file")
+    with open(path, "rb") as handle:
+        magic = handle.read(4)
+    if magic != b"PK\x03\x04":  # an .npz is a zip archive; a .npy or a text file renamed is not
+        kind = "a single .npy array" if magic.startswith(b"\x93NUM") else "not a zip archive"
+        raise SchemaError(path, f"not a samples .npz file ({kind}); write it with spect generate")
     try:
-        data = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as exc:
-        raise SchemaError(path, f"not a samples .npz file: {exc}") from None
-    missing = [k for k in ("images", "level", "pattern", "seed", "config_hash") if k not in data.files]
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {key: data[key] for key in data.files}
+    except ValueError as exc:
+        if "allow_pickle" in str(exc):
+            raise SchemaError(path, "holds Python objects (pickled arrays), which the toolkit never reads") from None
+        raise SchemaError(path, f"damaged samples file: {exc}") from None
+    except (OSError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
+        raise SchemaError(path, f"damaged samples file ({type(exc).__name__}: {exc})") from None
+    missing = [k for k in ("images", "level", "pattern", "seed", "config_hash") if k not in arrays]
     if missing:
         raise SchemaError(path, f"samples file lacks {', '.join(missing)}")
+    images = arrays["images"]
+    if images.dtype.kind not in "fiu":
+        raise SchemaError(path, f"images must be numbers, got {images.dtype}")
+    for name in ("seed", "epoch"):
+        if name in arrays and (arrays[name].shape != () or arrays[name].dtype.kind not in "iu"):
+            raise SchemaError(
+                path, f"{name} must be one integer, got {arrays[name].dtype} of shape {arrays[name].shape}"
+            )
+    for name in ("level", "pattern", "config_hash"):
+        if arrays[name].dtype.kind not in "U":
+            raise SchemaError(path, f"{name} must be text, got {arrays[name].dtype}")
     try:
         return Samples(
-            images=data["images"].astype(np.float32),
-            level=data["level"].astype(str),
-            pattern=data["pattern"].astype(str),
-            seed=int(data["seed"]),
-            config_hash=str(data["config_hash"]),
-            epoch=int(data["epoch"]) if "epoch" in data.files else None,
+            images=images.astype(np.float32),
+            level=arrays["level"].astype(str),
+            pattern=arrays["pattern"].astype(str),
+            seed=int(arrays["seed"]),
+            config_hash=str(arrays["config_hash"]),
+            epoch=int(arrays["epoch"]) if "epoch" in arrays else None,
         )
     except SchemaError as exc:
         raise SchemaError(path, exc.problem) from None

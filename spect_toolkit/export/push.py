@@ -23,7 +23,7 @@ from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
 from ..progress import progress_bar
 
-STORED, FAILED = "stored", "not stored"
+STORED, FAILED, IGNORED = "stored", "not stored", "ignored"
 
 
 @dataclass
@@ -45,11 +45,16 @@ class PushReport:
 
     @property
     def failed(self) -> list[PushRecord]:
-        return [r for r in self.records if r.status != STORED]
+        return [r for r in self.records if r.status == FAILED]
+
+    @property
+    def ignored(self) -> list[PushRecord]:
+        """Files that are not DICOM (notes, a report): listed, not sent, not a failure."""
+        return [r for r in self.records if r.status == IGNORED]
 
     @property
     def ok(self) -> bool:
-        return bool(self.records) and not self.failed
+        return len(self.records) > len(self.ignored) and not self.failed
 
     def write_csv(self, path: str | Path) -> None:
         with open(path, "w", newline="") as handle:
@@ -75,12 +80,30 @@ def dicom_files(source: str | Path | list) -> list[Path]:
     return sorted(p for p in source.rglob("*") if p.is_file() and p.name != "DICOMDIR" and not p.name.startswith("."))
 
 
-def _read(path: Path, pixels: bool = True) -> tuple[pydicom.Dataset | None, str]:
+def _read(path: Path, pixels: bool = True) -> tuple[pydicom.Dataset | None, PushRecord]:
+    """The dataset (``None`` when it cannot be sent) and the file's record: to send, ignored, or failed."""
     try:
         ds = pydicom.dcmread(path, stop_before_pixels=not pixels)
-        return ds, str(ds.SOPInstanceUID)
-    except (InvalidDicomError, OSError, AttributeError, ValueError) as exc:
-        return None, f"unreadable: {exc}"
+        return ds, PushRecord(path, str(ds.SOPInstanceUID), FAILED, "")
+    except InvalidDicomError:
+        return None, PushRecord(path, "", IGNORED, "not a DICOM file (no DICM preamble)")
+    except (OSError, AttributeError, ValueError, EOFError) as exc:
+        return None, PushRecord(path, "", FAILED, f"unreadable: {exc}")
+
+
+def files_to_resend(report: str | Path) -> list[Path]:
+    """The files a previous push did not confirm (status other than stored or ignored), from its report CSV."""
+    import pandas as pd
+
+    from ..errors import SchemaError
+
+    try:
+        table = pd.read_csv(report, dtype=str, keep_default_na=False)
+    except (OSError, ValueError) as exc:
+        raise SchemaError(report, f"not a readable push report: {exc}") from None
+    if not {"path", "status"} <= set(table.columns):
+        raise SchemaError(report, "a push report needs the columns path and status")
+    return [Path(p) for p in table.loc[~table.status.isin([STORED, IGNORED]), "path"]]
 
 
 # ---- C-STORE ---------------------------------------------------------------------------------------------------
@@ -126,8 +149,8 @@ def _read_all(files: list[Path], report: PushReport) -> list:
     """Each file's dataset (``None`` where unreadable, with the reason in its record)."""
     datasets = []
     for path in files:
-        ds, uid = _read(path)
-        report.records.append(PushRecord(path, uid if ds is not None else "", FAILED, "" if ds else uid))
+        ds, record = _read(path)
+        report.records.append(record)
         datasets.append(ds)
     return datasets
 
@@ -252,8 +275,7 @@ def push_stow(
     files = dicom_files(source)
     report = PushReport(url)
     for path in files:  # the header gives the UID; the bytes sent are read from the file when its batch goes
-        ds, uid = _read(path, pixels=False)
-        report.records.append(PushRecord(path, uid if ds is not None else "", FAILED, "" if ds else uid))
+        report.records.append(_read(path, pixels=False)[1])
     readable = [r for r in report.records if r.sop_instance_uid]
     with progress_bar(f"STOW-RS to {url}", total=len(files), enabled=show_progress) as advance:
         advance(len(files) - len(readable))

@@ -8,7 +8,10 @@ building and validating a full IOD object per slice does not.
 from __future__ import annotations
 
 import datetime as dt
+import os
+import re
 import secrets
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +21,7 @@ from pydicom.uid import SecondaryCaptureImageStorage, generate_uid
 
 from .. import __version__
 from ..dicom.writing import MAX_STORED, PatientStudy, attach_file_meta, set_grey16_pixels, set_patient_study, write_file
+from ..errors import SpectInputError
 from ..progress import progress_bar
 from ..samples import Samples, load_samples
 from ..template import CANONICAL_SPACING_MM
@@ -100,13 +104,22 @@ def export_samples(
     pixel_spacing: float = CANONICAL_SPACING_MM,
     dicomdir: bool = False,
     show_progress: bool = False,
+    overwrite: bool = False,
 ) -> ExportResult:
     """Write one Secondary Capture object per slice under ``out/SNNN/INNNNN`` (one series per level and
     pattern, instance numbers in sample order within a series). With ``dicomdir`` the tree is written as a
-    DICOM File-set instead (``DICOMDIR`` plus ``PT000000/ST000000/SE00000N/IM00000N``) for media viewers."""
+    DICOM File-set instead (``DICOMDIR`` plus ``PT000000/ST000000/SE00000N/IM00000N``) for media viewers.
+
+    A folder that already holds files is refused unless ``overwrite``, which replaces an earlier export completely
+    (and refuses a folder holding anything an export does not write). The export is written beside ``out`` and
+    moved into place when whole, so a killed export leaves no half-written folder."""
     if not isinstance(samples, Samples):
         samples = load_samples(samples)
-    out = Path(out)
+    final = Path(out)
+    _check_target(final, overwrite)
+    out = final.with_name(f".{final.name}.partial")
+    if out.exists():
+        shutil.rmtree(out)  # left by a killed export
     base = _study_dataset(study_description, pixel_spacing, samples)
     conditions = sorted(
         {(str(lv), str(p)) for lv, p in zip(samples.level, samples.pattern)},
@@ -144,10 +157,42 @@ def export_samples(
             else:
                 files.append(write_file(ds, out / f"S{number:03d}" / f"I{counters[condition]:05d}"))
             advance()
-    dicomdir_path = None
     if fileset is not None:
         # pydicom's File-set writes the instances itself, in the media layout the DICOMDIR records
         fileset.write(out)
-        dicomdir_path = out / "DICOMDIR"
-        files = sorted(p for p in (out / "PT000000").rglob("*") if p.is_file())
-    return ExportResult(out, files, series_uid, str(base.PatientID), str(base.StudyInstanceUID), dicomdir_path)
+    if final.exists():
+        shutil.rmtree(final)
+    os.replace(out, final)
+    if fileset is not None:
+        files = sorted(p for p in (final / "PT000000").rglob("*") if p.is_file())
+    else:
+        files = [final / f.relative_to(out) for f in files]
+    dicomdir_path = final / "DICOMDIR" if fileset is not None else None
+    return ExportResult(final, files, series_uid, str(base.PatientID), str(base.StudyInstanceUID), dicomdir_path)
+
+
+_EXPORT_FILE = re.compile(r"^(S\d{3}/I\d{5}|DICOMDIR|PT\d{6}(/.*)?)$")
+
+
+def _check_target(out: Path, overwrite: bool) -> None:
+    """Refuse a non-empty ``out`` unless ``overwrite``; never replace a folder holding other things than an export."""
+    if not out.exists():
+        return
+    if not out.is_dir():
+        raise SpectInputError(out, "exists and is not a folder")
+    present = [p for p in out.rglob("*") if p.is_file()]
+    if not present:
+        return
+    if not overwrite:
+        raise SpectInputError(
+            out,
+            f"already holds {len(present)} file(s); choose an empty folder or pass --overwrite "
+            "to replace the earlier export",
+        )
+    foreign = [p for p in present if not _EXPORT_FILE.match(p.relative_to(out).as_posix())]
+    if foreign:
+        raise SpectInputError(
+            out,
+            f"--overwrite replaces only an earlier export, and this folder also holds "
+            f"{foreign[0].relative_to(out)} ({len(foreign)} such file(s))",
+        )

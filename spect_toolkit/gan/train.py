@@ -6,13 +6,14 @@ import csv
 import dataclasses
 import math
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from ..errors import SchemaError
+from ..errors import ArgumentError, SchemaError, SpectError
 from ..manifest import load_manifest, load_slices, select_split
 from ..progress import progress_bar
 from ..vocabulary import SLICE_SHAPE
@@ -34,6 +35,7 @@ class TrainResult:
     steps: int
     seconds: float
     stopped_by_budget: bool
+    note: str | None = None  # said when resume fell back to the previous checkpoint
 
 
 def training_set(manifest: pd.DataFrame, levels) -> tuple[TrainingSet, ConditionSpace]:
@@ -58,24 +60,25 @@ def train(
     """Train (or, with ``resume``, continue) a conditional FastGAN on ``manifest``'s slices in ``run_dir``."""
     run = RunFolder(run_dir)
     last = run.last_checkpoint
+    resumed, note = None, None
     if resume:
-        if not last.exists():
-            raise SchemaError(run.root, "nothing to resume: no checkpoints/last.npz")
         stored = run.load_config()
+        resumed, note = _resume_point(run)
         config = dataclasses.replace(stored, epochs=config.epochs if config else stored.epochs)
+        if config.epochs <= resumed.epoch:
+            raise ArgumentError(
+                f"{run.root}: the run has done {resumed.epoch} epochs; give --epochs more than that to continue"
+            )
     elif last.exists():
         raise SchemaError(run.root, "this folder already holds a run; pass --resume or choose another folder")
     config = config or GanConfig()
-    if isinstance(manifest, pd.DataFrame):
-        table = manifest
-    else:
-        table = load_manifest(manifest)
+    table = manifest if isinstance(manifest, pd.DataFrame) else load_manifest(manifest)
     data, space = training_set(select_split(table, config.split), config.levels)
     config = dataclasses.replace(config, levels=space.levels)
-    run.save_config(config)
 
     gan = FastGAN(config, space, data, mode=mode)
-    start_epoch = checkpoint.load(last, gan.state()) if resume else 0
+    start_epoch = checkpoint.assign(resumed, gan.state()) if resumed else 0
+    run.save_config(config)  # only now: a resume that cannot load leaves the run folder as it was
     steps_per_epoch = math.ceil(len(data) / config.batch_size)
     log = _LossLog(run.losses, keep_through=start_epoch)
     tensorboard = _TensorBoard(run.tensorboard)
@@ -89,7 +92,15 @@ def train(
             t0, losses, remaining = time.perf_counter(), np.zeros(len(LOSS_NAMES)), steps_per_epoch
             while remaining:
                 count = min(config.steps_per_call, remaining)
-                losses += np.asarray(gan.train_steps(count)) * count
+                values = np.asarray(gan.train_steps(count))
+                if not np.isfinite(values).all():
+                    step = int(gan.step.numpy())
+                    raise TrainingDiverged(
+                        f"{run.root}: a loss became NaN or infinite in epoch {epoch}, steps {step - count + 1} to "
+                        f"{step} ({dict(zip(LOSS_NAMES, values.round(4).tolist()))}); nothing of this epoch was "
+                        f"saved, checkpoints/last.npz holds epoch {epoch - 1}"
+                    )
+                losses += values * count
                 remaining -= count
             seconds = time.perf_counter() - t0
             row = dict(
@@ -107,7 +118,7 @@ def train(
                 grid = _sample_grid(gan, space, fixed_z)
                 _save_grid_png(grid, space, run.sample_grid(epoch), epoch)
                 tensorboard.images(grid, space, epoch)
-            checkpoint.save(last, gan.state(), epoch)
+            checkpoint.save(last, gan.state(), epoch, keep_previous=True)
             advance(
                 1,
                 info=f"D {row['d_real'] + row['d_fake']:.3f} rec {row['recon']:.3f} G {row['g_loss']:.3f} "
@@ -116,7 +127,27 @@ def train(
             if stopped:
                 break
     tensorboard.close()
-    return TrainResult(run.root, config, epoch, int(gan.step.numpy()), time.perf_counter() - began, stopped)
+    return TrainResult(run.root, config, epoch, int(gan.step.numpy()), time.perf_counter() - began, stopped, note)
+
+
+class TrainingDiverged(SpectError):
+    """Training produced a non-finite loss; the run folder keeps the last good epoch."""
+
+
+def _resume_point(run: RunFolder) -> tuple[checkpoint.Checkpoint, str | None]:
+    """The checkpoint to resume from: ``last.npz``, or the one it replaced when it is damaged (with a note)."""
+    if not run.last_checkpoint.exists() and not checkpoint.previous(run.last_checkpoint).exists():
+        raise SchemaError(run.root, "nothing to resume: no checkpoints/last.npz")
+    try:
+        return checkpoint.read(run.last_checkpoint), None
+    except SchemaError as damaged:
+        fallback = checkpoint.previous(run.last_checkpoint)
+        if not fallback.exists():
+            raise
+        ckpt = checkpoint.read(fallback)
+        note = f"{damaged}; resuming from {fallback.name} (epoch {ckpt.epoch}) instead"
+        warnings.warn(note, stacklevel=3)
+        return ckpt, note
 
 
 def _sample_grid(gan: FastGAN, space: ConditionSpace, z: np.ndarray) -> np.ndarray:

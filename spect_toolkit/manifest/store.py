@@ -146,6 +146,11 @@ def load_slices(manifest: pd.DataFrame, root: str | Path | None = None, mmap: bo
     if len(index) and (index.min() < 0 or index.max() >= len(store)):
         raise SchemaError(store_path, f"manifest points at store rows up to {index.max()}, store has {len(store)}")
     picked = np.asarray(store[index], dtype=np.float32)
+    finite = np.isfinite(picked).all(axis=(1, 2, 3))
+    if not finite.all():
+        bad = manifest["slice_id"].to_numpy()[~finite]
+        more = f" and {len(bad) - 5} more" if len(bad) > 5 else ""
+        raise SchemaError(store_path, f"{len(bad)} slice(s) hold NaN or infinite values: {', '.join(bad[:5])}{more}")
     return SliceSet(slices=picked[:, 1], below=picked[:, 0], above=picked[:, 2])
 
 

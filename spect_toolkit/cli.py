@@ -22,9 +22,6 @@ from rich.table import Table
 
 from .errors import ArgumentError, SpectError
 
-# TensorFlow's C++ start-up chatter (CUDA probing, CPU features) is noise to a user; errors still show.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__, rich_markup_mode=None)
 console = Console(stderr=True)
 EXIT_FAILED, EXIT_USAGE, EXIT_SKIPPED = 1, 2, 3
@@ -49,9 +46,22 @@ def _version(value: bool) -> None:
 @app.callback()
 def _main(
     debug: bool = typer.Option(False, "--debug", help="show the full traceback of an unexpected error"),
+    verbose: bool = typer.Option(False, "--verbose", help="let TensorFlow and Keras print their own log lines"),
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="print the version"),
 ) -> None:
     _options["debug"] = debug
+    if not verbose:
+        _quiet_frameworks()
+
+
+def _quiet_frameworks() -> None:
+    """TensorFlow's start-up chatter (CUDA probing, CPU features, oneDNN) and retracing notes are noise to a user;
+    errors still show. Must run before TensorFlow is imported, which the commands do lazily."""
+    import logging
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    os.environ.setdefault("ABSL_MIN_LOG_LEVEL", "3")
+    logging.getLogger("tensorflow").setLevel(logging.ERROR)
 
 
 def command(name: str | None = None) -> Callable[[Callable], Callable]:
@@ -243,7 +253,11 @@ def train(
     ema_decay: Optional[float] = typer.Option(None, help="generator weight EMA decay; 0 turns it off"),
     diff_augment: Optional[bool] = typer.Option(None, "--diff-augment/--no-diff-augment"),
     steps_per_call: Optional[int] = typer.Option(None, min=1, help="training steps per compiled call"),
-    mixed_precision: bool = typer.Option(False, help="float16 compute with loss scaling (for GPUs)"),
+    precision: Optional[str] = typer.Option(
+        None,
+        help="float32 (default), bfloat16 (mixed; CPUs with AVX512-BF16/AMX and recent GPUs) or float16 (mixed, "
+        "loss-scaled; GPUs)",
+    ),
     distribute: bool = typer.Option(False, help="tf.distribute.MirroredStrategy over all visible GPUs"),
     step_mode: str = typer.Option(
         "auto",
@@ -276,7 +290,7 @@ def train(
             ema_decay=ema_decay,
             diff_augment=diff_augment,
             steps_per_call=steps_per_call,
-            mixed_precision=mixed_precision or None,
+            precision=precision,
             distribute=distribute or None,
         )
     )
@@ -336,9 +350,20 @@ def push(
     only_failed: Optional[Path] = typer.Option(
         None, exists=True, help="a previous push report: send again only the files it did not confirm"
     ),
+    tls: bool = typer.Option(False, help="C-STORE over DICOM TLS, verified against the system's CAs or --tls-ca"),
+    tls_ca: Optional[Path] = typer.Option(None, exists=True, help="the site's CA certificate(s), PEM; implies --tls"),
+    tls_cert: Optional[Path] = typer.Option(None, exists=True, help="our client certificate, PEM (mutual TLS)"),
+    tls_key: Optional[Path] = typer.Option(None, exists=True, help="our client certificate's private key, PEM"),
+    insecure: bool = typer.Option(False, help="HTTPS without verifying the server's certificate (warns; for tests)"),
+    credentials: Optional[Path] = typer.Option(
+        None,
+        help="file with user=/password= or token= lines, readable by its owner alone (default: the "
+        "SPECT_PACS_USER/SPECT_PACS_PASSWORD or SPECT_PACS_TOKEN environment variables)",
+    ),
 ) -> None:
     """Send DICOM files to a PACS by C-STORE or STOW-RS; exits 1 unless the peer confirmed every file."""
     from .export.push import default_report_path, dicom_files, files_to_resend, push_cstore, push_stow
+    from .export.secure import load_credentials, tls_context
 
     if (stow is None) == (host is None):
         raise ArgumentError("give either --stow URL or --host/--port/--called-aet")
@@ -351,10 +376,18 @@ def push(
         console.print(f"{len(files)} file(s) not confirmed in {only_failed} to send again")
         if not files:
             return
+    secure = tls or tls_ca or tls_cert or insecure or (stow or "").startswith("https:")
+    context = tls_context(tls_ca, tls_cert, tls_key, insecure) if secure else None
     if stow:
-        result = push_stow(files, stow, retries=retries, show_progress=True)
+        result = push_stow(
+            files, stow, retries=retries, show_progress=True, tls=context, credentials=load_credentials(credentials)
+        )
     else:
-        result = push_cstore(files, host, port, called_aet, calling_aet, retries=retries, show_progress=True)
+        if insecure:
+            raise ArgumentError("--insecure is for HTTPS (STOW-RS); DICOM TLS always verifies the node")
+        result = push_cstore(
+            files, host, port, called_aet, calling_aet, retries=retries, show_progress=True, tls=context
+        )
     report = report or default_report_path(dicom_dir)
     result.write_csv(report)
     ignored = f"; {len(result.ignored)} not DICOM, ignored" if result.ignored else ""
@@ -362,10 +395,12 @@ def push(
         f"{len(result.stored)} of {len(result.records) - len(result.ignored)} files stored at "
         f"{result.destination}{ignored}; report: {report}"
     )
-    for record in result.failed[:10]:
-        console.print(f"[red]not stored:[/red] {record.path}: {record.detail}")
-    if len(result.failed) > 10:
-        console.print(f"... and {len(result.failed) - 10} more (see the report)")
+    by_reason: dict[str, list] = {}
+    for record in result.failed:
+        by_reason.setdefault(record.detail, []).append(record)
+    for detail, records in by_reason.items():  # one line per distinct reason, not one per file
+        where = str(records[0].path) + (f" and {len(records) - 1} more" if len(records) > 1 else "")
+        console.print(f"[red]not stored:[/red] {where}: {detail}", soft_wrap=True)
     if not result.ok:
         raise typer.Exit(EXIT_FAILED)
 

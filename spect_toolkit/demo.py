@@ -16,7 +16,18 @@ from pathlib import Path
 
 from .errors import ArgumentError, SpectError, SpectInputError
 
-EXAMPLE_COHORT = Path(__file__).resolve().parent.parent / "example_data" / "cohort"
+
+def example_cohort() -> Path:
+    """The embedded example export: ``example_data/cohort`` of the checkout, shipped in the wheel as the package
+    ``spect_toolkit.example_data``."""
+    from importlib import resources
+
+    try:
+        return Path(str(resources.files("spect_toolkit.example_data") / "cohort"))
+    except ModuleNotFoundError:  # a checkout used without installing
+        return Path(__file__).resolve().parent.parent / "example_data" / "cohort"
+
+
 DATA_SETS = {"A": ("CER", "BG", "COR"), "B": ("COR",)}
 SHARE_OF_TRAINING = {"A": 2 / 3, "B": 1 / 3}  # A has three times B's slices
 
@@ -76,7 +87,8 @@ def run_demo(
         )
         dicom, labels = cohort.dicom, cohort.labels
     else:
-        dicom, labels = EXAMPLE_COHORT / "DICOM", EXAMPLE_COHORT / "labels.csv"
+        cohort = example_cohort()
+        dicom, labels = cohort / "DICOM", cohort / "labels.csv"
         if not dicom.exists():
             raise DemoStageError("example data", SpectInputError(dicom, "example export missing from this checkout"))
     # one pseudonym key for scan and ingest, kept with the demo's outputs (never inside the export)

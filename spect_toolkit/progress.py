@@ -8,31 +8,58 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn, TimeElapsedColumn
+from rich.text import Text
+
+
+class _LeftColumn(ProgressColumn):
+    """Time left: to the end of the work, or to the task's deadline (a time budget) when that comes first."""
+
+    def render(self, task) -> Text:
+        left = task.time_remaining
+        deadline = task.fields.get("deadline")
+        if deadline is not None:
+            to_deadline = max(0.0, deadline - time.time())
+            left = to_deadline if left is None else min(left, to_deadline)
+        if left is None:
+            return Text("left -:--:--", style="progress.remaining")
+        minutes, seconds = divmod(int(left), 60)
+        hours, minutes = divmod(minutes, 60)
+        return Text(f"left {hours}:{minutes:02d}:{seconds:02d}", style="progress.remaining")
 
 
 @contextmanager
-def progress_bar(label: str, total: int, enabled: bool = True) -> Iterator[Callable[..., None]]:
-    """Yield ``advance(n=1, **fields)``; draws a rich bar when ``enabled``, does nothing otherwise."""
+def progress_bar(
+    label: str, total: int, enabled: bool = True, deadline: float | None = None
+) -> Iterator[Callable[..., None]]:
+    """Yield ``advance(n=1, info=None)``; draws a rich bar when ``enabled``, does nothing otherwise.
+
+    The bar fits an 80-column terminal; ``deadline`` (a ``time.time()``) caps the time shown as left, for work that
+    a time budget may end before its total.
+    """
     if not enabled:
         yield lambda n=1, **fields: None
         return
     columns = [
         TextColumn("[bold]{task.description}"),
-        BarColumn(),
+        BarColumn(bar_width=16),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
-        TextColumn("left"),
-        TimeRemainingColumn(),
+        _LeftColumn(),
         TextColumn("{task.fields[info]}"),
     ]
     with Progress(*columns, transient=False) as progress:
-        task = progress.add_task(label, total=total, info="")
+        task = progress.add_task(label, total=total, info="", deadline=deadline)
 
         def advance(n: int = 1, info: str | None = None) -> None:
             progress.update(task, advance=n, **({"info": info} if info is not None else {}))
 
         yield advance
+
+
+# Workers start from a fork server, not by forking the caller: a forked worker inherits the caller's open files,
+# locks and pipes, so when the caller is killed it neither sees the end of its work queue nor releases the lock.
+_CONTEXT = multiprocessing.get_context("forkserver")
 
 
 @dataclass(frozen=True)
@@ -64,7 +91,7 @@ def map_with_progress(
             from concurrent.futures import ProcessPoolExecutor
 
             results = []
-            with ProcessPoolExecutor(max_workers=jobs, initializer=initializer) as pool:
+            with ProcessPoolExecutor(max_workers=jobs, initializer=initializer, mp_context=_CONTEXT) as pool:
                 for result in pool.map(func, items, chunksize=chunksize):
                     results.append(result)
                     advance()
@@ -85,10 +112,7 @@ def _map_with_time_limit(
 
     results: list = [None] * len(items)
     waiting = list(range(len(items)))
-    # forkserver, not fork: a forked worker would inherit the caller's open files and locks, and keep them after
-    # the caller is killed
-    context = multiprocessing.get_context("forkserver")
-    pool = ProcessPoolExecutor(max_workers=jobs, initializer=initializer, mp_context=context)
+    pool = ProcessPoolExecutor(max_workers=jobs, initializer=initializer, mp_context=_CONTEXT)
     running: dict = {}  # future -> (index, start)
     try:
         while waiting or running:
@@ -112,9 +136,11 @@ def _map_with_time_limit(
                 waiting = [i for i, _ in running.values()] + waiting
                 running = {}
                 _kill(pool)
-                pool = ProcessPoolExecutor(max_workers=jobs, initializer=initializer, mp_context=context)
-    finally:
-        pool.shutdown(wait=False, cancel_futures=True)
+                pool = ProcessPoolExecutor(max_workers=jobs, initializer=initializer, mp_context=_CONTEXT)
+    except BaseException:
+        _kill(pool)  # an error or an interrupt: no worker may outlive the call
+        raise
+    pool.shutdown(wait=True)  # every item is done: the workers exit on the sentinel, none is left behind
     return results
 
 

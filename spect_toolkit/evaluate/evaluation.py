@@ -163,7 +163,10 @@ def evaluate(
     figs = {
         "whiskers": figures.whiskers(table, [REAL, *groups]),
         "maps": figures.maps(
-            {REAL: (real.images, real.pattern), **{n: (s.images, s.pattern) for n, s in groups.items()}}
+            {
+                REAL: (real.images, real.level, real.pattern),
+                **{n: (s.images, s.level, s.pattern) for n, s in groups.items()},
+            }
         ),
         "examples": figures.examples(
             {

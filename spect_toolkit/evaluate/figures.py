@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from ..vocabulary import LEVELS, PATTERNS, SLICE_SHAPE
+from ..vocabulary import LEVELS, PATTERNS
 from .measures import normalise
 
 LABELS = {"mc": "mean count in brain (MC)", "sd": "pixel SD in brain", "lr": "left / right ratio (LR)"}
@@ -27,7 +27,7 @@ def subplots(rows: int, cols: int, figsize: tuple[float, float]):
     return fig, fig.subplots(rows, cols, squeeze=False)
 
 
-def whiskers(table: pd.DataFrame, groups: list[str], measures=("mc", "lr")) -> bytes:
+def whiskers(table: pd.DataFrame, groups: list[str], measures=("mc", "sd", "lr")) -> bytes:
     fig, axes = subplots(len(measures), len(PATTERNS), figsize=(3.2 * len(PATTERNS), 2.8 * len(measures)))
     for r, measure in enumerate(measures):
         for c, pattern in enumerate(PATTERNS):
@@ -42,25 +42,44 @@ def whiskers(table: pd.DataFrame, groups: list[str], measures=("mc", "lr")) -> b
     return png(fig)
 
 
-def maps(images_by_group: dict[str, tuple[np.ndarray, np.ndarray]]) -> bytes:
-    """Pixel-wise mean and SD of max-normalised slices, per pattern (rows) and group (columns)."""
+def maps(images_by_group: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]) -> bytes:
+    """Pixel-wise mean and SD of max-normalised slices per level and pattern (rows), group (columns), with colour
+    bars; a level a group does not model is marked as such."""
     groups = list(images_by_group)
-    fig, axes = subplots(len(PATTERNS), 2 * len(groups), figsize=(1.7 * 2 * len(groups), 1.9 * len(PATTERNS)))
-    for r, pattern in enumerate(PATTERNS):
+    cells = sorted(
+        {(str(lv), str(pt)) for _, levels, patterns in images_by_group.values() for lv, pt in zip(levels, patterns)},
+        key=lambda c: (LEVELS.index(c[0]), PATTERNS.index(c[1])),
+    )
+    fig, axes = subplots(len(cells), 2 * len(groups), figsize=(1.6 * 2 * len(groups) + 0.9, 1.55 * len(cells) + 0.5))
+    shown = {}
+    for r, (level, pattern) in enumerate(cells):
         for g, group in enumerate(groups):
-            images, patterns = images_by_group[group]
-            chosen = (
-                normalise(images[patterns == pattern]) if np.any(patterns == pattern) else np.zeros((1, *SLICE_SHAPE))
-            )
-            for k, (stat, vmax) in enumerate(((chosen.mean(0), 1.0), (chosen.std(0), 0.3))):
+            images, levels, patterns = images_by_group[group]
+            chosen = (levels == level) & (patterns == pattern)
+            for k, vmax in enumerate((1.0, 0.3)):
                 ax = axes[r, k * len(groups) + g]
-                ax.imshow(stat, cmap="magma" if k else "gray", vmin=0, vmax=vmax)
                 ax.set_xticks([]), ax.set_yticks([])
                 if r == 0:
                     ax.set_title(f"{'SD' if k else 'mean'}: {group}", fontsize=8)
-            axes[r, 0].set_ylabel(pattern, fontsize=8)
-    fig.suptitle("pixel-wise mean (grey) and SD (colour) maps; patient's left on the image's right", fontsize=8)
-    fig.tight_layout()
+                if not chosen.any():
+                    note = "level not modelled" if level not in set(levels) else "no slices"
+                    ax.text(0.5, 0.5, note, ha="center", va="center", fontsize=6, transform=ax.transAxes, color="0.4")
+                    continue
+                stack = normalise(images[chosen])
+                shown[k] = ax.imshow(
+                    stack.std(0) if k else stack.mean(0), cmap="magma" if k else "gray", vmin=0, vmax=vmax
+                )
+        axes[r, 0].set_ylabel(f"{level}\n{pattern}", fontsize=8)
+    for k, label in ((0, "mean, fraction of slice max"), (1, "SD, fraction of slice max")):
+        if k in shown:
+            bar = fig.colorbar(
+                shown[k], ax=axes[:, k * len(groups) : (k + 1) * len(groups)].ravel().tolist(), fraction=0.04, pad=0.02
+            )
+            bar.set_label(label, fontsize=7)
+            bar.ax.tick_params(labelsize=6)
+    fig.suptitle(
+        "pixel-wise mean and SD of slices normalised to their maximum; patient's left on the image's right", fontsize=8
+    )
     return png(fig)
 
 
@@ -85,6 +104,9 @@ def examples(groups: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]], per_c
                 ax.set_xticks([]), ax.set_yticks([])
                 if k < len(picked):
                     ax.imshow(normalise(images[picked[k]][None])[0], cmap="gray", vmin=0, vmax=1)
+                elif k == 0:  # say why the cell is empty instead of leaving white boxes
+                    note = "level not\nmodelled" if level not in set(levels) else "none"
+                    ax.text(0.5, 0.5, note, ha="center", va="center", fontsize=6, color="0.4", transform=ax.transAxes)
                 if r == 0 and k == 0:
                     ax.set_title(name, fontsize=8, loc="left")
         axes[r, 0].set_ylabel(f"{level}\n{pattern}", fontsize=7)
@@ -100,6 +122,7 @@ def memorisation(audit: dict, synthetic: np.ndarray, train: np.ndarray, name: st
     ax.hist(audit["synthetic_distance"], bins, alpha=0.6, density=True, label=name)
     ax.axvline(audit["threshold"], color="k", ls="--", lw=1, label="1st percentile, real")
     ax.set_xlabel("distance to nearest training slice", fontsize=8)
+    ax.set_ylabel("density", fontsize=8)
     ax.legend(fontsize=7)
     closest = np.argsort(audit["synthetic_distance"])[:pairs]
     for k, i in enumerate(closest):

@@ -66,6 +66,22 @@ def _group_table(metrics: dict) -> str:
     return f"<table>{head}{''.join(rows)}</table>"
 
 
+SMALL_HOLDOUT = 100  # slices: below this the held-out measures are rough; below 20, mostly noise
+
+
+def _small_split_warning(metrics: dict) -> str:
+    """Which numbers a small held-out split cannot support, said once at the top."""
+    n = metrics["n_holdout"]
+    if n >= SMALL_HOLDOUT:
+        return ""
+    return (
+        f'<p class="warn">The held-out split has only {n} slices: the two-sample AUC, precision, recall, coverage, '
+        "conditional accuracy, utility and the memorisation threshold rest on it (or on as few synthetic slices), so "
+        "values of exactly 0 or 1 and differences between sets of a few hundredths are within chance here. Read them "
+        f"as a smoke test; use a cohort with at least {SMALL_HOLDOUT} held-out slices for numbers to report.</p>"
+    )
+
+
 def write_report(path: Path, metrics: dict, paper: pd.DataFrame, figs: dict[str, bytes]) -> Path:
     judge = metrics["feature_network_holdout_accuracy"]
     groups = ", ".join(html.escape(g) for g in metrics["groups"])
@@ -81,6 +97,7 @@ holdout {metrics["n_holdout"]}, split by patient). Synthetic sets: {groups}. spe
 <p class="warn">Research use only: these numbers describe how close generated slices are to this real set; they say
 nothing about diagnostic use. With {small} slices in the smallest group and many tests, a few P values under 0.05 are
 expected by chance alone, and a large P value is not proof of equality.</p>
+{_small_split_warning(metrics)}
 
 <h2>Overview of the measures beyond the paper</h2>
 {_group_table(metrics)}
@@ -88,7 +105,11 @@ expected by chance alone, and a large P value is not proof of equality.</p>
 <li><b>Frechet and kernel distance</b>: how far apart real and synthetic slices lie in the 64-value feature space of a
 small network trained on real training slices to tell level and pattern apart (0: same distribution). Synthetic sets
 are compared with real slices at their own levels. The feature network is small and data-specific, so the values
-compare sets evaluated here; they are not comparable with published FID values.</li>
+compare sets evaluated here; they are not comparable with published FID values. The kernel distance (KID) is the
+unbiased squared maximum mean discrepancy with a cubic polynomial kernel on those 64 features: like the Frechet
+distance it is 0 for the same distribution, but it is unbiased in the number of slices (it can come out slightly
+below 0 for equal sets) and its scale follows the features' size, so only its ratio between sets means
+something.</li>
 <li><b>Precision</b>: share of synthetic slices that fall within the real slices' manifold (realism); <b>recall</b>:
 share of real slices within the synthetic manifold (variety); <b>coverage</b>: share of real slices with a synthetic
 neighbour close by (k = 5 neighbours).</li>

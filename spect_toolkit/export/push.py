@@ -10,18 +10,21 @@ from __future__ import annotations
 import csv
 import json
 import socket
+import ssl
 import time
 import urllib.error
 import urllib.request
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pydicom
 from pydicom.errors import InvalidDicomError
 from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
 from ..progress import progress_bar
+from .secure import PASSWORD_ENV, TOKEN_ENV, USER_ENV, Credentials, refuse_secrets_in_url, tls_failure
 
 STORED, FAILED, IGNORED = "stored", "not stored", "ignored"
 
@@ -117,13 +120,18 @@ def push_cstore(
     retry_wait_s: float = 1.0,
     timeout_s: float = 30.0,
     show_progress: bool = False,
+    tls: ssl.SSLContext | None = None,
 ) -> PushReport:
-    """C-STORE every file of ``source``; one association, re-opened (up to ``retries`` times) when it fails."""
-    report = PushReport(f"{called_aet}@{host}:{port}")
+    """C-STORE every file of ``source``; one association, re-opened (up to ``retries`` times) when it fails.
+
+    With ``tls`` (see :func:`~spect_toolkit.export.secure.tls_context`) the association runs over TLS (DICOM TLS,
+    PS3.15), the node's certificate verified for ``host``."""
+    report = PushReport(f"{called_aet}@{host}:{port}" + (" (TLS)" if tls else ""))
     datasets = _read_all(dicom_files(source), report)
     pending = [i for i, d in enumerate(datasets) if d is not None]
-    unreachable = _unresolvable(host)
+    unreachable = _unresolvable(host) or (_tls_handshake(host, port, tls, timeout_s) if tls else None)
     link = _Link(_application_entity(calling_aet, timeout_s, datasets), host, port, called_aet, retries, retry_wait_s)
+    link.tls = tls
     with progress_bar(f"C-STORE to {report.destination}", total=len(datasets), enabled=show_progress) as advance:
         advance(len(datasets) - len(pending))
         while pending:
@@ -182,11 +190,13 @@ class _Link:
     def __init__(self, ae, host: str, port: int, called_aet: str, retries: int, retry_wait_s: float):
         self.ae, self.host, self.port, self.called_aet = ae, host, port, called_aet
         self.retries, self.retry_wait_s, self.attempts, self.association = retries, retry_wait_s, 0, None
+        self.tls: ssl.SSLContext | None = None
 
     def ensure_open(self) -> str | None:
         """Open the association if needed; the reason when it cannot be opened (retries spent or pointless)."""
         while self.association is None or not self.association.is_established:
-            self.association = self.ae.associate(self.host, self.port, ae_title=self.called_aet)
+            tls_args = (self.tls, self.host) if self.tls else None
+            self.association = self.ae.associate(self.host, self.port, ae_title=self.called_aet, tls_args=tls_args)
             if self.association.rejected_contexts and not self.association.accepted_contexts:
                 # The peer took the connection but accepts none of our SOP classes: retrying cannot help.
                 refused = ", ".join(
@@ -197,9 +207,10 @@ class _Link:
                 _no_delay(self.association)
                 return None
             if not self.lost():
-                return (
-                    f"{_association_failure(self.association, self.host, self.port)} (after {self.attempts} attempts)"
-                )
+                failure = _association_failure(self.association, self.host, self.port)
+                if not self.tls and _speaks_tls(self.host, self.port):
+                    failure += "; the node speaks TLS on this port: push with --tls-ca (DICOM TLS)"
+                return f"{failure} (after {self.attempts} attempts)"
         return None
 
     def lost(self) -> bool:
@@ -248,6 +259,30 @@ def _association_failure(association, host: str, port: int) -> str:
     return f"no DICOM association with {host}:{port}: nothing listening, or the peer aborted it"
 
 
+def _tls_handshake(host: str, port: int, context: ssl.SSLContext, timeout_s: float) -> str | None:
+    """Why a TLS connection to the node fails (certificate, protocol), or ``None``: checked once before the
+    associations, since no retry can mend a certificate."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout_s) as raw:
+            with context.wrap_socket(raw, server_hostname=host):
+                return None
+    except ssl.SSLError as exc:
+        return tls_failure(exc, f"{host}:{port}")
+    except OSError:  # nothing listening: the association attempts say so, with their retries
+        return None
+
+
+def _speaks_tls(host: str, port: int) -> bool:
+    """Whether the node answers a TLS handshake (to explain a plain association it aborted)."""
+    context = ssl.create_default_context()
+    context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+    try:
+        with socket.create_connection((host, port), timeout=5) as raw, context.wrap_socket(raw):
+            return True
+    except (OSError, ssl.SSLError):
+        return False
+
+
 def _no_delay(association) -> None:
     """Send each small C-STORE at once: with Nagle's algorithm on, every request waits for the peer's delayed
     ACK (about 40 ms on Linux), which caps a push at a few dozen files per second."""
@@ -270,8 +305,14 @@ def push_stow(
     timeout_s: float = 60.0,
     files_per_request: int = 50,
     show_progress: bool = False,
+    tls: ssl.SSLContext | None = None,
+    credentials: Credentials | None = None,
 ) -> PushReport:
-    """STOW-RS (PS3.18 10.5) of every file in requests of ``files_per_request`` instances."""
+    """STOW-RS (PS3.18 10.5) of every file in requests of ``files_per_request`` instances; over HTTPS the server's
+    certificate is verified with ``tls`` (default: the system's CAs), ``credentials`` authenticate each request."""
+    refuse_secrets_in_url(url)
+    credentials = credentials or Credentials()
+    opener = urllib.request.build_opener(urllib.request.HTTPSHandler(context=tls or ssl.create_default_context()))
     files = dicom_files(source)
     report = PushReport(url)
     for path in files:  # the header gives the UID; the bytes sent are read from the file when its batch goes
@@ -281,12 +322,14 @@ def push_stow(
         advance(len(files) - len(readable))
         for start in range(0, len(readable), files_per_request):
             batch = readable[start : start + files_per_request]
-            _stow_batch(batch, url, retries, retry_wait_s, timeout_s)
+            _stow_batch(batch, url, retries, retry_wait_s, timeout_s, opener, credentials)
             advance(len(batch))
     return report
 
 
-def _stow_batch(batch: list[PushRecord], url: str, retries: int, retry_wait_s: float, timeout_s: float) -> None:
+def _stow_batch(
+    batch: list[PushRecord], url: str, retries: int, retry_wait_s: float, timeout_s: float, opener, credentials
+) -> None:
     boundary = uuid.uuid4().hex
     parts = [
         b"--" + boundary.encode() + b"\r\nContent-Type: application/dicom\r\n\r\n" + r.path.read_bytes() + b"\r\n"
@@ -300,20 +343,34 @@ def _stow_batch(batch: list[PushRecord], url: str, retries: int, retry_wait_s: f
         headers={
             "Content-Type": f'multipart/related; type="application/dicom"; boundary={boundary}',
             "Accept": "application/dicom+json",
+            **credentials.header,
         },
     )
     for attempt in range(1, retries + 2):
         try:
-            with urllib.request.urlopen(request, timeout=timeout_s) as response:
+            with opener.open(request, timeout=timeout_s) as response:
                 _apply_stow_response(batch, response.status, response.read())
             return
         except urllib.error.HTTPError as exc:  # 4xx: the server looked and refused; 5xx: worth another try
+            if exc.code in (401, 403):
+                refused = "refused the credentials" if credentials.header else "needs credentials"
+                for record in batch:
+                    record.detail = (
+                        f"HTTP {exc.code} {exc.reason}: the server {refused} "
+                        f"({USER_ENV}/{PASSWORD_ENV}, {TOKEN_ENV} or --credentials)"
+                    )
+                return
             if exc.code < 500 or attempt > retries:
                 _apply_stow_response(batch, exc.code, exc.read())
                 return
             reason = f"HTTP {exc.code}"
         except (urllib.error.URLError, ConnectionError, TimeoutError) as exc:
-            reason = f"connection failed: {getattr(exc, 'reason', exc)}"
+            cause = getattr(exc, "reason", exc)
+            if isinstance(cause, ssl.SSLError):  # a certificate or protocol problem: no retry mends it
+                for record in batch:
+                    record.detail = tls_failure(cause, urlsplit(url).netloc)
+                return
+            reason = f"connection failed: {credentials.redact(str(cause))}"
             if attempt > retries:
                 break
         time.sleep(retry_wait_s * attempt)

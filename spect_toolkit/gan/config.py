@@ -12,7 +12,8 @@ from ..errors import ArgumentError, SchemaError
 from ..vocabulary import LEVELS, parse_levels
 
 # Fields that change how long or how a run is driven, not what it learns; left out of the hash.
-_RUNTIME_FIELDS = ("epochs", "checkpoint_every", "steps_per_call", "mixed_precision", "distribute")
+_RUNTIME_FIELDS = ("epochs", "checkpoint_every", "steps_per_call", "mixed_precision", "precision", "distribute")
+PRECISIONS = ("float32", "bfloat16", "float16")
 
 
 @dataclass(frozen=True)
@@ -39,7 +40,8 @@ class GanConfig:
     # How the run is driven:
     checkpoint_every: int = 50
     steps_per_call: int = 16
-    mixed_precision: bool = False
+    mixed_precision: bool = False  # the earlier name of precision="float16"
+    precision: str = "float32"  # compute dtype: float32, bfloat16 (mixed, no loss scale), float16 (mixed, loss scale)
     distribute: bool = False
 
     def __post_init__(self) -> None:
@@ -50,6 +52,10 @@ class GanConfig:
         for name in ("batch_size", "epochs", "width", "latent_dim", "embed_dim", "checkpoint_every", "steps_per_call"):
             if getattr(self, name) < 1:
                 raise ArgumentError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.precision not in PRECISIONS:
+            raise ArgumentError(f"unknown precision {self.precision!r}; choose {', '.join(PRECISIONS)}")
+        if self.mixed_precision and self.precision == "float32":
+            object.__setattr__(self, "precision", "float16")
         if not 0.0 <= self.ema_decay < 1.0:
             raise ArgumentError(f"ema_decay must lie in [0, 1), got {self.ema_decay}")
         object.__setattr__(self, "levels", parse_levels(self.levels))

@@ -15,6 +15,7 @@ from ..vocabulary import SLICE_SHAPE
 from . import augment, losses
 from .conditions import ConditionSpace
 from .config import GanConfig
+from .fused import FusedAdam
 from .networks import build_networks
 
 LOSS_NAMES = ("d_real", "d_fake", "recon", "g_loss")
@@ -68,8 +69,8 @@ class FastGAN:
         self.strategy = tf.distribute.MirroredStrategy() if config.distribute else tf.distribute.get_strategy()
         keras.utils.set_random_seed(config.seed)  # same seed, same initial weights, same first losses
         policy = keras.mixed_precision.global_policy()
-        if config.mixed_precision:
-            keras.mixed_precision.set_global_policy("mixed_float16")
+        if config.precision != "float32":
+            keras.mixed_precision.set_global_policy(f"mixed_{config.precision}")
         try:
             with self.strategy.scope():
                 nets = build_networks(config, space.size)
@@ -100,8 +101,9 @@ class FastGAN:
 
     def _optimizer(self):
         c = self.config
-        optimizer = keras.optimizers.Adam(c.learning_rate, beta_1=c.beta_1, beta_2=c.beta_2)
-        return keras.optimizers.LossScaleOptimizer(optimizer) if c.mixed_precision else optimizer
+        optimizer = FusedAdam(c.learning_rate, beta_1=c.beta_1, beta_2=c.beta_2)
+        # float16 needs its loss scaled against underflow; bfloat16 has float32's range
+        return keras.optimizers.LossScaleOptimizer(optimizer) if c.precision == "float16" else optimizer
 
     # ---- one step ------------------------------------------------------------------------------------------
     def _draw_real(self, seed):

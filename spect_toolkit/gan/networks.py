@@ -12,6 +12,7 @@ from keras import layers, ops
 
 from ..vocabulary import SLICE_SHAPE
 from .config import GanConfig
+from .fused import FusedBatchNormalization
 
 IMAGE_SIZE = SLICE_SHAPE[0]  # square slices
 
@@ -75,7 +76,7 @@ def _up_block(x, filters: int, config: GanConfig, name: str, noise_seed: int | N
     x = _conv(config, 2 * filters, 3, name=f"{name}_conv")(x)
     if config.noise_injection:
         x = NoiseInjection(seed=noise_seed or 0, name=f"{name}_noise")(x)
-    x = layers.BatchNormalization(name=f"{name}_bn")(x)
+    x = FusedBatchNormalization(name=f"{name}_bn")(x)
     return GLU(name=f"{name}_glu")(x)
 
 
@@ -97,7 +98,7 @@ def build_generator(config: GanConfig, condition_size: int) -> keras.Model:
     x = layers.Dense(config.embed_dim, name="embed")(x)
     x = layers.Reshape((1, 1, config.embed_dim))(x)
     x = layers.Conv2DTranspose(2 * ch[4], 4, padding="valid", use_bias=False, name="input_deconv")(x)
-    x = layers.BatchNormalization(name="input_bn")(x)
+    x = FusedBatchNormalization(name="input_bn")(x)
     feats = {4: GLU(name="input_glu")(x)}
     for size in (8, 16, 32, 64):
         feats[size] = _up_block(feats[size // 2], ch[size], config, f"up{size}", noise_seed=config.seed + size)
@@ -109,7 +110,7 @@ def build_generator(config: GanConfig, condition_size: int) -> keras.Model:
 
 def _down_block(x, filters: int, config: GanConfig, name: str):
     x = _conv(config, filters, 4, strides=2, name=f"{name}_conv")(x)
-    x = layers.BatchNormalization(name=f"{name}_bn")(x)
+    x = FusedBatchNormalization(name=f"{name}_bn")(x)
     return layers.LeakyReLU(0.2, name=f"{name}_lrelu")(x)
 
 
@@ -125,7 +126,7 @@ def build_discriminator(config: GanConfig, condition_size: int) -> keras.Model:
     for size in (32, 16, 8, 4):
         x = feats[size] = _down_block(x, ch[size], config, f"down{size}")
     x = _conv(config, ch[4], 1, name="output_conv1")(x)
-    x = layers.BatchNormalization(name="output_bn")(x)
+    x = FusedBatchNormalization(name="output_bn")(x)
     x = layers.LeakyReLU(0.2, name="output_lrelu")(x)
     x = _conv(config, 1, 4, padding="valid", bias=True, name="output_conv2")(x)
     logits = layers.Flatten(dtype="float32", name="logits")(x)

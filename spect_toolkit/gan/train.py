@@ -22,6 +22,7 @@ from .conditions import ConditionSpace
 from .config import GanConfig
 from .model import LOSS_NAMES, FastGAN, TrainingSet
 from .run_folder import RunFolder
+from .threads import configure_threads
 
 LOSS_COLUMNS = ("epoch", "step", *LOSS_NAMES, "images_per_s", "seconds")
 GRID_COLUMNS = 8
@@ -76,6 +77,7 @@ def train(
     data, space = training_set(select_split(table, config.split), config.levels)
     config = dataclasses.replace(config, levels=space.levels)
 
+    configure_threads(config.batch_size)  # before TensorFlow's first op, or not at all
     gan = FastGAN(config, space, data, mode=mode)
     start_epoch = checkpoint.assign(resumed, gan.state()) if resumed else 0
     run.save_config(config)  # only now: a resume that cannot load leaves the run folder as it was
@@ -86,7 +88,10 @@ def train(
 
     began, epoch, stopped = time.perf_counter(), start_epoch, False
     budget = None if time_budget_minutes is None else 60.0 * time_budget_minutes
-    with progress_bar(f"training ({config.preset})", total=config.epochs, enabled=show_progress) as advance:
+    deadline = None if budget is None else time.time() + budget
+    with progress_bar(
+        f"train {config.preset}", total=config.epochs, enabled=show_progress, deadline=deadline
+    ) as advance:
         advance(start_epoch)
         for epoch in range(start_epoch + 1, config.epochs + 1):
             t0, losses, remaining = time.perf_counter(), np.zeros(len(LOSS_NAMES)), steps_per_epoch
@@ -119,11 +124,7 @@ def train(
                 _save_grid_png(grid, space, run.sample_grid(epoch), epoch)
                 tensorboard.images(grid, space, epoch)
             checkpoint.save(last, gan.state(), epoch, keep_previous=True)
-            advance(
-                1,
-                info=f"D {row['d_real'] + row['d_fake']:.3f} rec {row['recon']:.3f} G {row['g_loss']:.3f} "
-                f"{row['images_per_s']:.0f} img/s",
-            )
+            advance(1, info=f"{row['images_per_s']:.0f} img/s")  # losses: losses.csv, TensorBoard
             if stopped:
                 break
     tensorboard.close()

@@ -37,7 +37,10 @@ def write_qc_pages(manifest: pd.DataFrame, store: np.ndarray, folder: Path) -> l
         ax.imshow(mosaic, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
         ax.set_axis_off()
         for c, (_, row) in enumerate(groups[0].iterrows()):
-            ax.text(64 * c + 32, -4, f"{row.level} {row.z_mm:+.0f}", color="white", fontsize=7, ha="center")
+            ax.text(64 * c + 32, -4, f"{row.level} {row.z_mm:+.0f} mm", color="white", fontsize=7, ha="center")
+        # radiological view: the patient's right on the image's left, on every tile
+        ax.text(2, 8, "R", color="yellow", fontsize=6, ha="left", va="center")
+        ax.text(61, 8, "L", color="yellow", fontsize=6, ha="right", va="center")
         for r, rows in enumerate(groups):
             first = rows.iloc[0]
             flagged = first.qc_flag != "ok"
@@ -51,7 +54,14 @@ def write_qc_pages(manifest: pd.DataFrame, store: np.ndarray, folder: Path) -> l
                 ha="right",
                 va="center",
             )
+        fig.suptitle(
+            "each row: one volume's selected slices, z in mm from the AC-PC plane; scaled to the volume's maximum; "
+            "R = patient's right",
+            color="white",
+            fontsize=6,
+            y=0.999,
+        )
         path = folder / f"qc_{page:03d}.png"
-        fig.savefig(path, dpi=80, facecolor="black")
+        fig.savefig(path, dpi=80, facecolor="black", bbox_inches="tight", pad_inches=0.05)
         pages.append(path)
     return pages

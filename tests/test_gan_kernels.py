@@ -1,0 +1,96 @@
+"""The fused kernels compute what Keras' own layers compute; the precision option computes in that precision;
+the thread choice follows the batch size and can be overridden."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from spect_toolkit.errors import ArgumentError
+from spect_toolkit.gan import ConditionSpace, FastGAN, TrainingSet, make_config
+from spect_toolkit.gan.fused import FusedAdam, FusedBatchNormalization
+from spect_toolkit.gan.threads import THREADS_ENV, choose_threads
+
+
+def _pair(shape):
+    reference, fused = keras.layers.BatchNormalization(), FusedBatchNormalization()
+    for layer in (reference, fused):
+        layer.build(shape)
+        layer.gamma.assign(np.linspace(0.5, 2.0, shape[-1]))
+        layer.beta.assign(np.linspace(-1.0, 1.0, shape[-1]))
+    return reference, fused
+
+
+def test_fused_batch_norm_equals_keras_in_training_and_inference():
+    x = tf.constant(np.random.default_rng(0).normal(2.0, 3.0, (4, 8, 8, 5)).astype("float32"))
+    reference, fused = _pair(x.shape)
+    for _ in range(3):  # moving statistics after several updates
+        with tf.GradientTape(persistent=True) as tape:
+            tape.watch(x)
+            y_ref = reference(x, training=True)
+            y_fused = fused(x, training=True)
+            loss_ref, loss_fused = tf.reduce_sum(y_ref**2 * x), tf.reduce_sum(y_fused**2 * x)
+        np.testing.assert_allclose(y_fused, y_ref, atol=1e-5)
+        for a, b in (
+            (tape.gradient(loss_fused, x), tape.gradient(loss_ref, x)),
+            (tape.gradient(loss_fused, fused.gamma), tape.gradient(loss_ref, reference.gamma)),
+            (tape.gradient(loss_fused, fused.beta), tape.gradient(loss_ref, reference.beta)),
+        ):
+            np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-3)
+    np.testing.assert_allclose(fused.moving_mean, reference.moving_mean, rtol=1e-6)
+    np.testing.assert_allclose(fused.moving_variance, reference.moving_variance, rtol=1e-6)  # biased, as Keras
+    np.testing.assert_allclose(fused(x, training=False), reference(x, training=False), atol=1e-5)
+
+
+def test_fused_adam_equals_keras_adam():
+    rng = np.random.default_rng(1)
+    start = rng.normal(size=(3, 4)).astype("float32")
+    w_ref, w_fused = keras.Variable(start), keras.Variable(start)
+    reference, fused = keras.optimizers.Adam(2e-3, 0.9, 0.999), FusedAdam(2e-3, 0.9, 0.999)
+    reference.build([w_ref])
+    fused.build([w_fused])
+    for step in range(6):
+        gradient = rng.normal(size=(3, 4)).astype("float32") * (step + 1)
+        reference.apply([gradient], [w_ref])
+        fused.apply([gradient], [w_fused])
+    # the same updates up to float32 rounding (the kernel orders its arithmetic its own way)
+    np.testing.assert_allclose(np.asarray(w_fused) - start, np.asarray(w_ref) - start, rtol=1e-3, atol=1e-8)
+    for a, b in zip(fused.variables, reference.variables):  # iterations, first and second moments
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-7)  # m += (g - m)(1 - b1) against m = b1 m + (1 - b1) g
+
+
+def _tiny_set():
+    slices = np.zeros((4, 64, 64), np.float32)
+    slices[:, 20:40, 20:44] = 1.0
+    space = ConditionSpace(("COR",))
+    return TrainingSet.from_arrays(slices, slices, slices, ["COR"] * 4, ["normal", "bilateral"] * 2, space), space
+
+
+@pytest.mark.parametrize("precision, dtype", [("bfloat16", "bfloat16"), ("float16", "float16")])
+def test_precision_option_computes_in_that_precision(precision, dtype):
+    data, space = _tiny_set()
+    config = make_config("paper", width=4, batch_size=2, steps_per_call=2, precision=precision)
+    gan = FastGAN(config, space, data, mode="function")
+    assert keras.mixed_precision.global_policy().name == "float32"  # restored for everything built later
+    conv = gan.generator.get_layer("up8_conv")
+    assert conv.compute_dtype == dtype and conv.kernel.dtype == "float32"  # mixed: float32 weights
+    z = np.zeros((1, config.latent_dim), np.float32)
+    inner = keras.Model(gan.generator.inputs, conv.output)([z, space.vectors(["COR"], ["normal"])], training=False)
+    assert inner.dtype == dtype
+    assert np.isfinite(np.asarray(gan.train_steps(2))).all()
+    with pytest.raises(ArgumentError, match="unknown precision 'int8'"):
+        make_config("paper", precision="int8")
+
+
+def test_thread_choice_follows_batch_and_environment(monkeypatch):
+    monkeypatch.delenv(THREADS_ENV, raising=False)
+    assert choose_threads(4, cores=2) == (1, 2)
+    assert choose_threads(4, cores=16) == (8, 2)
+    assert choose_threads(32, cores=2) is None  # TensorFlow's default was as fast at batch 32
+    monkeypatch.setenv(THREADS_ENV, "3,1")
+    assert choose_threads(4, cores=2) == (3, 1)
+    monkeypatch.setenv(THREADS_ENV, "many")
+    with pytest.raises(ArgumentError, match="INTRA,INTER"):
+        choose_threads(4)

@@ -233,9 +233,9 @@ def train(
     levels: Optional[str] = typer.Option(None, help="levels to train on, e.g. CER,BG,COR (data set A) or COR (B)"),
     preset: str = typer.Option("paper", help="paper (what the paper states) or improved (FastGAN's additions)"),
     split: Optional[str] = typer.Option(
-        None, help="all (every patient, as the paper) or train (leave the evaluation holdout out)"
+        None, help="all (every patient, as the paper) or train (leave the evaluation holdout out); default: all"
     ),
-    epochs: Optional[int] = typer.Option(None, min=1, help="epochs (paper: 1000)"),
+    epochs: Optional[int] = typer.Option(None, min=1, help="epochs; default: the preset's (paper: 1000)"),
     batch_size: Optional[int] = typer.Option(None, min=1, help="batch size (paper: 4)"),
     seed: Optional[int] = typer.Option(None, help="random seed (weights, batches, augmentation)"),
     resume: bool = typer.Option(False, help="continue the run in --out from its last checkpoint"),
@@ -245,13 +245,25 @@ def train(
     beta1: Optional[float] = typer.Option(None, help="Adam beta 1 (paper: 0.9)"),
     beta2: Optional[float] = typer.Option(None, help="Adam beta 2 (paper: 0.999)"),
     width: Optional[int] = typer.Option(None, min=1, help="channel width of both networks (default 32)"),
-    spectral_norm: Optional[bool] = typer.Option(None, "--spectral-norm/--no-spectral-norm"),
-    noise_injection: Optional[bool] = typer.Option(None, "--noise-injection/--no-noise-injection"),
+    spectral_norm: Optional[bool] = typer.Option(
+        None, "--spectral-norm/--no-spectral-norm", help="spectral normalisation of every conv (default: the preset's)"
+    ),
+    noise_injection: Optional[bool] = typer.Option(
+        None, "--noise-injection/--no-noise-injection", help="FastGAN's noise injection in G (default: the preset's)"
+    ),
     random_margin: Optional[bool] = typer.Option(
         None, "--random-margin/--no-random-margin", help="hinge margin ~ U(0.8, 1)"
     ),
     ema_decay: Optional[float] = typer.Option(None, help="generator weight EMA decay; 0 turns it off"),
-    diff_augment: Optional[bool] = typer.Option(None, "--diff-augment/--no-diff-augment"),
+    diff_augment: Optional[bool] = typer.Option(
+        None, "--diff-augment/--no-diff-augment", help="DiffAugment (brightness, contrast, translation) before D"
+    ),
+    minibatch_std: Optional[bool] = typer.Option(
+        None, "--minibatch-std/--no-minibatch-std", help="a minibatch standard deviation feature in D (default off)"
+    ),
+    balanced_patterns: Optional[bool] = typer.Option(
+        None, "--balanced-patterns/--no-balanced-patterns", help="draw normal, unilateral, bilateral equally often"
+    ),
     steps_per_call: Optional[int] = typer.Option(None, min=1, help="training steps per compiled call"),
     precision: Optional[str] = typer.Option(
         None,
@@ -289,6 +301,8 @@ def train(
             random_margin=random_margin,
             ema_decay=ema_decay,
             diff_augment=diff_augment,
+            minibatch_std=minibatch_std,
+            balanced_patterns=balanced_patterns,
             steps_per_call=steps_per_call,
             precision=precision,
             distribute=distribute or None,

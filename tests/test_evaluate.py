@@ -155,3 +155,12 @@ def test_select_epoch_then_generate_best(tiny_run, ingested):
     assert result.scores[result.epoch] == min(result.scores.values())
     samples = generate(tiny_run.run_dir, per_condition=1, epoch="best")
     assert samples.epoch == result.epoch
+
+
+def test_selection_smoothing_ignores_one_lucky_checkpoint():
+    from spect_toolkit.evaluate.selection import smoothed
+
+    values = {10: 9.0, 20: 8.0, 30: 1.0, 40: 8.5, 50: 3.0, 60: 2.8, 70: 3.1}  # epoch 30 is one lucky draw
+    smooth = smoothed(values)
+    assert min(smooth, key=smooth.get) in (50, 60, 70)  # a stretch of good checkpoints wins
+    assert smooth[30] == 8.0 and smooth[60] == 3.0

@@ -94,3 +94,36 @@ def test_thread_choice_follows_batch_and_environment(monkeypatch):
     monkeypatch.setenv(THREADS_ENV, "many")
     with pytest.raises(ArgumentError, match="INTRA,INTER"):
         choose_threads(4)
+
+
+def test_minibatch_std_adds_the_batch_spread_as_one_feature_map():
+    from spect_toolkit.gan.networks import MinibatchStd, build_networks
+
+    x = np.zeros((4, 2, 2, 3), np.float32)
+    x[:, 0, 0, 0] = [0.0, 1.0, 2.0, 3.0]  # one feature varies across the batch, the others do not
+    out = np.asarray(MinibatchStd()(tf.constant(x)))
+    assert out.shape == (4, 2, 2, 4)
+    np.testing.assert_allclose(out[..., :3], x)
+    np.testing.assert_allclose(out[..., 3], np.std([0, 1, 2, 3]) / 12 + np.sqrt(1e-8) * 11 / 12, rtol=1e-4)
+    plain, with_std = (build_networks(make_config("paper", width=4, minibatch_std=flag), 3) for flag in (False, True))
+    assert "minibatch_std" in [layer.name for layer in with_std["discriminator"].layers]
+    assert with_std["discriminator"].count_params() > plain["discriminator"].count_params()
+    assert make_config("paper", minibatch_std=True).hash != make_config("paper").hash
+
+
+def test_balanced_sampling_draws_every_pattern_equally_often():
+    from spect_toolkit.gan.model import balanced_logits
+
+    pattern_index = np.array([0] * 60 + [1] * 30 + [2] * 10)
+    probabilities = np.exp(balanced_logits(pattern_index))
+    np.testing.assert_allclose(probabilities.sum(), 1.0, rtol=1e-5)
+    for pattern in range(3):
+        assert probabilities[pattern_index == pattern].sum() == pytest.approx(1 / 3, rel=1e-5)
+    slices = np.ones((100, 64, 64), np.float32)
+    space = ConditionSpace(("COR",))
+    names = np.array(["normal", "unilateral", "bilateral"])[pattern_index]
+    data = TrainingSet.from_arrays(slices, slices, slices, ["COR"] * 100, names, space)
+    gan = FastGAN(make_config("paper", width=4, batch_size=300, balanced_patterns=True), space, data, "function")
+    _, conditions = gan._draw_real(tf.constant([1, 2], tf.int64))
+    drawn = np.bincount(np.asarray(conditions)[:, -3:].argmax(axis=1), minlength=3)
+    assert drawn.min() > 70  # each about 100 of 300; uniform drawing would give about 30 bilateral

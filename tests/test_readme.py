@@ -1,6 +1,6 @@
 """The README's own-export sequence, run as written on a small phantom export, so it cannot drift from the CLI.
 
-Only three things change: the paths (the phantom's export and labels), the training length (two epochs of tiny
+Only three things change: the paths (the phantom's export and labels), the training length (one epoch of tiny
 networks instead of the paper's 1000), and the push, which needs a PACS (tests/test_push.py covers it)."""
 
 from __future__ import annotations
@@ -14,18 +14,7 @@ from typer.testing import CliRunner
 from spect_toolkit.cli import app
 
 README = Path(__file__).resolve().parents[1] / "README.md"
-SHORT_TRAINING = [
-    "--epochs",
-    "2",
-    "--width",
-    "4",
-    "--batch-size",
-    "16",
-    "--checkpoint-every",
-    "1",
-    "--step-mode",
-    "function",
-]
+SHORT_TRAINING = ["--epochs", "1", "--width", "4", "--batch-size", "16", "--step-mode", "function"]
 
 
 def readme_sequence() -> list[list[str]]:

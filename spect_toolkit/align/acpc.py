@@ -29,6 +29,7 @@ QC_MAX_DISAGREEMENT_DEG = 2.0
 # A brain voxel below this share of the template's level (scaled to the volume) counts as defect and is left out
 # of the registration: a unilateral defect otherwise pulls the head toward the healthy side by several mm.
 DEFECT_RATIO = 0.85
+DEFECT_PASSES = 2
 # The second start is tilted the way heads most often lie in the camera (chin down) and turned a little.
 SECOND_START_DEG = (12.0, 0.0, 6.0)
 
@@ -258,8 +259,9 @@ def align_to_acpc(volume: Volume, method: str = "template", landmarks: dict | No
             disagreement = _angle_between(pose.rotation, second.rotation)
             if second.metric < pose.metric:
                 pose = second
-        defect = defect_mask(resample_to_canonical(volume, pose.rotation, pose.translation))
-        pose = _register(moving, pose, defect=defect)
+        for _ in range(DEFECT_PASSES):  # each pass finds the defect on a better-aligned volume
+            defect = defect_mask(resample_to_canonical(volume, pose.rotation, pose.translation))
+            pose = _register(moving, pose, defect=defect)
         rotation, translation = pose.rotation, pose.translation
     elif method == "landmarks":
         if not landmarks or not {"AC", "PC", "MID"} <= set(landmarks):

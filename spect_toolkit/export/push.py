@@ -88,7 +88,9 @@ def _read(path: Path, pixels: bool = True) -> tuple[pydicom.Dataset | None, Push
     try:
         ds = pydicom.dcmread(path, stop_before_pixels=not pixels)
         return ds, PushRecord(path, str(ds.SOPInstanceUID), FAILED, "")
-    except InvalidDicomError:
+    except InvalidDicomError as exc:
+        if path.suffix.lower() == ".dcm":  # named as DICOM: a broken file, not a stray note
+            return None, PushRecord(path, "", FAILED, f"unreadable: {exc}")
         return None, PushRecord(path, "", IGNORED, "not a DICOM file (no DICM preamble)")
     except (OSError, AttributeError, ValueError, EOFError) as exc:
         return None, PushRecord(path, "", FAILED, f"unreadable: {exc}")

@@ -37,6 +37,9 @@ class GanConfig:
     random_margin: bool = False
     ema_decay: float = 0.0
     diff_augment: bool = False
+    # Beyond the paper and FastGAN, off in both presets unless asked for:
+    minibatch_std: bool = False  # the paper's suggested remedy for low diversity (a minibatch-std feature in D)
+    balanced_patterns: bool = False  # draw each pattern equally often (the data are 551 / 291 / 96)
     # How the run is driven:
     checkpoint_every: int = 50
     steps_per_call: int = 16

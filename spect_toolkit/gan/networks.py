@@ -108,6 +108,24 @@ def build_generator(config: GanConfig, condition_size: int) -> keras.Model:
     return keras.Model([z, y], image, name="generator")
 
 
+@keras.saving.register_keras_serializable(package="spect_toolkit")
+class MinibatchStd(layers.Layer):
+    """One more feature map: the standard deviation of each feature across the batch, averaged to one number
+    (ProGAN's minibatch standard deviation). A discriminator that sees how alike a batch is can push a generator
+    that makes too alike slices (the low diversity the paper saw in bilateral slices)."""
+
+    def call(self, x):
+        x32 = ops.cast(x, "float32")
+        std = ops.sqrt(ops.var(x32, axis=0) + 1e-8)  # (H, W, C): spread across the batch
+        level = ops.mean(std)
+        shape = ops.shape(x)
+        plane = ops.broadcast_to(ops.reshape(ops.cast(level, x.dtype), (1, 1, 1, 1)), (shape[0], shape[1], shape[2], 1))
+        return ops.concatenate([x, plane], axis=-1)
+
+    def compute_output_shape(self, input_shape):
+        return (*input_shape[:-1], input_shape[-1] + 1)
+
+
 def _down_block(x, filters: int, config: GanConfig, name: str):
     x = _conv(config, filters, 4, strides=2, name=f"{name}_conv")(x)
     x = FusedBatchNormalization(name=f"{name}_bn")(x)
@@ -125,6 +143,8 @@ def build_discriminator(config: GanConfig, condition_size: int) -> keras.Model:
     feats = {}
     for size in (32, 16, 8, 4):
         x = feats[size] = _down_block(x, ch[size], config, f"down{size}")
+    if config.minibatch_std:
+        x = MinibatchStd(name="minibatch_std")(x)
     x = _conv(config, ch[4], 1, name="output_conv1")(x)
     x = FusedBatchNormalization(name="output_bn")(x)
     x = layers.LeakyReLU(0.2, name="output_lrelu")(x)

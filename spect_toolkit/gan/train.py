@@ -63,8 +63,8 @@ def train(
     last = run.last_checkpoint
     resumed, note = None, None
     if resume:
-        stored = run.load_config()
         resumed, note = _resume_point(run)
+        stored = run.load_config()
         config = dataclasses.replace(stored, epochs=config.epochs if config else stored.epochs)
         if config.epochs <= resumed.epoch:
             raise ArgumentError(

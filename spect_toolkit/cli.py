@@ -15,10 +15,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import NoReturn, Optional
 
-import click
 import typer
 from rich.console import Console
 from rich.table import Table
+from typer.exceptions import TyperException
 
 from .errors import ArgumentError, SpectError
 
@@ -73,7 +73,7 @@ def command(name: str | None = None) -> Callable[[Callable], Callable]:
         def run(*args, **kwargs):
             try:
                 return func(*args, **kwargs)
-            except (typer.Exit, typer.Abort, click.ClickException):
+            except (typer.Exit, typer.Abort, TyperException):  # typer's own exits and usage errors
                 raise
             except ArgumentError as exc:
                 _fail(exc, EXIT_USAGE)

@@ -8,8 +8,10 @@ skipped some input (each skipped item is listed in its report).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -45,23 +47,48 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _main(
+    context: typer.Context,
     debug: bool = typer.Option(False, "--debug", help="show the full traceback of an unexpected error"),
     verbose: bool = typer.Option(False, "--verbose", help="let TensorFlow and Keras print their own log lines"),
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="print the version"),
 ) -> None:
     _options["debug"] = debug
     if not verbose:
-        _quiet_frameworks()
+        _quiet_frameworks(context.invoked_subcommand in TENSORFLOW_COMMANDS)
 
 
-def _quiet_frameworks() -> None:
+TENSORFLOW_COMMANDS = {"train", "generate", "evaluate", "select-epoch", "demo"}
+
+
+def _quiet_frameworks(uses_tensorflow: bool) -> None:
     """TensorFlow's start-up chatter (CUDA probing, CPU features, oneDNN) and retracing notes are noise to a user;
-    errors still show. Must run before TensorFlow is imported, which the commands do lazily."""
+    errors still show. Its C++ start-up lines are written before any log setting applies, so a command that uses
+    TensorFlow imports it here with the process's standard error pointed at /dev/null."""
     import logging
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    os.environ.setdefault("ABSL_MIN_LOG_LEVEL", "3")
     logging.getLogger("tensorflow").setLevel(logging.ERROR)
+    if uses_tensorflow and "tensorflow" not in sys.modules:
+        with _stderr_silenced():
+            import tensorflow  # noqa: F401
+
+
+@contextlib.contextmanager
+def _stderr_silenced():
+    try:
+        fd = sys.stderr.fileno()
+    except (AttributeError, OSError, ValueError):  # not a real stream (a test runner's): nothing to silence
+        yield
+        return
+    sys.stderr.flush()
+    saved, devnull = os.dup(fd), os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, fd)
+    try:
+        yield
+    finally:
+        os.dup2(saved, fd)
+        os.close(saved)
+        os.close(devnull)
 
 
 def command(name: str | None = None) -> Callable[[Callable], Callable]:

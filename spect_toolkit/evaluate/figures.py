@@ -71,14 +71,15 @@ def maps(images_by_group: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]) 
                 )
         axes[r, 0].set_ylabel(f"{level}\n{pattern}", fontsize=8)
     for k, label in ((0, "mean, fraction of slice max"), (1, "SD, fraction of slice max")):
-        if k in shown:
-            bar = fig.colorbar(
-                shown[k], ax=axes[:, k * len(groups) : (k + 1) * len(groups)].ravel().tolist(), fraction=0.04, pad=0.02
-            )
+        if k in shown:  # under its own columns, where it covers no image and no other bar's label
+            columns = axes[:, k * len(groups) : (k + 1) * len(groups)].ravel().tolist()
+            bar = fig.colorbar(shown[k], ax=columns, location="bottom", fraction=0.02, pad=0.015, aspect=25)
             bar.set_label(label, fontsize=7)
             bar.ax.tick_params(labelsize=6)
     fig.suptitle(
-        "pixel-wise mean and SD of slices normalised to their maximum; patient's left on the image's right", fontsize=8
+        "pixel-wise mean and SD of slices normalised to their maximum; patient's left on the image's right",
+        fontsize=8,
+        y=0.91,
     )
     return png(fig)
 

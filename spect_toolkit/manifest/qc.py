@@ -38,7 +38,7 @@ def write_qc_pages(manifest: pd.DataFrame, store: np.ndarray, folder: Path) -> l
         ax.set_axis_off()
         for c, (_, row) in enumerate(groups[0].iterrows()):
             ax.text(64 * c + 32, -4, f"{row.level} {row.z_mm:+.0f} mm", color="white", fontsize=7, ha="center")
-        # radiological view: the patient's right on the image's left, on every tile
+        # radiological view: the patient's right on the image's left (marked on the first tile)
         ax.text(2, 8, "R", color="yellow", fontsize=6, ha="left", va="center")
         ax.text(61, 8, "L", color="yellow", fontsize=6, ha="right", va="center")
         for r, rows in enumerate(groups):

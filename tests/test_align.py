@@ -96,3 +96,11 @@ def test_defect_mask_ignores_global_level_and_finds_a_defect():
     mask = defect_mask(volume.array)
     x = CANONICAL_GRID.axis("x")
     assert mask[..., x > 30].sum() > 10 * mask[..., x < -30].sum()
+
+
+def test_qc_values_never_print_like_their_limit():
+    from spect_toolkit.align.acpc import shown
+
+    assert shown(2.54, 2.5) == "2.54"  # at one decimal it would read 2.5 against the limit 2.5
+    assert shown(0.5996, 0.6) == "0.5996"
+    assert shown(5.31, 2.5) == "5.3"  # one decimal where that already differs

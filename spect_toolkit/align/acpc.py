@@ -208,6 +208,16 @@ def _canonical_image(array: np.ndarray):
     return image
 
 
+def shown(value: float, limit: float) -> str:
+    """``value`` with as many decimals (1 to 4) as it takes not to print like ``limit``: a flag never reads
+    "0.60 below 0.60"."""
+    for decimals in range(1, 5):
+        text = f"{value:.{decimals}f}"
+        if text != f"{limit:.{decimals}f}":
+            return text
+    return f"{value:.6g}"
+
+
 def quality_check(
     volume: Volume, rotation: np.ndarray, translation: np.ndarray, disagreement: float = 0.0
 ) -> QualityCheck:
@@ -223,16 +233,20 @@ def quality_check(
     angles = rotation_angles(rotation)
     worst = max(abs(a) for a in angles)
     if disagreement > QC_MAX_DISAGREEMENT_DEG:
-        flag = f"unstable registration: two starts disagree by {disagreement:.1f} deg (limit {QC_MAX_DISAGREEMENT_DEG})"
+        value = shown(disagreement, QC_MAX_DISAGREEMENT_DEG)
+        flag = f"unstable registration: two starts disagree by {value} deg (limit {QC_MAX_DISAGREEMENT_DEG})"
     elif worst > QC_MAX_ANGLE_DEG:
-        flag = f"head rotated {worst:.1f} deg, beyond the {QC_MAX_ANGLE_DEG:.0f} deg a head lies in a camera"
+        value = shown(worst, QC_MAX_ANGLE_DEG)
+        flag = f"head rotated {value} deg, beyond the {QC_MAX_ANGLE_DEG:.0f} deg a head lies in a camera"
     elif residual_deg > QC_MAX_RESIDUAL_DEG or residual_mm > QC_MAX_RESIDUAL_MM:
+        turn, shift = shown(residual_deg, QC_MAX_RESIDUAL_DEG), shown(residual_mm, QC_MAX_RESIDUAL_MM)
         flag = (
-            f"misaligned: a second registration still turns it {residual_deg:.1f} deg and shifts it "
-            f"{residual_mm:.1f} mm (limits {QC_MAX_RESIDUAL_DEG} deg, {QC_MAX_RESIDUAL_MM} mm)"
+            f"misaligned: a second registration still turns it {turn} deg and shifts it {shift} mm "
+            f"(limits {QC_MAX_RESIDUAL_DEG} deg, {QC_MAX_RESIDUAL_MM} mm)"
         )
     elif score < QC_MIN_SIMILARITY:
-        flag = f"not brain-like: correlation with the template outside defects {score:.3f}, below {QC_MIN_SIMILARITY}"
+        value = shown(score, QC_MIN_SIMILARITY)
+        flag = f"not brain-like: correlation with the template outside defects {value}, below {QC_MIN_SIMILARITY}"
     else:
         flag = "ok"
     return QualityCheck(flag, score, residual_deg, residual_mm, share)

@@ -13,6 +13,7 @@ import hashlib
 import hmac
 import os
 import secrets
+import time
 from pathlib import Path
 
 from .errors import ArgumentError, SpectInputError
@@ -65,8 +66,6 @@ def _read_key(path: Path) -> bytes:
     except (OSError, UnicodeDecodeError) as exc:
         raise SpectInputError(path, f"cannot read the pseudonym key: {exc}") from None
     if not text:  # a concurrent creator may not have written it yet
-        import time
-
         time.sleep(0.2)
         text = path.read_text().strip()
     if not text:

@@ -326,21 +326,8 @@ def test_only_failed_resends_what_the_report_did_not_confirm(tmp_path):
     export_samples(_samples(4), tmp_path / "dicom")
     (tmp_path / "dicom" / "README.txt").write_text("not DICOM")
     port = free_port()
-    first = CliRunner().invoke(
-        app,
-        [
-            "push",
-            str(tmp_path / "dicom"),
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--called-aet",
-            "X",
-            "--retries",
-            "0",
-        ],
-    )
+    push = ["push", str(tmp_path / "dicom"), "--host", "127.0.0.1", "--port", str(port), "--called-aet", "X"]
+    first = CliRunner().invoke(app, [*push, "--retries", "0"])
     assert first.exit_code == 1 and "1 not DICOM, ignored" in " ".join(first.output.split())
     report = pd.read_csv(tmp_path / "dicom.push_report.csv")
     assert sorted(report.status) == ["ignored", "not stored", "not stored", "not stored", "not stored"]
@@ -349,14 +336,7 @@ def test_only_failed_resends_what_the_report_did_not_confirm(tmp_path):
     again = CliRunner().invoke(
         app,
         [
-            "push",
-            str(tmp_path / "dicom"),
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--called-aet",
-            "X",
+            *push,
             "--retries",
             "0",
             "--only-failed",

@@ -64,6 +64,11 @@ def _uids(files):
     return [str(pydicom.dcmread(f, stop_before_pixels=True).SOPInstanceUID) for f in files]
 
 
+def _node(pacs) -> list:
+    """The secured Orthanc's DICOM address as push options."""
+    return ["--host", "127.0.0.1", "--port", pacs.dicom_port, "--called-aet", "SECURE"]
+
+
 def _push(*args):
     return CliRunner().invoke(app, ["push", *map(str, args)])
 
@@ -131,12 +136,7 @@ def test_a_server_certificate_from_an_unknown_ca_is_refused(pacs, export, certif
     _no_secret_anywhere(result, tmp_path / "r.csv")
     dicom = _push(
         export.folder,
-        "--host",
-        "127.0.0.1",
-        "--port",
-        pacs.dicom_port,
-        "--called-aet",
-        "SECURE",
+        *_node(pacs),
         "--tls-ca",
         certificates.other_ca,
         "--retries",
@@ -151,12 +151,7 @@ def test_cstore_over_dicom_tls_stores_every_file(pacs, export, certificates, tmp
     report = tmp_path / "report.csv"
     result = _push(
         export.folder,
-        "--host",
-        "127.0.0.1",
-        "--port",
-        pacs.dicom_port,
-        "--called-aet",
-        "SECURE",
+        *_node(pacs),
         "--tls-ca",
         certificates.ca,
         "--tls-cert",

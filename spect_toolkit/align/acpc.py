@@ -219,11 +219,16 @@ def shown(value: float, limit: float) -> str:
 
 
 def quality_check(
-    volume: Volume, rotation: np.ndarray, translation: np.ndarray, disagreement: float = 0.0
+    volume: Volume,
+    rotation: np.ndarray,
+    translation: np.ndarray,
+    disagreement: float = 0.0,
+    array: np.ndarray | None = None,
 ) -> QualityCheck:
     """Check a pose of ``volume``: resample it into AC-PC space and register that to the template once more
     (defects left out). A right pose leaves nothing to correct; a wrong one leaves its error as the residual."""
-    array = resample_to_canonical(volume, rotation, translation)
+    if array is None:  # the caller may have resampled at this pose already
+        array = resample_to_canonical(volume, rotation, translation)
     defect = defect_mask(array)
     residual = _register(_canonical_image(array), coarse_only=True, defect=defect)  # coarse: 5 deg shows at 8.8 mm
     residual_deg = float(np.degrees(Rotation.from_matrix(residual.rotation).magnitude()))
@@ -284,5 +289,5 @@ def align_to_acpc(volume: Volume, method: str = "template", landmarks: dict | No
     else:
         raise ArgumentError(f"unknown alignment method {method!r}; expected 'template' or 'landmarks'")
     array = resample_to_canonical(volume, rotation, translation)
-    qc = quality_check(volume, rotation, translation, disagreement)
+    qc = quality_check(volume, rotation, translation, disagreement, array)
     return Aligned(array, rotation, translation, rotation_angles(rotation), qc.similarity, method, qc.flag, qc)

@@ -39,8 +39,9 @@ class NotImageInput(DicomInputError):
 def read_header(path: str | Path, pixels: bool = True) -> Dataset:
     """Read a DICOM file, or raise :class:`DicomInputError` saying why it is not one we can use.
 
-    With ``pixels=False`` the pixel data is checked (present, long enough) but not kept, so that indexing a large
-    export holds headers only: memory stays flat in the number of files.
+    With ``pixels=False`` the pixel data is checked (present, long enough) without being read: it stays deferred
+    and is read only if touched. Indexing keeps :func:`series_header` of it, so memory stays flat in the number of
+    files.
     """
     path = Path(path)
     try:
@@ -65,7 +66,7 @@ def read_header(path: str | Path, pixels: bool = True) -> Dataset:
         stored = _pixel_data_length(ds)
         if stored < expected:
             raise DicomInputError(path, f"truncated: pixel data has {stored} of {expected} bytes")
-    return ds if pixels else _series_header(ds, _has_signal(ds))
+    return ds
 
 
 def _has_signal(ds: Dataset) -> bool:
@@ -109,7 +110,7 @@ SERIES_HEADER_KEYWORDS = (
 )
 
 
-def _series_header(ds: Dataset, has_signal: bool = True) -> Dataset:
+def series_header(ds: Dataset) -> Dataset:
     """A copy of ``ds`` with only :data:`SERIES_HEADER_KEYWORDS` and the geometry of the first detector item."""
     header = Dataset()
     for keyword in SERIES_HEADER_KEYWORDS:
@@ -124,7 +125,6 @@ def _series_header(ds: Dataset, has_signal: bool = True) -> Dataset:
         header.DetectorInformationSequence = [item]
     header.file_meta = ds.file_meta
     header.filename = ds.filename
-    header._has_signal = has_signal  # not a DICOM attribute: what the dropped pixel data showed
     return header
 
 
@@ -286,8 +286,16 @@ class FileFrames:
             row,
             col,
             _multiframe_positions(ds, item, normal, path),
-            _has_signal(ds) if "PixelData" in ds else getattr(ds, "_has_signal", True),
+            _has_signal(ds),
         )
+
+    @classmethod
+    def or_reason(cls, ds: Dataset, path: str) -> FileFrames | DicomInputError:
+        """:meth:`of`, or the reason it fails, for :func:`describe_frames` to raise in its own order."""
+        try:
+            return cls.of(ds, path)
+        except DicomInputError as exc:
+            return exc
 
 
 def series_source(paths: list[str]) -> str:
@@ -296,15 +304,17 @@ def series_source(paths: list[str]) -> str:
 
 def describe_series(datasets: list[Dataset], paths: list[str]) -> SeriesLayout:
     """Validate one series' headers and work out its geometry; raise :class:`DicomInputError` if unusable."""
-    check_tomographic(datasets[0], series_source(paths))
-    return describe_frames(datasets[0], [FileFrames.of(ds, str(path)) for ds, path in zip(datasets, paths)])
+    return describe_frames(datasets[0], [FileFrames.or_reason(ds, str(path)) for ds, path in zip(datasets, paths)])
 
 
-def describe_frames(first: Dataset, files: list[FileFrames]) -> SeriesLayout:
-    """The series' layout from the header of its first file and every file's frames."""
-    paths = [f.path for f in files]
+def describe_frames(first: Dataset, files: list[FileFrames | DicomInputError]) -> SeriesLayout:
+    """The series' layout from the header of its first file and every file's frames (or why a file's geometry is
+    unusable, raised after the series-level checks)."""
+    paths = [f.path if isinstance(f, FileFrames) else str(f.source) for f in files]
     source = series_source(paths)
     check_tomographic(first, source)
+    for reason in (f for f in files if isinstance(f, DicomInputError)):
+        raise reason
     rows, columns = int(first.Rows), int(first.Columns)
     _, geometry_source = _geometry_item(first)
     row, col = files[0].row, files[0].col

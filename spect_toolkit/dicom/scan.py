@@ -15,11 +15,10 @@ from ..vocabulary import SLICE_SHAPE
 from .reader import (
     FileFrames,
     NotImageInput,
-    check_tomographic,
     condition_of,
     describe_frames,
     read_header,
-    series_source,
+    series_header,
 )
 
 OK, SKIPPED, IGNORED = "ok", "skipped", "ignored"
@@ -92,15 +91,6 @@ def _member_path(member: FileFrames | DicomInputError) -> str:
     return member.path if isinstance(member, FileFrames) else str(member.source)
 
 
-def _describe(first, members: list, paths: list[str]):
-    """The series layout; the first reason it is unusable, in the order ``describe_series`` checks."""
-    check_tomographic(first, series_source(paths))
-    for member in members:
-        if isinstance(member, DicomInputError):
-            raise member
-    return describe_frames(first, members)
-
-
 def scan(path: str | Path, pseudonymize: Pseudonymizer | None = None, show_progress: bool = False) -> pd.DataFrame:
     """Index every file under ``path``: one row per series (usable or not) and one per file outside any series.
 
@@ -135,11 +125,9 @@ def scan(path: str | Path, pseudonymize: Pseudonymizer | None = None, show_progr
                 )
             else:
                 uid = str(ds.get("SeriesInstanceUID", "")) or f"no-series-uid:{file}"
-                firsts.setdefault(uid, ds)
-                try:
-                    groups[uid].append(FileFrames.of(ds, str(file)))
-                except DicomInputError as exc:
-                    groups[uid].append(exc)
+                if uid not in firsts:  # a slim copy: the full header of every file would grow with the export
+                    firsts[uid] = series_header(ds)
+                groups[uid].append(FileFrames.or_reason(ds, str(file)))
             advance()
 
     for uid, members in groups.items():
@@ -163,7 +151,7 @@ def scan(path: str | Path, pseudonymize: Pseudonymizer | None = None, show_progr
             files=";".join(_relative(Path(p), base) for p in paths),
         )
         try:
-            layout = _describe(first, members, paths)
+            layout = describe_frames(first, members)
         except DicomInputError as exc:
             row.update(outcome=SKIPPED, status=exc.problem)
         else:

@@ -99,14 +99,12 @@ class FastGAN:
                 self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
         finally:
             keras.mixed_precision.set_global_policy(policy)
-        self.data = (
-            None
-            if data is None
-            else {
-                **{k: tf.constant(getattr(data, k)) for k in ("slices", "below", "above", "condition", "flip_allowed")},
-                "draw_logits": tf.constant(balanced_logits(data.condition[:, -3:].argmax(axis=1))),
-            }
-        )
+        self.data = None
+        if data is not None:
+            keys = ("slices", "below", "above", "condition", "flip_allowed")
+            self.data = {k: tf.constant(getattr(data, k)) for k in keys}
+            if config.balanced_patterns:
+                self.data["draw_logits"] = tf.constant(balanced_logits(data.condition[:, -3:].argmax(axis=1)))
         self.train_steps = self._compile(mode)
 
     def _optimizer(self):

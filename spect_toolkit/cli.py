@@ -34,7 +34,7 @@ def _fail(message: object, code: int = EXIT_FAILED) -> NoReturn:
     raise typer.Exit(code)
 
 
-_options = {"debug": False}
+_options = {"debug": False, "verbose": False}
 
 
 def _version(value: bool) -> None:
@@ -52,12 +52,13 @@ def _main(
     verbose: bool = typer.Option(False, "--verbose", help="let TensorFlow and Keras print their own log lines"),
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="print the version"),
 ) -> None:
-    _options["debug"] = debug
+    _options["debug"], _options["verbose"] = debug, verbose
     if not verbose:
         _quiet_frameworks(context.invoked_subcommand in TENSORFLOW_COMMANDS)
 
 
-TENSORFLOW_COMMANDS = {"train", "generate", "evaluate", "select-epoch", "demo"}
+# Commands that run on TensorFlow; train and generate choose their backend first (see _gan).
+TENSORFLOW_COMMANDS = {"evaluate", "select-epoch", "demo"}
 
 
 def _quiet_frameworks(uses_tensorflow: bool) -> None:
@@ -71,6 +72,21 @@ def _quiet_frameworks(uses_tensorflow: bool) -> None:
     if uses_tensorflow and "tensorflow" not in sys.modules:
         with _stderr_silenced():
             import tensorflow  # noqa: F401
+
+
+def _gan(backend: str | None):
+    """The GAN package on the chosen Keras backend; TensorFlow's start-up lines silenced unless --verbose."""
+    from .backend import use_backend
+
+    if use_backend(backend) == "tensorflow" and not _options["verbose"] and "tensorflow" not in sys.modules:
+        with _stderr_silenced():
+            import tensorflow  # noqa: F401
+    from . import gan
+
+    return gan
+
+
+BACKEND_HELP = "tensorflow (the default, faster on a CPU) or jax (GPUs); default: KERAS_BACKEND, else tensorflow"
 
 
 @contextlib.contextmanager
@@ -298,15 +314,19 @@ def train(
         "loss-scaled; GPUs)",
     ),
     distribute: bool = typer.Option(False, help="tf.distribute.MirroredStrategy over all visible GPUs"),
+    backend: Optional[str] = typer.Option(None, help=BACKEND_HELP),
     step_mode: str = typer.Option(
         "auto",
-        help="auto (xla on a GPU, function on the CPU), xla (step compiled by XLA), function (plain graph) or eager",
+        help="auto; TensorFlow: xla (each step compiled by XLA; auto on a GPU), function (plain graph; auto on a "
+        "CPU) or eager; JAX: xla (one compiled step per call; auto on a CPU) or xla-loop (--steps-per-call steps "
+        "compiled into one call; auto on a GPU)",
     ),
 ) -> None:
     """Train the conditional FastGAN on a manifest's slices; --resume continues a stopped run."""
-    from .gan import make_config
-    from .gan import train as train_run
     from .levels import parse_levels
+
+    gan = _gan(backend)
+    make_config, train_run = gan.make_config, gan.train
 
     config = (
         None
@@ -362,9 +382,10 @@ def generate(
         "(per pattern, at the run's levels, for levels the run lacks)",
     ),
     seed: int = typer.Option(0, help="latent seed"),
+    backend: Optional[str] = typer.Option(None, help=BACKEND_HELP),
 ) -> None:
     """Generate slices for every (level, pattern) of a run into samples.npz."""
-    from .gan import generate as generate_samples
+    generate_samples = _gan(backend).generate
 
     if (per_condition is None) == (like is None):
         raise ArgumentError("give exactly one of --per-condition N and --like MANIFEST")

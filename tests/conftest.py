@@ -93,3 +93,13 @@ def tiny_run(ingested, tmp_path_factory):
     run_dir = tmp_path_factory.mktemp("run")
     config = make_config("paper", epochs=2, width=4, batch_size=16, checkpoint_every=1, steps_per_call=4)
     return train(work / "manifest.parquet", run_dir, config, mode="function")
+
+
+def real_batch(gan, seed):
+    """A TensorFlow FastGAN's real training batch, (images, conditions), as its step draws it from ``seed``."""
+    import tensorflow as tf
+
+    from spect_toolkit.gan.step import real_batch as draw
+    from spect_toolkit.gan.tensorflow_step import TensorFlowDraws
+
+    return draw(gan.train_steps.data, gan.config, TensorFlowDraws(tf.constant(seed, tf.int64)))

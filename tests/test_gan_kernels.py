@@ -13,6 +13,8 @@ from spect_toolkit.gan import ConditionSpace, FastGAN, TrainingSet, make_config
 from spect_toolkit.gan.fused import FusedAdam, FusedBatchNormalization
 from spect_toolkit.gan.threads import THREADS_ENV, choose_threads
 
+from conftest import real_batch
+
 
 def _pair(shape):
     reference, fused = keras.layers.BatchNormalization(), FusedBatchNormalization()
@@ -124,6 +126,6 @@ def test_balanced_sampling_draws_every_pattern_equally_often():
     names = np.array(["normal", "unilateral", "bilateral"])[pattern_index]
     data = TrainingSet.from_arrays(slices, slices, slices, ["COR"] * 100, names, space)
     gan = FastGAN(make_config("paper", width=4, batch_size=300, balanced_patterns=True), space, data, "function")
-    _, conditions = gan._draw_real(tf.constant([1, 2], tf.int64))
+    _, conditions = real_batch(gan, [1, 2])
     drawn = np.bincount(np.asarray(conditions)[:, -3:].argmax(axis=1), minlength=3)
     assert drawn.min() > 70  # each about 100 of 300; uniform drawing would give about 30 bilateral

@@ -31,7 +31,7 @@ def previous(path: Path) -> Path:
 def save(path: Path, groups: dict[str, list], epoch: int, keep_previous: bool = False) -> None:
     """Write every variable of ``groups`` to ``path``; with ``keep_previous`` the old file becomes
     :func:`previous`, a fallback should the new one ever be damaged."""
-    arrays = {f"{group}/{i:04d}": np.asarray(v) for group, variables in groups.items() for i, v in enumerate(variables)}
+    arrays = {f"{group}/{i:04d}": _value(v) for group, variables in groups.items() for i, v in enumerate(variables)}
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     with open(tmp, "wb") as handle:
@@ -41,6 +41,11 @@ def save(path: Path, groups: dict[str, list], epoch: int, keep_previous: bool = 
     if keep_previous and path.exists():
         os.replace(path, previous(path))
     os.replace(tmp, path)
+
+
+def _value(variable) -> np.ndarray:
+    """A variable's value as an array: a Keras or TensorFlow variable's ``numpy()``, or the array itself."""
+    return np.asarray(variable.numpy() if hasattr(variable, "numpy") else variable)
 
 
 def read(path: Path) -> Checkpoint:

@@ -10,6 +10,7 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
+import keras
 import numpy as np
 import pandas as pd
 
@@ -77,7 +78,8 @@ def train(
     data, space = training_set(select_split(table, config.split), config.levels)
     config = dataclasses.replace(config, levels=space.levels)
 
-    configure_threads(config.batch_size)  # before TensorFlow's first op, or not at all
+    if keras.backend.backend() == "tensorflow":
+        configure_threads(config.batch_size)  # before TensorFlow's first op, or not at all
     gan = FastGAN(config, space, data, mode=mode)
     start_epoch = checkpoint.assign(resumed, gan.state()) if resumed else 0
     run.save_config(config)  # only now: a resume that cannot load leaves the run folder as it was
@@ -97,9 +99,9 @@ def train(
             t0, losses, remaining = time.perf_counter(), np.zeros(len(LOSS_NAMES)), steps_per_epoch
             while remaining:
                 count = min(config.steps_per_call, remaining)
-                values = np.asarray(gan.train_steps(count))
+                values = gan.train_steps(count)
                 if not np.isfinite(values).all():
-                    step = int(gan.step.numpy())
+                    step = gan.steps_done
                     raise TrainingDiverged(
                         f"{run.root}: a loss became NaN or infinite in epoch {epoch}, steps {step - count + 1} to "
                         f"{step} ({dict(zip(LOSS_NAMES, values.round(4).tolist()))}); nothing of this epoch was "
@@ -111,7 +113,7 @@ def train(
             row = dict(
                 zip(LOSS_NAMES, losses / steps_per_epoch),
                 epoch=epoch,
-                step=int(gan.step.numpy()),
+                step=gan.steps_done,
                 images_per_s=steps_per_epoch * config.batch_size / seconds,
                 seconds=seconds,
             )
@@ -128,7 +130,7 @@ def train(
             if stopped:
                 break
     tensorboard.close()
-    return TrainResult(run.root, config, epoch, int(gan.step.numpy()), time.perf_counter() - began, stopped, note)
+    return TrainResult(run.root, config, epoch, gan.steps_done, time.perf_counter() - began, stopped, note)
 
 
 class TrainingDiverged(SpectError):
@@ -195,21 +197,38 @@ class _LossLog:
 
 
 class _TensorBoard:
-    def __init__(self, folder: Path):
-        import tensorflow as tf
+    """Event files for TensorBoard, written by TensorFlow's summary writer where TensorFlow is installed (on the
+    JAX backend too, with the GPUs hidden from TensorFlow so that it takes none of their memory); nothing
+    without it (losses.csv and the sample grids hold the same)."""
 
+    def __init__(self, folder: Path):
+        self.writer = None
+        try:
+            import tensorflow as tf
+        except ImportError:
+            return
+        if keras.backend.backend() != "tensorflow":
+            try:
+                tf.config.set_visible_devices([], "GPU")
+            except RuntimeError:  # TensorFlow's devices were set up earlier in this process
+                pass
         self.tf, self.writer = tf, tf.summary.create_file_writer(str(folder))
 
     def scalars(self, row: dict) -> None:
+        if self.writer is None:
+            return
         with self.writer.as_default(step=row["epoch"]):
             for name in (*LOSS_NAMES, "images_per_s"):
                 self.tf.summary.scalar(name, row[name])
 
     def images(self, grid: np.ndarray, space: ConditionSpace, epoch: int) -> None:
+        if self.writer is None:
+            return
         with self.writer.as_default(step=epoch):
             for images, (level, pattern) in zip(grid, space.conditions):
                 self.tf.summary.image(f"samples/{level}-{pattern}", images[..., None], max_outputs=len(images))
         self.writer.flush()
 
     def close(self) -> None:
-        self.writer.close()
+        if self.writer is not None:
+            self.writer.close()

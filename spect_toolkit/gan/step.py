@@ -1,0 +1,118 @@
+"""One training step's arithmetic, the same on every backend: what is drawn, how a real batch is made and
+augmented, and how the losses are put together. Only the gradients and the updates are backend-specific
+(:mod:`.tensorflow_step`, :mod:`.jax_step`); both call these functions.
+
+Random draws come from a :class:`Draws` (stateless: every draw is a function of a seed), so step ``k`` of a run
+draws the same batch whether it runs straight through or after a resume.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Protocol
+
+from keras import ops
+
+from . import augment, losses
+from .config import GanConfig
+
+LOSS_NAMES = ("d_real", "d_fake", "recon", "g_loss")
+FEATURE_CROP = 8  # half of B1's 16x16; the image crop is 4 times larger
+DIFF_AUGMENT_SHIFT = 8  # pixels, an eighth of the image (DiffAugment's translation)
+
+
+class Draws(Protocol):
+    """Stateless random numbers from one seed (TensorFlow's stateless ops, or a JAX key)."""
+
+    def split(self, count: int) -> list[Draws]: ...
+    def uniform(self, shape, low: float = 0.0, high: float = 1.0): ...
+    def integers(self, shape, low: int, high: int): ...  # in [low, high)
+    def normal(self, shape): ...
+    def categorical(self, logits, count: int): ...  # ``count`` indices drawn with probabilities softmax(logits)
+
+
+def crop(images, corner, size: int):
+    """A ``size`` x ``size`` window at ``corner`` (row, column), by gathers: the gradient of a slice at a
+    drawn offset is a pad by that offset, which XLA would compile anew for every offset."""
+    rows = ops.take(images, corner[0] + ops.arange(size, dtype="int32"), axis=1)
+    return ops.take(rows, corner[1] + ops.arange(size, dtype="int32"), axis=2)
+
+
+def real_batch(data: dict, config: GanConfig, draws: Draws):
+    """A batch of augmented real slices in [-1, 1], (n, 64, 64, 1), with their condition vectors.
+
+    ``data`` holds the training set on the device: slices, below, above, condition, flip_allowed, and
+    draw_logits where patterns are drawn balanced."""
+    n, s = config.batch_size, draws.split(5)
+    if config.balanced_patterns:  # each pattern equally likely, each slice equally likely within it
+        index = s[0].categorical(data["draw_logits"], n)
+    else:
+        index = s[0].integers([n], 0, ops.shape(data["slices"])[0])
+    pick = lambda key: ops.take(data[key], index, axis=0)  # noqa: E731
+    real = augment.augment_real(
+        pick("slices"),
+        pick("below"),
+        pick("above"),
+        pick("flip_allowed"),
+        weight=s[1].uniform([n]),
+        use_above=s[2].uniform([n]) < 0.5,
+        shift=s[3].integers([n], -augment.MAX_SHIFT, augment.MAX_SHIFT + 1),
+        flip=s[4].uniform([n]) < 0.5,
+    )
+    return real[..., None] * 2.0 - 1.0, pick("condition")
+
+
+def diff_augment(images, config: GanConfig, draws: Draws):
+    """DiffAugment of a batch before the discriminator, where the configuration asks for it."""
+    if not config.diff_augment:
+        return images
+    n, s = ops.shape(images)[0], draws.split(4)
+    shift = lambda k: s[k].integers([n], -DIFF_AUGMENT_SHIFT, DIFF_AUGMENT_SHIFT + 1)  # noqa: E731
+    return augment.diff_augment(
+        images[..., 0], s[0].uniform([n], -0.5, 0.5), s[1].uniform([n], 0.5, 1.5), shift(2), shift(3)
+    )[..., None]
+
+
+def margin(config: GanConfig, draws: Draws):
+    """The hinge margin: 1, or FastGAN's U(0.8, 1) per image."""
+    return draws.uniform([config.batch_size, 1], 0.8, 1.0) if config.random_margin else 1.0
+
+
+Discriminate = Callable  # (images, condition) -> (logits, B1, B2)
+Decode = Callable  # features -> image
+
+
+def discriminator_loss(
+    config: GanConfig,
+    discriminate: Discriminate,
+    decode_whole: Decode,
+    decode_part: Decode,
+    real,
+    fake,
+    condition,
+    draws: Draws,
+):
+    """The discriminator's objective (Eqs. 2-4) and its parts ``(d_real, d_fake, recon)``; ``fake`` must
+    carry no gradient to the generator (the caller stops it)."""
+    s = draws.split(5)
+    logits_real, b1, b2 = discriminate(diff_augment(real, config, s[0]), condition)
+    logits_fake, _, _ = discriminate(diff_augment(fake, config, s[1]), condition)
+    corner = s[2].integers([2], 0, 16 - FEATURE_CROP + 1)
+    recon = losses.reconstruction(
+        decode_part(crop(b1, corner, FEATURE_CROP)), crop(real, 4 * corner, 4 * FEATURE_CROP), decode_whole(b2), real
+    )
+    d_real = losses.hinge_real(logits_real, margin(config, s[3]))
+    d_fake = losses.hinge_fake(logits_fake, margin(config, s[4]))
+    return d_real + d_fake + config.recon_weight * recon, (d_real, d_fake, recon)
+
+
+def generator_loss(config: GanConfig, discriminate: Discriminate, fake, condition, draws: Draws):
+    """The generator's objective (Eq. 1) against the discriminator as it is after its update."""
+    logits, _, _ = discriminate(diff_augment(fake, config, draws), condition)
+    return losses.generator_loss(logits)
+
+
+def step_draws(draws: Draws) -> tuple[Draws, Draws, Draws, Draws]:
+    """The four independent streams of one step: real batch, latent vectors, discriminator, generator."""
+    s = draws.split(4)
+    return s[0], s[1], s[2], s[3]

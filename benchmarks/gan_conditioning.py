@@ -13,6 +13,7 @@ import argparse
 import json
 
 import numpy as np
+import pandas as pd
 from scipy.stats import mannwhitneyu
 
 from spect_toolkit.evaluate import asymmetry, normalise
@@ -30,18 +31,13 @@ def level_accuracy(images: np.ndarray, levels: np.ndarray, real: np.ndarray, rea
     return float(np.mean(best == levels))
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("run_dir")
-    parser.add_argument("manifest")
-    parser.add_argument("--per-condition", type=int, default=100)
-    parser.add_argument("--epoch", type=int, default=None)
-    parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args()
-
-    manifest = load_manifest(args.manifest)
+def conditioning_check(run_dir, manifest, per_condition: int = 100, epoch: int | None = None, seed: int = 0) -> dict:
+    """The level and pattern checks of ``run_dir`` at ``epoch`` against ``manifest``'s real slices; ``passed``:
+    level accuracy >= 0.9, unilateral more asymmetric than normal (P < 0.01), and the unilateral median within
+    30 % of the real one."""
+    manifest = manifest if isinstance(manifest, pd.DataFrame) else load_manifest(manifest)
     real = load_slices(manifest).slices
-    samples = generate(args.run_dir, per_condition=args.per_condition, seed=args.seed, epoch=args.epoch)
+    samples = generate(run_dir, per_condition=per_condition, seed=seed, epoch=epoch)
     real_levels, real_patterns = manifest["level"].to_numpy(), manifest["pattern"].to_numpy()
     keep = np.isin(real_levels, np.unique(samples.level))
     accuracy = level_accuracy(samples.images, samples.level, real[keep], real_levels[keep])
@@ -51,19 +47,31 @@ def main() -> None:
     real_unilateral = keep & (real_patterns == "unilateral")
     real_uni = np.median(asymmetry(real[real_unilateral], real_levels[real_unilateral]))
     test = mannwhitneyu(uni, normal, alternative="greater")
-    result = {
+    ratio = float(np.median(uni) / real_uni)
+    return {
         "epoch": samples.epoch,
         "generated_slices": len(samples.images),
         "level_accuracy": round(accuracy, 4),
         "median_asymmetry_generated_unilateral": round(float(np.median(uni)), 4),
         "median_asymmetry_generated_normal": round(float(np.median(normal)), 4),
         "median_asymmetry_real_unilateral": round(float(real_uni), 4),
-        "unilateral_vs_real_median_ratio": round(float(np.median(uni) / real_uni), 3),
+        "unilateral_vs_real_median_ratio": round(ratio, 3),
         "mann_whitney_p_unilateral_gt_normal": float(f"{test.pvalue:.3g}"),
+        "passed": bool(accuracy >= 0.9 and test.pvalue < 0.01 and abs(ratio - 1) <= 0.3),
     }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("run_dir")
+    parser.add_argument("manifest")
+    parser.add_argument("--per-condition", type=int, default=100)
+    parser.add_argument("--epoch", type=int, default=None)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    result = conditioning_check(args.run_dir, args.manifest, args.per_condition, args.epoch, args.seed)
     print(json.dumps(result, indent=2))
-    passed = accuracy >= 0.9 and test.pvalue < 0.01 and abs(np.median(uni) / real_uni - 1) <= 0.3
-    print("conditioning check:", "PASS" if passed else "FAIL")
+    print("conditioning check:", "PASS" if result["passed"] else "FAIL")
 
 
 if __name__ == "__main__":

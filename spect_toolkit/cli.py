@@ -307,6 +307,11 @@ def train(
     balanced_patterns: Optional[bool] = typer.Option(
         None, "--balanced-patterns/--no-balanced-patterns", help="draw normal, unilateral, bilateral equally often"
     ),
+    mirror_generated: Optional[bool] = typer.Option(
+        None,
+        "--mirror-generated/--no-mirror-generated",
+        help="mirror generated normal and bilateral slices at random, as the real ones are (default off)",
+    ),
     steps_per_call: Optional[int] = typer.Option(None, min=1, help="training steps per compiled call"),
     precision: Optional[str] = typer.Option(
         None,
@@ -350,6 +355,7 @@ def train(
             diff_augment=diff_augment,
             minibatch_std=minibatch_std,
             balanced_patterns=balanced_patterns,
+            mirror_generated=mirror_generated,
             steps_per_call=steps_per_call,
             precision=precision,
             distribute=distribute or None,

@@ -306,3 +306,52 @@ def test_mixed_precision_path_trains_and_restores_the_policy():
     losses = np.asarray(gan.train_steps(2))
     assert np.isfinite(losses).all()
     assert gan.generate(np.zeros((1, 256), np.float32), space.vectors(["COR"], ["normal"])).dtype == np.float32
+
+
+def test_mirror_generated_flips_normal_and_bilateral_fakes_at_random_never_unilateral():
+    import tensorflow as tf
+
+    from spect_toolkit.gan.step import mirror_generated
+    from spect_toolkit.gan.tensorflow_step import TensorFlowDraws
+
+    patterns = np.array(["normal", "unilateral", "bilateral"] * 100)
+    images = np.zeros((300, 64, 64, 1), np.float32)
+    images[:, :, :32] = 1.0  # bright on the image's left half (the patient's right)
+    condition = ConditionSpace(("COR",)).vectors(["COR"] * 300, patterns)
+    draws = TensorFlowDraws(tf.constant([3, 4], tf.int64))
+    config = make_config("paper", batch_size=300, mirror_generated=True)
+    out = np.asarray(mirror_generated(tf.constant(images), tf.constant(condition), config, draws))
+    flipped = out[:, 0, 63, 0] == 1.0
+    assert ((out[:, 0, 0, 0] == 1.0) != flipped).all()  # each slice whole: mirrored or as it was
+    assert not flipped[patterns == "unilateral"].any()
+    for pattern in ("normal", "bilateral"):
+        assert 0.35 < flipped[patterns == pattern].mean() < 0.65
+    assert mirror_generated(images, condition, make_config("paper"), draws) is images  # off: untouched
+
+
+def test_sampled_normal_and_bilateral_slices_do_not_all_lean_one_way(tiny_run, tmp_path, monkeypatch):
+    """A generator that makes every slice lower on one side, as data set A's did (LR 1.06-1.11 against real
+    0.99-1.02), gives a sample whose normal slices all lean the same way; with --mirror-generated the sample
+    is mirror-symmetric where the augmented real slices are (normal, bilateral), whatever the generator."""
+    import dataclasses
+    import shutil
+
+    from spect_toolkit.evaluate import slice_measures
+    from spect_toolkit.gan import RunFolder
+
+    lean = np.tile(np.linspace(0.3, 0.7, 64, dtype=np.float32), (64, 1))  # brighter toward the patient's left
+    monkeypatch.setattr(FastGAN, "generate", lambda self, z, condition, batch=256: np.repeat(lean[None], len(z), 0))
+    mirrored = tmp_path / "mirrored"
+    shutil.copytree(tiny_run.run_dir, mirrored)
+    RunFolder(mirrored).save_config(dataclasses.replace(tiny_run.config, mirror_generated=True))
+
+    def share_leaning_left_bright(run_dir):
+        samples = generate(run_dir, per_condition=200, seed=1)
+        lr = slice_measures(samples.images, samples.level)["lr"].to_numpy()
+        return {p: float(np.mean(lr[samples.pattern == p] > 1)) for p in ("normal", "unilateral", "bilateral")}
+
+    plain = share_leaning_left_bright(tiny_run.run_dir)
+    assert plain == {"normal": 1.0, "unilateral": 1.0, "bilateral": 1.0}  # the bias, as the generator made it
+    symmetric = share_leaning_left_bright(mirrored)
+    assert 0.4 < symmetric["normal"] < 0.6 and 0.4 < symmetric["bilateral"] < 0.6
+    assert symmetric["unilateral"] == 1.0  # a unilateral defect's side is the generator's to learn

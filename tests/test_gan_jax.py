@@ -90,7 +90,13 @@ def test_jax_with_improved_preset_and_bfloat16_trains_in_that_precision(tmp_path
     patterns = ["normal", "unilateral", "bilateral"] * 8
     data = TrainingSet.from_arrays(slices, slices, slices, ["CER", "COR"] * 12, patterns, space)
     config = make_config(
-        "improved", width=4, batch_size=4, precision="bfloat16", minibatch_std=True, balanced_patterns=True
+        "improved",
+        width=4,
+        batch_size=4,
+        precision="bfloat16",
+        minibatch_std=True,
+        balanced_patterns=True,
+        mirror_generated=True,
     )
     gan = FastGAN(config, space, data)
     layer = gan.generator.get_layer("up8_bn")  # with spectral norm the conv is wrapped: its input tells

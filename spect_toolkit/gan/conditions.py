@@ -9,6 +9,10 @@ import numpy as np
 from ..errors import ArgumentError
 from ..vocabulary import PATTERNS, check_pattern, parse_levels
 
+# Every condition vector ends with the pattern one-hot; this column says "unilateral", the one pattern whose
+# slices may not be mirrored (a mirror moves the defect to the other side).
+UNILATERAL_COLUMN = PATTERNS.index("unilateral") - len(PATTERNS)
+
 
 @dataclass(frozen=True)
 class ConditionSpace:

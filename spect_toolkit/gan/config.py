@@ -40,6 +40,7 @@ class GanConfig:
     # Beyond the paper and FastGAN, off in both presets unless asked for:
     minibatch_std: bool = False  # the paper's suggested remedy for low diversity (a minibatch-std feature in D)
     balanced_patterns: bool = False  # draw each pattern equally often (the data are 551 / 291 / 96)
+    mirror_generated: bool = False  # mirror generated normal/bilateral slices at random, as the real ones are
     # How the run is driven:
     checkpoint_every: int = 50
     steps_per_call: int = 16

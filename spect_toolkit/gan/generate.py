@@ -75,10 +75,14 @@ def generate(
     counts = condition_counts(gan.space, per_condition, like)
     levels = np.array([lv for lv, _, n in counts for _ in range(n)], dtype=str)
     patterns = np.array([pt for _, pt, n in counts for _ in range(n)], dtype=str)
-    z = np.random.default_rng(seed).standard_normal((len(levels), gan.config.latent_dim)).astype(np.float32)
+    rng = np.random.default_rng(seed)
+    z = rng.standard_normal((len(levels), gan.config.latent_dim)).astype(np.float32)
     images = (
         gan.generate(z, gan.space.vectors(levels, patterns)) if len(levels) else np.zeros((0, *SLICE_SHAPE), np.float32)
     )
+    if gan.config.mirror_generated:  # as in training (step.mirror_generated): normal and bilateral, p = 1/2
+        flip = (rng.random(len(levels)) < 0.5) & (patterns != "unilateral")
+        images[flip] = images[flip][:, :, ::-1]
     return Samples(
         images=images.astype(np.float32),
         level=levels,

@@ -113,12 +113,13 @@ class Steps:
         """One discriminator update, then one generator update against the updated discriminator."""
         gan, c = self.gan, self.config
         key = jax.random.fold_in(jax.random.PRNGKey(c.seed), state["step"])
-        real_draws, z_draws, d_draws, g_draws = step.step_draws(JaxDraws(key))
+        real_draws, z_draws, mirror_draws, d_draws, g_draws = step.step_draws(JaxDraws(key))
         real, y = step.real_batch(data, c, real_draws)
         z = z_draws.normal([c.batch_size, c.latent_dim])
 
         def generate(g):
-            return gan.generator.stateless_call(g, state["g_fixed"], [z, y], training=True)
+            images, fixed = gan.generator.stateless_call(g, state["g_fixed"], [z, y], training=True)
+            return step.mirror_generated(images, y, c, mirror_draws), fixed
 
         fake, pull_back, g_fixed = jax.vjp(generate, state["g"], has_aux=True)
 

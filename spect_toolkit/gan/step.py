@@ -14,6 +14,7 @@ from typing import Protocol
 from keras import ops
 
 from . import augment, losses
+from .conditions import UNILATERAL_COLUMN
 from .config import GanConfig
 
 LOSS_NAMES = ("d_real", "d_fake", "recon", "g_loss")
@@ -73,6 +74,21 @@ def diff_augment(images, config: GanConfig, draws: Draws):
     )[..., None]
 
 
+def mirror_generated(images, condition, config: GanConfig, draws: Draws):
+    """With ``config.mirror_generated``, each generated slice of a normal or bilateral condition mirrored
+    left-right with probability 1/2, as the paper's augmentation mirrors the real ones.
+
+    The augmented real slices of those patterns are mirror-symmetric as a set; a generator judged one slice at a
+    time is free to make every slice lean the same way, and does (data set A's left/right ratio). Mirrored at
+    random, the generator's slices are a mirror-symmetric set by construction. It is part of the generator:
+    applied before the discriminator in training and at sampling (:func:`~.generate.generate`)."""
+    if not config.mirror_generated:
+        return images
+    allowed = condition[:, UNILATERAL_COLUMN] < 0.5
+    flip = ops.logical_and(draws.uniform([ops.shape(images)[0]]) < 0.5, allowed)
+    return augment.flip_left_right(images[..., 0], flip)[..., None]
+
+
 def margin(config: GanConfig, draws: Draws):
     """The hinge margin: 1, or FastGAN's U(0.8, 1) per image."""
     return draws.uniform([config.batch_size, 1], 0.8, 1.0) if config.random_margin else 1.0
@@ -112,7 +128,8 @@ def generator_loss(config: GanConfig, discriminate: Discriminate, fake, conditio
     return losses.generator_loss(logits)
 
 
-def step_draws(draws: Draws) -> tuple[Draws, Draws, Draws, Draws]:
-    """The four independent streams of one step: real batch, latent vectors, discriminator, generator."""
-    s = draws.split(4)
-    return s[0], s[1], s[2], s[3]
+def step_draws(draws: Draws) -> tuple[Draws, Draws, Draws, Draws, Draws]:
+    """The independent streams of one step: real batch, latent vectors, mirroring of the generated slices,
+    discriminator, generator."""
+    s = draws.split(5)
+    return s[0], s[1], s[4], s[2], s[3]

@@ -21,8 +21,7 @@ from typer.testing import CliRunner
 from spect_toolkit.cli import app
 from spect_toolkit.errors import ArgumentError, SchemaError, SpectInputError
 from spect_toolkit.export import export_samples
-from spect_toolkit.gan import make_config, train
-from spect_toolkit.gan import model as gan_model
+from spect_toolkit.gan import make_config, tensorflow_step, train
 from spect_toolkit.gan.train import TrainingDiverged
 from spect_toolkit.manifest import load_manifest, load_slices
 from spect_toolkit.manifest.ingest import ingest
@@ -87,18 +86,13 @@ def test_training_stops_at_the_first_non_finite_loss_keeping_the_last_good_epoch
     run = tmp_path / "run"
     train(work / "manifest.parquet", run, make_config("paper", epochs=1, **TINY), mode="function")
     good = (run / "checkpoints" / "last.npz").read_bytes()
-    real_compile = gan_model.FastGAN._compile
+    real_steps = tensorflow_step.Steps.__call__
 
-    def poisoned_compile(self, mode):
-        steps = real_compile(self, mode)
+    def poisoned(self, count):  # the losses turn NaN after step 8, as a diverging run's do
+        losses = real_steps(self, count)
+        return np.full_like(losses, np.nan) if self.gan.steps_done > 8 else losses
 
-        def poisoned(count):  # the losses turn NaN after step 8, as a diverging run's do
-            losses = np.asarray(steps(count))
-            return np.full_like(losses, np.nan) if int(self.step.numpy()) > 8 else losses
-
-        return poisoned
-
-    monkeypatch.setattr(gan_model.FastGAN, "_compile", poisoned_compile)
+    monkeypatch.setattr(tensorflow_step.Steps, "__call__", poisoned)
     with pytest.raises(TrainingDiverged, match=r"NaN or infinite in epoch 2, steps \d+ to \d+.*holds epoch 1"):
         train(work / "manifest.parquet", run, make_config("paper", epochs=3, **TINY), resume=True, mode="function")
     assert (run / "checkpoints" / "last.npz").read_bytes() == good

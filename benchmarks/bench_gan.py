@@ -93,7 +93,10 @@ def run(source: Path, code: str, *args: str, backend: str | None = None) -> dict
     env = {**os.environ, "PYTHONPATH": str(source)}
     if backend:
         env["KERAS_BACKEND"] = backend
-    result = subprocess.run([sys.executable, "-c", code, *args], env=env, capture_output=True, text=True, check=True)
+    # run in the checkout: ``python -c`` puts the working directory first on sys.path, ahead of PYTHONPATH
+    result = subprocess.run(
+        [sys.executable, "-c", code, *args], env=env, cwd=source, capture_output=True, text=True, check=True
+    )
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
@@ -107,7 +110,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=25.0, help="timed seconds per measurement")
     args = parser.parse_args()
-    sources = args.source or [ROOT]
+    sources = [source.resolve() for source in args.source or [ROOT]]
     precisions = args.precision or ["float32"]
     batches = args.batch or [4, 32]
     backends = args.backend or ["tensorflow"]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import importlib.util
 import os
 import sys
 import time
@@ -78,8 +79,9 @@ def _gan(backend: str | None):
     """The GAN package on the chosen Keras backend; TensorFlow's start-up lines silenced unless --verbose."""
     from .backend import use_backend
 
-    if use_backend(backend) == "tensorflow" and not _options["verbose"] and "tensorflow" not in sys.modules:
-        with _stderr_silenced():
+    use_backend(backend)
+    if not _options["verbose"] and "tensorflow" not in sys.modules and importlib.util.find_spec("tensorflow"):
+        with _stderr_silenced():  # Keras imports TensorFlow where it is installed (to seed it) on either backend
             import tensorflow  # noqa: F401
     from . import gan
 

@@ -70,7 +70,12 @@ def _quiet_frameworks(uses_tensorflow: bool) -> None:
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     logging.getLogger("tensorflow").setLevel(logging.ERROR)
-    if uses_tensorflow and "tensorflow" not in sys.modules:
+    if uses_tensorflow:
+        _import_tensorflow_quietly()
+
+
+def _import_tensorflow_quietly() -> None:
+    if "tensorflow" not in sys.modules and importlib.util.find_spec("tensorflow"):
         with _stderr_silenced():
             import tensorflow  # noqa: F401
 
@@ -80,9 +85,8 @@ def _gan(backend: str | None):
     from .backend import use_backend
 
     use_backend(backend)
-    if not _options["verbose"] and "tensorflow" not in sys.modules and importlib.util.find_spec("tensorflow"):
-        with _stderr_silenced():  # Keras imports TensorFlow where it is installed (to seed it) on either backend
-            import tensorflow  # noqa: F401
+    if not _options["verbose"]:  # Keras imports TensorFlow where it is installed (to seed it), on either backend
+        _import_tensorflow_quietly()
     from . import gan
 
     return gan

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+import keras
 import numpy as np
 
 from ..errors import ArgumentError
@@ -59,8 +60,8 @@ def strategy(config):
     return None
 
 
-def _values(variables) -> list:
-    return [v.value for v in variables]
+def _is_variable(node) -> bool:
+    return isinstance(node, keras.Variable)
 
 
 class Steps:
@@ -79,34 +80,27 @@ class Steps:
         self._run = jax.jit(self._loop, static_argnums=2) if self.mode == "xla-loop" else self._python_loop(one)
 
     # ---- the state, as a tree of arrays ----------------------------------------------------------------------
-    def _state(self) -> dict:
+    def _variables(self) -> dict:
+        """The run's Keras variables in the tree the step takes: generator, each discriminator model, optimizers."""
         gan = self.gan
         return {
-            "g": _values(gan.generator.trainable_variables),
-            "g_fixed": _values(gan.generator.non_trainable_variables),
-            "d": [_values(m.trainable_variables) for m in self.d_models],
-            "d_fixed": [_values(m.non_trainable_variables) for m in self.d_models],
-            "g_opt": _values(gan.g_optimizer.variables),
-            "d_opt": _values(gan.d_optimizer.variables),
-            "ema": _values(gan.ema),
-            "step": gan.step.value,
+            "g": gan.generator.trainable_variables,
+            "g_fixed": gan.generator.non_trainable_variables,
+            "d": [m.trainable_variables for m in self.d_models],
+            "d_fixed": [m.non_trainable_variables for m in self.d_models],
+            "g_opt": gan.g_optimizer.variables,
+            "d_opt": gan.d_optimizer.variables,
+            "ema": gan.ema,
+            "step": gan.step,
         }
 
+    def _state(self) -> dict:
+        return jax.tree_util.tree_map(lambda v: v.value, self._variables(), is_leaf=_is_variable)
+
     def _write(self, state: dict) -> None:
-        gan = self.gan
-        pairs = [
-            (gan.generator.trainable_variables, state["g"]),
-            (gan.generator.non_trainable_variables, state["g_fixed"]),
-            (gan.g_optimizer.variables, state["g_opt"]),
-            (gan.d_optimizer.variables, state["d_opt"]),
-            (gan.ema, state["ema"]),
-            ([gan.step], [state["step"]]),
-        ]
-        for m, tv, ntv in zip(self.d_models, state["d"], state["d_fixed"]):
-            pairs += [(m.trainable_variables, tv), (m.non_trainable_variables, ntv)]
-        for variables, values in pairs:
-            for variable, value in zip(variables, values):
-                variable.assign(value)
+        variables = jax.tree_util.tree_leaves(self._variables(), is_leaf=_is_variable)
+        for variable, value in zip(variables, jax.tree_util.tree_leaves(state)):
+            variable.assign(value)
 
     # ---- one step --------------------------------------------------------------------------------------------
     def _step(self, state: dict, data: dict) -> tuple[dict, jax.Array]:

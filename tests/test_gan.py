@@ -275,6 +275,20 @@ def test_improved_preset_runs_its_extra_parts():
     assert make_config("paper") != make_config("improved") and make_config("paper").hash != config.hash
 
 
+def test_generator_average_follows_the_weights_early_in_a_run():
+    # Uncapped, a 0.999 average would be 99.9 % start after one step; capped at (1 + n) / (10 + n) it is 10 %.
+    data, space = _marker_set(["normal", "unilateral", "bilateral"])
+    gan = FastGAN(make_config("improved", **{**TINY, "batch_size": 4}), space, data, mode="function")
+    start = [np.asarray(v).copy() for v in gan.generator.trainable_variables]
+    gan.train_steps(1)
+    for average, begin, now in zip(gan.ema, start, gan.generator.trainable_variables):
+        np.testing.assert_allclose(np.asarray(average), 0.1 * begin + 0.9 * np.asarray(now), rtol=1e-5, atol=1e-6)
+    from spect_toolkit.gan.step import ema_decay
+
+    late = [float(ema_decay(gan.config, n)) for n in (8000, 8992, 10**6)]
+    assert late[0] < 0.999 and late[1:] == pytest.approx([0.999, 0.999])  # FastGAN's plain average once past
+
+
 def test_distribution_strategy_path_trains():
     data, space = _marker_set(["normal", "unilateral"])
     gan = FastGAN(make_config("paper", **{**TINY, "batch_size": 2}, distribute=True), space, data, mode="function")

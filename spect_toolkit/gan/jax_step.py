@@ -151,7 +151,8 @@ class Steps:
         (g_loss, d0_fixed), image_grads = jax.value_and_grad(g_objective, has_aux=True)(fake, d_fixed[0])
         (g_grads,) = pull_back(image_grads)
         g, g_opt = gan.g_optimizer.stateless_apply(state["g_opt"], g_grads, state["g"])
-        ema = [c.ema_decay * a + (1.0 - c.ema_decay) * v for a, v in zip(state["ema"], g)]
+        decay = step.ema_decay(c, state["step"])
+        ema = [decay * a + (1.0 - decay) * v for a, v in zip(state["ema"], g)]
         new = dict(
             g=g,
             g_fixed=g_fixed,

@@ -96,9 +96,11 @@ class FastGAN:
                 ]
                 self.g_optimizer.build(self.generator.trainable_variables)
                 self.d_optimizer.build(self.d_variables)
+                # From a copy: on TensorFlow a Keras variable made from another's value shares its buffer, and
+                # the average would be the weights themselves.
                 self.ema = (
                     [
-                        keras.Variable(v.value, trainable=False, name=f"ema_{i}")
+                        keras.Variable(ops.convert_to_numpy(v), trainable=False, name=f"ema_{i}")
                         for i, v in enumerate(self.generator.trainable_variables)
                     ]
                     if config.ema_decay

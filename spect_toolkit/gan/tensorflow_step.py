@@ -92,8 +92,9 @@ class Steps:
             scaled = gan.g_optimizer.scale_loss(g_loss / replicas)
         variables = gan.generator.trainable_variables
         gan.g_optimizer.apply(g_tape.gradient(scaled, variables), variables)
+        decay = step.ema_decay(c, gan.step.value)
         for average, value in zip(gan.ema, variables):
-            average.assign(c.ema_decay * average + (1.0 - c.ema_decay) * value)
+            average.assign(decay * average + (1.0 - decay) * value)
         return tf.stack([d_real, d_fake, recon, g_loss])
 
     def _replicated_step(self, seed):

@@ -128,6 +128,40 @@ def test_evaluate_writes_report_metrics_and_table(real, ingested, tmp_path):
     assert (tmp_path / "report" / "figures" / "whiskers.png").stat().st_size > 1000
 
 
+def test_measures_over_epochs_track_a_run_that_goes_wrong_and_skip_a_damaged_epoch(real, tmp_path):
+    from spect_toolkit.evaluate.figures import over_epochs
+    from spect_toolkit.evaluate.trajectory import COLUMNS, measures_over_epochs
+    from spect_toolkit.manifest import select_split
+
+    manifest, _ = real
+    held_out = select_split(manifest, "holdout")
+    images = load_slices(held_out).slices
+    images = images / images.reshape(len(images), -1).max(1)[:, None, None]
+    levels, patterns = held_out["level"].to_numpy(), held_out["pattern"].to_numpy()
+    dim_left = images.copy()
+    dim_left[:, :, 32:] *= 0.8  # the patient's left (image columns from the midline) 20 % lower
+    epochs = {
+        10: Samples(images.astype(np.float32), levels, patterns, seed=0, config_hash="run", epoch=10),
+        20: Samples(np.clip(dim_left, 0, 1).astype(np.float32), levels, patterns, seed=0, config_hash="run", epoch=20),
+        30: tmp_path / "epoch_0030.npz",
+    }
+    epochs[30].write_bytes(b"PK\x03\x04 cut off")
+    table = measures_over_epochs(manifest, epochs, feature_epochs=3, c2st_epochs=3)
+    assert list(table.columns) == list(COLUMNS) and table.epoch.tolist() == [10, 20]
+    assert list(table.attrs["skipped"]) == [30] and "epoch_0030.npz" in table.attrs["skipped"][30]
+    faithful, lopsided = table.iloc[0], table.iloc[1]
+    present = sorted(set(patterns))
+    assert present, "the small cohort's held-out patients have slices"
+    for pattern in present:
+        assert faithful[f"lr_median_{pattern}"] == pytest.approx(table.attrs["real_lr_median"][pattern])
+        assert lopsided[f"lr_median_{pattern}"] < 0.85 * table.attrs["real_lr_median"][pattern]
+    assert faithful.frechet_distance < lopsided.frechet_distance
+    assert all(faithful[f"lr_p_{p}"] > 0.05 > lopsided[f"lr_p_{p}"] for p in present)
+    assert faithful.two_sample_auc < lopsided.two_sample_auc
+    picture = over_epochs({"run": table})
+    assert picture.startswith(b"\x89PNG") and len(picture) > 5000
+
+
 def test_cli_evaluate_names_a_malformed_synthetic_argument(ingested, tmp_path):
     _, work, _ = ingested
     result = CliRunner().invoke(

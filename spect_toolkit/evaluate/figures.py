@@ -136,3 +136,36 @@ def memorisation(audit: dict, synthetic: np.ndarray, train: np.ndarray, name: st
             if row == 0:
                 sub.set_title(f"d={audit['synthetic_distance'][i]:.2f}", fontsize=7)
     return png(fig)
+
+
+def over_epochs(runs: dict[str, pd.DataFrame]) -> bytes:
+    """Each run's measures over its epochs (tables of :func:`~.trajectory.measures_over_epochs`): Frechet
+    distance, two-sample AUC with its 95 % interval, and the paper's MC and LR P values per pattern, with
+    P = 0.05 marked (above the line: not told from real)."""
+    fig, axes = subplots(2, 2, figsize=(11, 7.5))
+    (frechet, auc), (mc, lr) = axes
+    styles = dict(zip(PATTERNS, ("-", "--", ":")))
+    for i, (name, table) in enumerate(runs.items()):
+        colour = f"C{i}"
+        frechet.plot(table.epoch, table.frechet_distance, color=colour, label=name)
+        auc.plot(table.epoch, table.two_sample_auc, color=colour, label=name)
+        auc.fill_between(table.epoch, table.auc_low, table.auc_high, color=colour, alpha=0.2, linewidth=0)
+        for ax, measure in ((mc, "mc"), (lr, "lr")):
+            for pattern, style in styles.items():
+                ax.plot(
+                    table.epoch,
+                    table[f"{measure}_p_{pattern}"].clip(lower=1e-16),
+                    color=colour,
+                    linestyle=style,
+                    label=f"{name} {pattern}",
+                )
+    frechet.set(ylabel="Frechet distance to real", yscale="log")
+    auc.set(ylabel="two-sample AUC (0.5: indistinguishable)", ylim=(0.45, 1.02))
+    for ax, measure in ((mc, "MC"), (lr, "LR")):
+        ax.set(ylabel=f"{measure}: Dunnett P against real", yscale="log", ylim=(1e-16, 2))
+        ax.axhline(0.05, color="grey", linewidth=0.8)
+    for ax in axes.ravel():
+        ax.set_xlabel("epoch")
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    return png(fig)

@@ -1,0 +1,92 @@
+"""A run's measures over its epochs: how far each checkpoint's slices lie from the real ones.
+
+One feature network (trained on the real training split) serves every epoch, so the Frechet distances of one
+run's checkpoints are comparable with each other; the two-sample test trains its own judge per epoch. The paper's
+MC and LR comparisons are made per epoch on their own (Dunnett's test with one group against real), so an epoch's
+P values do not depend on which other epochs were scored.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..errors import ArgumentError, SchemaError
+from ..manifest import load_manifest, select_split
+from ..progress import progress_bar
+from ..samples import Samples, load_samples
+from ..vocabulary import PATTERNS
+from . import distances, features
+from .evaluation import RealSlices, _slice_table
+from .stats import REAL, compare_with_real
+
+PAPER_MEASURES = ("mc", "lr")
+COLUMNS = (
+    "epoch",
+    "n",
+    "frechet_distance",
+    "two_sample_auc",
+    "auc_low",
+    "auc_high",
+    *(f"{m}_p_{p}" for m in PAPER_MEASURES for p in PATTERNS),
+    *(f"lr_median_{p}" for p in PATTERNS),
+)
+
+
+def measures_over_epochs(
+    real_manifest: str | Path | pd.DataFrame,
+    samples: Mapping[int, str | Path | Samples],
+    split: str = "holdout",
+    seed: int = 0,
+    two_sample: bool = True,
+    feature_epochs: int = 30,
+    c2st_epochs: int = 15,
+    show_progress: bool = False,
+) -> pd.DataFrame:
+    """One row per epoch of ``samples`` (epoch -> that checkpoint's slices), columns :data:`COLUMNS`; the real
+    slices' LR medians per pattern are in ``attrs["real_lr_median"]``. Epochs whose samples cannot be read are
+    skipped and named in ``attrs["skipped"]`` (a long run's folder may hold a damaged file)."""
+    if split not in ("train", "holdout"):
+        raise ArgumentError(f"split must be train or holdout, got {split!r}")
+    if not samples:
+        raise ArgumentError("give the samples of at least one epoch")
+    manifest = real_manifest if isinstance(real_manifest, pd.DataFrame) else load_manifest(real_manifest)
+    train = RealSlices.from_manifest(select_split(manifest, "train"))
+    real = RealSlices.from_manifest(select_split(manifest, split))
+    if len(real.images) < 2 or len(train.images) < 2:
+        raise SchemaError(manifest.attrs.get("root"), f"too few real slices in the {split} split to compare with")
+    space = features.FeatureSpace.train(train.images, train.level, train.pattern, feature_epochs, seed)
+
+    rows, skipped, real_medians = [], {}, {}
+    with progress_bar("scoring epochs", total=len(samples), enabled=show_progress) as advance:
+        for epoch in sorted(samples):
+            try:
+                group = samples[epoch] if isinstance(samples[epoch], Samples) else load_samples(samples[epoch])
+            except SchemaError as exc:
+                skipped[epoch] = str(exc)
+                advance(1)
+                continue
+            reference = real.at_levels(np.unique(group.level))
+            table = _slice_table(reference, {"synthetic": group})
+            row = {"epoch": epoch, "n": len(group.images)}
+            row["frechet_distance"] = distances.frechet_distance(
+                space.embed(reference.images), space.embed(group.images)
+            )
+            if two_sample:
+                test = distances.two_sample_auc(reference.images, group.images, epochs=c2st_epochs, seed=seed)
+                row.update(two_sample_auc=test["auc"], auc_low=test["auc_low"], auc_high=test["auc_high"])
+            for measure in PAPER_MEASURES:
+                compared = compare_with_real(table, measure)
+                p_values = dict(zip(compared.get("pattern", []), compared.get("dunnett_p", [])))
+                row.update({f"{measure}_p_{p}": p_values.get(p, np.nan) for p in PATTERNS})
+            medians = table.groupby(["group", "pattern"])["lr"].median()
+            row.update({f"lr_median_{p}": medians.get(("synthetic", p), np.nan) for p in PATTERNS})
+            real_medians = real_medians or {p: float(medians.get((REAL, p), np.nan)) for p in PATTERNS}
+            rows.append(row)
+            advance(1)
+    result = pd.DataFrame(rows, columns=list(COLUMNS))
+    result.attrs.update(real_lr_median=real_medians, skipped=skipped, split=split)
+    return result

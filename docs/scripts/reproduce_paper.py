@@ -2,15 +2,28 @@
 
     python docs/scripts/reproduce_paper.py --out repro --patients 90 --minutes-a 76 --minutes-b 38
 
-1. A phantom cohort (paper mix), ingested; 938 slices drawn from it with Table 1's totals: 551 normal,
-   291 unilateral, 96 bilateral, spread evenly over CER, BG and COR, no bilateral cerebellum.
-2. Data set A (CER, BG, COR) and B (COR) trained with the paper preset on the training split (80 % of patients;
-   the rest is kept for the memorisation audit and the utility test), each within its time budget. The paper's
-   full schedule is ``--epochs 1000`` with no time budget.
-3. The epoch of each run chosen by ``select_epoch`` (the paper's physician chose by eye), then as many slices
-   per pattern as the real training set has (B: all at COR, as in the paper).
-4. ``evaluate`` against the real training slices (the paper compared with its training images), and the MC and
-   LR P values printed next to the paper's.
+1. ``prepare`` (CPU): a phantom cohort (paper mix), ingested; 938 slices drawn from it with Table 1's totals:
+   551 normal, 291 unilateral, 96 bilateral, spread evenly over CER, BG and COR, no bilateral cerebellum.
+2. ``train`` (a GPU with ``--backend jax``, or the CPU): data set A (CER, BG, COR) and B (COR) for each
+   ``--variants`` entry, on the training split (80 % of patients; the rest is kept for epoch selection, the
+   memorisation audit and the utility test), within the time budgets or for ``--epochs`` (budgets 0), checkpoints
+   every ``--checkpoint-every`` epochs; a run folder that already holds a run is continued (``--resume``).
+3. ``samples`` (where the runs are): slices from every checkpoint, as many per condition as the held-out patients
+   have, to ``samples/<run>/``. ``train`` and ``samples`` need the GAN and the manifest only (no SimpleITK, no
+   pydicom): copy ``ingest/manifest_table1.parquet``, ``ingest/manifest.parquet`` and ``ingest/slices.npy``.
+4. ``evaluate`` (CPU): each run's epoch chosen by ``select_epoch`` (the paper's physician chose by eye), then as
+   many slices per pattern as the real training set has (B: all at COR, as in the paper); ``evaluate`` against
+   the real training slices (the paper compared with its training images), the MC and LR P values printed next to
+   the paper's; and every checkpoint's slices against the held-out patients (``measures_over_epochs``): a table
+   per run and one figure, ``over_epochs.png``.
+
+The paper's full schedule on a GPU, then the evaluation on the CPU::
+
+    python docs/scripts/reproduce_paper.py --out repro_full --stage prepare                          # CPU
+    python docs/scripts/reproduce_paper.py --out repro_full --stage train samples --backend jax \\
+        --minutes-a 0 --minutes-b 0 --variants paper paper+remedies                                   # GPU
+    python docs/scripts/reproduce_paper.py --out repro_full --stage evaluate \\
+        --variants paper paper+remedies                                                                # CPU
 """
 
 from __future__ import annotations
@@ -25,13 +38,14 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+from compare_variants import VARIANTS  # noqa: E402  (this folder's script)
 
-from spect_toolkit.evaluate import evaluate  # noqa: E402
-from spect_toolkit.evaluate.selection import select_epoch  # noqa: E402
-from spect_toolkit.gan import generate, make_config, train  # noqa: E402
-from spect_toolkit.manifest import load_manifest, select_split  # noqa: E402
-from spect_toolkit.manifest.ingest import ingest  # noqa: E402
-from spect_toolkit.phantom import make_cohort  # noqa: E402
+from spect_toolkit.backend import BACKENDS, use_backend  # noqa: E402
+
+# Each stage imports what it needs, so that the training stage runs where SimpleITK and pydicom are absent, and
+# the backend is chosen before Keras is imported.
+DATA_SETS = {"A": ("CER", "BG", "COR"), "B": ("COR",)}
+STAGES = ("prepare", "train", "samples", "evaluate")
 
 TABLE_1 = {"normal": 551, "unilateral": 291, "bilateral": 96}
 PAPER_P = {
@@ -69,54 +83,110 @@ def table_1_subset(manifest: pd.DataFrame, seed: int) -> pd.DataFrame:
     return subset
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--out", default="repro")
-    parser.add_argument("--patients", type=int, default=90)
-    parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--epochs", type=int, default=1000)
-    parser.add_argument("--minutes-a", type=float, default=76.0, help="training budget of data set A (0: none)")
-    parser.add_argument("--minutes-b", type=float, default=38.0, help="training budget of data set B (0: none)")
-    args = parser.parse_args()
-    out = Path(args.out)
-    times = {}
+def run_names(variants: list[str]) -> dict[str, tuple[str, str]]:
+    """Run folder name -> (data set, variant); the paper preset's runs keep the names ``A`` and ``B``."""
+    return {
+        (data_set if variant == "paper" else f"{data_set}_{variant}"): (data_set, variant)
+        for variant in variants
+        for data_set in DATA_SETS
+    }
 
-    start = time.perf_counter()
-    cohort = make_cohort(out / "cohort", args.patients, args.seed, jobs=2, show_progress=True)
+
+def prepare(out: Path, patients: int, seed: int) -> Path:
+    from spect_toolkit.manifest import load_manifest
+    from spect_toolkit.manifest.ingest import ingest
+    from spect_toolkit.phantom import make_cohort
+
+    cohort = make_cohort(out / "cohort", patients, seed, jobs=2, show_progress=True)
     result = ingest(cohort.dicom, cohort.labels, out / "ingest", jobs=2, show_progress=True)
-    subset = table_1_subset(load_manifest(result.manifest), args.seed)
+    subset = table_1_subset(load_manifest(result.manifest), seed)
     subset_path = out / "ingest" / "manifest_table1.parquet"
     subset.to_parquet(subset_path)
-    times["cohort and ingest"] = time.perf_counter() - start
     print("Table 1 subset:\n", subset.groupby(["level", "pattern"]).size().unstack(fill_value=0))
+    return subset_path
+
+
+def train_runs(out: Path, subset_path: Path, args) -> dict:
+    import keras
+
+    from spect_toolkit.gan import RunFolder, make_config, train
+
+    runs = {}
+    for name, (data_set, variant) in run_names(args.variants).items():
+        preset, options = VARIANTS[variant]
+        minutes = {"A": args.minutes_a, "B": args.minutes_b}[data_set]
+        config = make_config(
+            preset,
+            **options,
+            levels=DATA_SETS[data_set],
+            split="train",
+            epochs=args.epochs,
+            seed=args.seed,
+            checkpoint_every=args.checkpoint_every,
+            precision=args.precision,
+        )
+        run_dir = out / f"run_{name}"
+        saved = RunFolder(run_dir).saved_epochs() if run_dir.exists() else []
+        if saved and saved[-1] >= args.epochs:
+            runs[name] = {"epochs_done": saved[-1], "already_done": True}
+        else:
+            resume = (run_dir / "checkpoints" / "last.npz").exists()  # the stored configuration wins
+            run = train(
+                subset_path, run_dir, config, resume=resume, time_budget_minutes=minutes or None, show_progress=True
+            )
+            runs[name] = {
+                "epochs_done": run.epochs_done,
+                "steps": run.steps,
+                "minutes": round(run.seconds / 60, 1),
+                "config_hash": run.config.hash,
+                "resumed": resume,
+                "backend": keras.backend.backend(),
+            }
+    return runs
+
+
+def checkpoint_samples(out: Path, subset_path: Path, args) -> None:
+    """Slices from each run's checkpoints at multiples of ``--samples-every`` epochs, as many per condition as the
+    held-out patients have, to ``samples/<run>/epoch_NNNN.npz`` (files already there are kept)."""
+    from spect_toolkit.gan import RunFolder, generate
+    from spect_toolkit.manifest import load_manifest, select_split
+
+    held_out = select_split(load_manifest(subset_path), "holdout")
+    for name in run_names(args.variants):
+        folder = out / "samples" / name
+        folder.mkdir(parents=True, exist_ok=True)
+        for epoch in [e for e in RunFolder(out / f"run_{name}").saved_epochs() if e % args.samples_every == 0]:
+            path = folder / f"epoch_{epoch:04d}.npz"
+            if not path.exists():
+                generate(out / f"run_{name}", like=held_out, seed=args.seed, epoch=epoch).save(path)
+
+
+def evaluate_runs(out: Path, subset_path: Path, args) -> dict:
+    from spect_toolkit.evaluate import evaluate
+    from spect_toolkit.evaluate.figures import over_epochs
+    from spect_toolkit.evaluate.selection import select_epoch
+    from spect_toolkit.evaluate.trajectory import measures_over_epochs
+    from spect_toolkit.gan import generate
+    from spect_toolkit.manifest import load_manifest, select_split
 
     manifest = load_manifest(subset_path)
     real_train = select_split(manifest, "train")
-    samples, runs = {}, {}
-    for name, levels, minutes in (("A", ("CER", "BG", "COR"), args.minutes_a), ("B", ("COR",), args.minutes_b)):
-        start = time.perf_counter()
-        config = make_config(
-            "paper", levels=levels, split="train", epochs=args.epochs, seed=args.seed, checkpoint_every=10
-        )
-        run = train(subset_path, out / f"run_{name}", config, time_budget_minutes=minutes or None, show_progress=True)
-        times[f"train {name}"] = time.perf_counter() - start
-        start = time.perf_counter()
-        chosen = select_epoch(run.run_dir, manifest, seed=args.seed, show_progress=True)
-        times[f"select epoch {name}"] = time.perf_counter() - start
-        runs[name] = {
-            "epochs_done": run.epochs_done,
-            "steps": run.steps,
-            "minutes": round(run.seconds / 60, 1),
-            "selected_epoch": chosen.epoch,
-            "config_hash": run.config.hash,
-        }
-        path = out / f"samples_{name}.npz"
-        generate(run.run_dir, like=real_train, seed=args.seed, epoch="best").save(path)
-        samples[name] = path
-
-    start = time.perf_counter()
+    samples, selected, trajectories = {}, {}, {}
+    for name in run_names(args.variants):
+        run_dir = out / f"run_{name}"
+        selected[name] = select_epoch(run_dir, manifest, seed=args.seed, show_progress=True).epoch
+        samples[name] = out / f"samples_{name}.npz"
+        generate(run_dir, like=real_train, seed=args.seed, epoch="best").save(samples[name])
+        files = sorted((out / "samples" / name).glob("epoch_*.npz"))
+        if files:
+            table = measures_over_epochs(
+                manifest, {int(f.stem.split("_")[1]): f for f in files}, seed=args.seed, show_progress=True
+            )
+            table.to_csv(out / f"over_epochs_{name}.csv", index=False)
+            trajectories[name] = table
+    if trajectories:
+        (out / "over_epochs.png").write_bytes(over_epochs(trajectories))
     evaluation = evaluate(manifest, samples, out / "report", split="train", seed=args.seed, show_progress=True)
-    times["evaluate"] = time.perf_counter() - start
 
     paper = pd.DataFrame(evaluation.metrics["paper"])
     print("\n| measure | pattern | group | n real | n group | mean real | mean group | Dunnett P | paper P |")
@@ -127,14 +197,44 @@ def main() -> None:
             f"| {r.measure.upper()} | {r.pattern} | {r.group} | {r.n_real} | {r.n_group} | {r.mean_real:.3f} | "
             f"{r.mean_group:.3f} | {format_p(r.dunnett_p)} | {reference} |"
         )
-    summary = {
-        "runs": runs,
-        "stage_seconds": {k: round(v, 1) for k, v in times.items()},
-        "groups": evaluation.metrics["groups"],
-        "report": str(evaluation.report),
-    }
-    (out / "summary.json").write_text(json.dumps(summary, indent=2, default=float))
-    print(json.dumps({k: summary[k] for k in ("runs", "stage_seconds")}, indent=2))
+    return {"selected_epoch": selected, "groups": evaluation.metrics["groups"], "report": str(evaluation.report)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", default="repro")
+    parser.add_argument("--stage", nargs="+", choices=STAGES, default=list(STAGES), help="one or more, in order")
+    parser.add_argument("--backend", choices=BACKENDS, help="Keras backend of the train stage (default tensorflow)")
+    parser.add_argument("--variants", nargs="+", default=["paper"], choices=list(VARIANTS))
+    parser.add_argument("--patients", type=int, default=90)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--epochs", type=int, default=1000)
+    parser.add_argument("--checkpoint-every", type=int, default=10)
+    parser.add_argument("--samples-every", type=int, default=1, help="slices from the checkpoints of every Nth epoch")
+    parser.add_argument("--precision", default="float32")
+    parser.add_argument("--minutes-a", type=float, default=76.0, help="training budget of data set A (0: none)")
+    parser.add_argument("--minutes-b", type=float, default=38.0, help="training budget of data set B (0: none)")
+    args = parser.parse_args()
+    use_backend(args.backend)
+    out = Path(args.out)
+    subset_path = out / "ingest" / "manifest_table1.parquet"
+    stages = [stage for stage in STAGES if stage in args.stage]
+    summary_path = out / "summary.json"
+    summary = json.loads(summary_path.read_text()) if summary_path.exists() else {}
+    times = summary.setdefault("stage_seconds", {})
+    for stage in stages:
+        start = time.perf_counter()
+        if stage == "prepare":
+            prepare(out, args.patients, args.seed)
+        elif stage == "train":
+            summary["runs"] = train_runs(out, subset_path, args)
+        elif stage == "samples":
+            checkpoint_samples(out, subset_path, args)
+        else:
+            summary.update(evaluate_runs(out, subset_path, args))
+        times[stage] = round(time.perf_counter() - start, 1)
+        summary_path.write_text(json.dumps(summary, indent=2, default=float))
+    print(json.dumps({k: summary[k] for k in ("runs", "stage_seconds", "selected_epoch") if k in summary}, indent=2))
 
 
 if __name__ == "__main__":

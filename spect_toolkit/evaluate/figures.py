@@ -157,13 +157,14 @@ def over_epochs(runs: dict[str, pd.DataFrame]) -> bytes:
                     table[f"{measure}_p_{pattern}"].clip(lower=1e-16),
                     color=colour,
                     linestyle=style,
-                    label=f"{name} {pattern}",
                 )
     frechet.set(ylabel="Frechet distance to real", yscale="log")
     auc.set(ylabel="two-sample AUC (0.5: indistinguishable)", ylim=(0.45, 1.02))
     for ax, measure in ((mc, "MC"), (lr, "LR")):
         ax.set(ylabel=f"{measure}: Dunnett P against real", yscale="log", ylim=(1e-16, 2))
         ax.axhline(0.05, color="grey", linewidth=0.8)
+        for pattern, style in styles.items():  # the runs' colours are keyed in the panels above
+            ax.plot([], [], color="black", linestyle=style, label=pattern)
     for ax in axes.ravel():
         ax.set_xlabel("epoch")
         ax.legend(fontsize=7)

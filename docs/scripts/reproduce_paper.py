@@ -83,12 +83,12 @@ def table_1_subset(manifest: pd.DataFrame, seed: int) -> pd.DataFrame:
     return subset
 
 
-def run_names(variants: list[str]) -> dict[str, tuple[str, str]]:
+def run_names(variants: list[str], data_sets: list[str]) -> dict[str, tuple[str, str]]:
     """Run folder name -> (data set, variant); the paper preset's runs keep the names ``A`` and ``B``."""
     return {
         (data_set if variant == "paper" else f"{data_set}_{variant}"): (data_set, variant)
         for variant in variants
-        for data_set in DATA_SETS
+        for data_set in data_sets
     }
 
 
@@ -112,7 +112,7 @@ def train_runs(out: Path, subset_path: Path, args) -> dict:
     from spect_toolkit.gan import RunFolder, make_config, train
 
     runs = {}
-    for name, (data_set, variant) in run_names(args.variants).items():
+    for name, (data_set, variant) in run_names(args.variants, args.data_sets).items():
         preset, options = VARIANTS[variant]
         minutes = {"A": args.minutes_a, "B": args.minutes_b}[data_set]
         config = make_config(
@@ -152,7 +152,7 @@ def checkpoint_samples(out: Path, subset_path: Path, args) -> None:
     from spect_toolkit.manifest import load_manifest, select_split
 
     held_out = select_split(load_manifest(subset_path), "holdout")
-    for name in run_names(args.variants):
+    for name in run_names(args.variants, args.data_sets):
         folder = out / "samples" / name
         folder.mkdir(parents=True, exist_ok=True)
         for epoch in [e for e in RunFolder(out / f"run_{name}").saved_epochs() if e % args.samples_every == 0]:
@@ -161,29 +161,42 @@ def checkpoint_samples(out: Path, subset_path: Path, args) -> None:
                 generate(out / f"run_{name}", like=held_out, seed=args.seed, epoch=epoch).save(path)
 
 
+def trajectory_of(out: Path, name: str, manifest: pd.DataFrame, seed: int) -> pd.DataFrame | None:
+    """The run's measures over the epochs in ``samples/<name>/``; epochs already in ``over_epochs_<name>.csv``
+    are kept, so that a run continued later is scored for its new checkpoints only."""
+    from spect_toolkit.evaluate.trajectory import measures_over_epochs
+
+    path = out / f"over_epochs_{name}.csv"
+    done = pd.read_csv(path) if path.exists() else pd.DataFrame()
+    files = {int(f.stem.split("_")[1]): f for f in sorted((out / "samples" / name).glob("epoch_*.npz"))}
+    new = {epoch: f for epoch, f in files.items() if done.empty or epoch not in set(done.epoch)}
+    if new:
+        scored = measures_over_epochs(manifest, new, seed=seed, show_progress=True)
+        for epoch, problem in scored.attrs["skipped"].items():
+            print(f"{name}: epoch {epoch} not scored: {problem}")
+        done = pd.concat([done, scored], ignore_index=True).sort_values("epoch") if not done.empty else scored
+        done.to_csv(path, index=False)
+    return None if done.empty else done
+
+
 def evaluate_runs(out: Path, subset_path: Path, args) -> dict:
     from spect_toolkit.evaluate import evaluate
     from spect_toolkit.evaluate.figures import over_epochs
     from spect_toolkit.evaluate.selection import select_epoch
-    from spect_toolkit.evaluate.trajectory import measures_over_epochs
     from spect_toolkit.gan import generate
     from spect_toolkit.manifest import load_manifest, select_split
 
     manifest = load_manifest(subset_path)
     real_train = select_split(manifest, "train")
     samples, selected, trajectories = {}, {}, {}
-    for name in run_names(args.variants):
+    for name in run_names(args.variants, args.data_sets):
         run_dir = out / f"run_{name}"
         selected[name] = select_epoch(run_dir, manifest, seed=args.seed, show_progress=True).epoch
         samples[name] = out / f"samples_{name}.npz"
         generate(run_dir, like=real_train, seed=args.seed, epoch="best").save(samples[name])
-        files = sorted((out / "samples" / name).glob("epoch_*.npz"))
-        if files:
-            table = measures_over_epochs(
-                manifest, {int(f.stem.split("_")[1]): f for f in files}, seed=args.seed, show_progress=True
-            )
-            table.to_csv(out / f"over_epochs_{name}.csv", index=False)
-            trajectories[name] = table
+        trajectory = trajectory_of(out, name, manifest, args.seed)
+        if trajectory is not None:
+            trajectories[name] = trajectory
     if trajectories:
         (out / "over_epochs.png").write_bytes(over_epochs(trajectories))
     evaluation = evaluate(manifest, samples, out / "report", split="train", seed=args.seed, show_progress=True)
@@ -206,6 +219,7 @@ def main() -> None:
     parser.add_argument("--stage", nargs="+", choices=STAGES, default=list(STAGES), help="one or more, in order")
     parser.add_argument("--backend", choices=BACKENDS, help="Keras backend of the train stage (default tensorflow)")
     parser.add_argument("--variants", nargs="+", default=["paper"], choices=list(VARIANTS))
+    parser.add_argument("--data-sets", nargs="+", default=list(DATA_SETS), choices=list(DATA_SETS))
     parser.add_argument("--patients", type=int, default=90)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--epochs", type=int, default=1000)

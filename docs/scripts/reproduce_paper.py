@@ -224,7 +224,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--epochs", type=int, default=1000)
     parser.add_argument("--checkpoint-every", type=int, default=10)
-    parser.add_argument("--samples-every", type=int, default=1, help="slices from the checkpoints of every Nth epoch")
+    parser.add_argument("--samples-every", type=int, default=10, help="slices from the checkpoints of every Nth epoch")
     parser.add_argument("--precision", default="float32")
     parser.add_argument("--minutes-a", type=float, default=76.0, help="training budget of data set A (0: none)")
     parser.add_argument("--minutes-b", type=float, default=38.0, help="training budget of data set B (0: none)")

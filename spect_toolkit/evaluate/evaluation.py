@@ -110,7 +110,7 @@ def evaluate(
 
     stages = 2 + 4 * len(groups)
     with progress_bar("evaluating", total=stages, enabled=show_progress) as advance:
-        table = _slice_table(real, groups)
+        table = slice_table(real, groups)
         paper = pd.concat([compare_with_real(table, m) for m in ("mc", "sd", "lr")], ignore_index=True)
         space = features.FeatureSpace.train(train.images, train.level, train.pattern, feature_epochs, seed)
         judge_on_real = _conditional_accuracy(space, holdout)
@@ -186,7 +186,8 @@ def evaluate(
     return Evaluation(metrics, table, report)
 
 
-def _slice_table(real: RealSlices, groups: dict[str, Samples]) -> pd.DataFrame:
+def slice_table(real: RealSlices, groups: dict[str, Samples]) -> pd.DataFrame:
+    """One row per slice, real first: ``group`` (``real`` or the set's name), level, pattern, MC, SD, LR."""
     parts = [
         pd.DataFrame({"group": REAL, "level": real.level, "pattern": real.pattern}).join(
             slice_measures(real.images, real.level)

@@ -20,7 +20,7 @@ from ..progress import progress_bar
 from ..samples import Samples, load_samples
 from ..vocabulary import PATTERNS
 from . import distances, features
-from .evaluation import RealSlices, _slice_table
+from .evaluation import RealSlices, slice_table
 from .stats import REAL, compare_with_real
 
 PAPER_MEASURES = ("mc", "lr")
@@ -70,7 +70,7 @@ def measures_over_epochs(
                 advance(1)
                 continue
             reference = real.at_levels(np.unique(group.level))
-            table = _slice_table(reference, {"synthetic": group})
+            table = slice_table(reference, {"synthetic": group})
             row = {"epoch": epoch, "n": len(group.images)}
             row["frechet_distance"] = distances.frechet_distance(
                 space.embed(reference.images), space.embed(group.images)

@@ -6,7 +6,10 @@ Each variant trains data set A (CER, BG, COR) on the training split for the same
 slices seen; ``--minutes`` gives a wall-clock budget instead, which a shared machine's load makes unequal), one
 seed after another. The last checkpoint of every run is compared with the held-out real slices: no epoch is
 selected on those slices first, so none of the variants is scored on data it was chosen by. One ``evaluate`` per
-seed puts that seed's variants in one feature space. Prints a table per seed and writes ``variants.json``.
+seed puts that seed's variants in one feature space; the Frechet distance and two-sample AUC are also averaged
+over the last ``--last-checkpoints`` checkpoints (``measures_over_epochs``), since one checkpoint's value swings
+with the checkpoint. Prints a line per run and writes ``variants.json``; a second call trains and scores only
+what is missing.
 """
 
 from __future__ import annotations

@@ -166,3 +166,25 @@ def test_backend_choices_are_checked():
     assert any("float16 (loss-scaled) needs the TensorFlow backend" in line for line in lines)
     assert any("--distribute (several GPUs) needs the TensorFlow backend" in line for line in lines)
     assert any("unknown step mode 'function' for JAX" in line for line in lines)
+
+
+def test_generator_average_on_jax_is_a_copy_that_follows_the_weights():
+    # The average after one step is 0.1 x start + 0.9 x new weights on JAX as on TensorFlow (tests/test_gan.py).
+    code = """
+        import sys
+        sys.path.insert(0, sys.argv[1])
+        import numpy as np
+        from test_gan import TINY, _marker_set
+        from spect_toolkit.gan import FastGAN, make_config
+
+        data, space = _marker_set(["normal", "unilateral", "bilateral"])
+        gan = FastGAN(make_config("improved", **{**TINY, "batch_size": 4}), space, data)
+        start = [np.asarray(v).copy() for v in gan.generator.trainable_variables]
+        gan.train_steps(1)
+        pairs = zip(gan.ema, start, gan.generator.trainable_variables)
+        print(max(float(np.abs(np.asarray(a) - (0.1 * b + 0.9 * np.asarray(w))).max()) for a, b, w in pairs))
+        print(max(float(np.abs(np.asarray(w) - b).max()) for w, b in zip(gan.generator.trainable_variables, start)))
+    """
+    lines = _ok(_child(code, os.path.dirname(__file__))).stdout.split()
+    error, moved = float(lines[-2]), float(lines[-1])
+    assert moved > 1e-5 and error < 1e-6  # the weights moved, and the average by the capped rule

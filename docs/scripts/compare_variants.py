@@ -114,6 +114,7 @@ def last_checkpoints(run_dir: Path, held_out, manifest, seed: int, count: int) -
     variant."""
     from spect_toolkit.evaluate.trajectory import measures_over_epochs
     from spect_toolkit.gan import RunFolder, generate
+    from spect_toolkit.vocabulary import PATTERNS
 
     epochs = RunFolder(run_dir).saved_epochs()[-count:]
     samples = {epoch: generate(run_dir, like=held_out, seed=seed, epoch=epoch) for epoch in epochs}
@@ -122,7 +123,7 @@ def last_checkpoints(run_dir: Path, held_out, manifest, seed: int, count: int) -
         "epochs": epochs,
         "frechet_distance": float(table.frechet_distance.mean()),
         "two_sample_auc": float(table.two_sample_auc.mean()),
-        **{f"lr_median_{p}": float(table[f"lr_median_{p}"].mean()) for p in ("normal", "unilateral", "bilateral")},
+        **{f"lr_median_{p}": float(table[f"lr_median_{p}"].mean()) for p in PATTERNS},
     }
 
 

@@ -161,7 +161,7 @@ def checkpoint_samples(out: Path, subset_path: Path, args) -> None:
                 generate(out / f"run_{name}", like=held_out, seed=args.seed, epoch=epoch).save(path)
 
 
-def trajectory_of(out: Path, name: str, manifest: pd.DataFrame, seed: int) -> pd.DataFrame | None:
+def trajectory_of(out: Path, name: str, manifest: pd.DataFrame, seed: int, space) -> pd.DataFrame | None:
     """The run's measures over the epochs in ``samples/<name>/``; epochs already in ``over_epochs_<name>.csv``
     are kept, so that a run continued later is scored for its new checkpoints only."""
     from spect_toolkit.evaluate.trajectory import measures_over_epochs
@@ -171,7 +171,7 @@ def trajectory_of(out: Path, name: str, manifest: pd.DataFrame, seed: int) -> pd
     files = {int(f.stem.split("_")[1]): f for f in sorted((out / "samples" / name).glob("epoch_*.npz"))}
     new = {epoch: f for epoch, f in files.items() if done.empty or epoch not in set(done.epoch)}
     if new:
-        scored = measures_over_epochs(manifest, new, seed=seed, show_progress=True)
+        scored = measures_over_epochs(manifest, new, seed=seed, show_progress=True, space=space)
         for epoch, problem in scored.attrs["skipped"].items():
             print(f"{name}: epoch {epoch} not scored: {problem}")
         done = pd.concat([done, scored], ignore_index=True).sort_values("epoch") if not done.empty else scored
@@ -181,6 +181,8 @@ def trajectory_of(out: Path, name: str, manifest: pd.DataFrame, seed: int) -> pd
 
 def evaluate_runs(out: Path, subset_path: Path, args) -> dict:
     from spect_toolkit.evaluate import evaluate
+    from spect_toolkit.evaluate.evaluation import RealSlices
+    from spect_toolkit.evaluate.features import FeatureSpace
     from spect_toolkit.evaluate.figures import over_epochs
     from spect_toolkit.evaluate.selection import select_epoch
     from spect_toolkit.gan import generate
@@ -188,13 +190,15 @@ def evaluate_runs(out: Path, subset_path: Path, args) -> dict:
 
     manifest = load_manifest(subset_path)
     real_train = select_split(manifest, "train")
+    train_slices = RealSlices.from_manifest(real_train)
+    space = FeatureSpace.train(train_slices.images, train_slices.level, train_slices.pattern, seed=args.seed)
     samples, selected, trajectories = {}, {}, {}
     for name in run_names(args.variants, args.data_sets):
         run_dir = out / f"run_{name}"
         selected[name] = select_epoch(run_dir, manifest, seed=args.seed, show_progress=True).epoch
         samples[name] = out / f"samples_{name}.npz"
         generate(run_dir, like=real_train, seed=args.seed, epoch="best").save(samples[name])
-        trajectory = trajectory_of(out, name, manifest, args.seed)
+        trajectory = trajectory_of(out, name, manifest, args.seed, space)  # every run in one feature space
         if trajectory is not None:
             trajectories[name] = trajectory
     if trajectories:

@@ -45,10 +45,12 @@ def measures_over_epochs(
     feature_epochs: int = 30,
     c2st_epochs: int = 15,
     show_progress: bool = False,
+    space: features.FeatureSpace | None = None,
 ) -> pd.DataFrame:
     """One row per epoch of ``samples`` (epoch -> that checkpoint's slices), columns :data:`COLUMNS`; the real
     slices' LR medians per pattern are in ``attrs["real_lr_median"]``. Epochs whose samples cannot be read are
-    skipped and named in ``attrs["skipped"]`` (a long run's folder may hold a damaged file)."""
+    skipped and named in ``attrs["skipped"]`` (a long run's folder may hold a damaged file). ``space``: a feature
+    network already trained on the training split, to score several runs in one space without training it again."""
     if split not in ("train", "holdout"):
         raise ArgumentError(f"split must be train or holdout, got {split!r}")
     if not samples:
@@ -58,9 +60,9 @@ def measures_over_epochs(
     real = RealSlices.from_manifest(select_split(manifest, split))
     if len(real.images) < 2 or len(train.images) < 2:
         raise SchemaError(manifest.attrs.get("root"), f"too few real slices in the {split} split to compare with")
-    space = features.FeatureSpace.train(train.images, train.level, train.pattern, feature_epochs, seed)
+    space = space or features.FeatureSpace.train(train.images, train.level, train.pattern, feature_epochs, seed)
 
-    rows, skipped, real_medians = [], {}, {}
+    rows, skipped, real_medians, references = [], {}, {}, {}
     with progress_bar("scoring epochs", total=len(samples), enabled=show_progress) as advance:
         for epoch in sorted(samples):
             try:
@@ -69,12 +71,14 @@ def measures_over_epochs(
                 skipped[epoch] = str(exc)
                 advance(1)
                 continue
-            reference = real.at_levels(np.unique(group.level))
+            levels = tuple(np.unique(group.level))
+            if levels not in references:  # a run's epochs share their levels: embed the real slices once
+                reference = real.at_levels(levels)
+                references[levels] = reference, space.embed(reference.images)
+            reference, reference_features = references[levels]
             table = slice_table(reference, {"synthetic": group})
             row = {"epoch": epoch, "n": len(group.images)}
-            row["frechet_distance"] = distances.frechet_distance(
-                space.embed(reference.images), space.embed(group.images)
-            )
+            row["frechet_distance"] = distances.frechet_distance(reference_features, space.embed(group.images))
             if two_sample:
                 test = distances.two_sample_auc(reference.images, group.images, epochs=c2st_epochs, seed=seed)
                 row.update(two_sample_auc=test["auc"], auc_low=test["auc_low"], auc_high=test["auc_high"])

@@ -129,6 +129,8 @@ def test_evaluate_writes_report_metrics_and_table(real, ingested, tmp_path):
 
 
 def test_measures_over_epochs_track_a_run_that_goes_wrong_and_skip_a_damaged_epoch(real, tmp_path):
+    from spect_toolkit.evaluate.evaluation import RealSlices
+    from spect_toolkit.evaluate.features import FeatureSpace
     from spect_toolkit.evaluate.figures import over_epochs
     from spect_toolkit.evaluate.trajectory import COLUMNS, measures_over_epochs
     from spect_toolkit.manifest import select_split
@@ -146,8 +148,14 @@ def test_measures_over_epochs_track_a_run_that_goes_wrong_and_skip_a_damaged_epo
         30: tmp_path / "epoch_0030.npz",
     }
     epochs[30].write_bytes(b"PK\x03\x04 cut off")
-    table = measures_over_epochs(manifest, epochs, feature_epochs=3, c2st_epochs=3)
+    train = RealSlices.from_manifest(select_split(manifest, "train"))
+    space = FeatureSpace.train(train.images, train.level, train.pattern, epochs=3)
+    table = measures_over_epochs(manifest, epochs, c2st_epochs=3, space=space)
     assert list(table.columns) == list(COLUMNS) and table.epoch.tolist() == [10, 20]
+    assert set(table.feature_space) == {space.fingerprint}  # a stored table names the network it was scored in
+    weights = space.model.get_weights()
+    space.model.set_weights([weights[0] + 1e-3, *weights[1:]])
+    assert space.fingerprint != table.feature_space.iloc[0]
     assert list(table.attrs["skipped"]) == [30] and "epoch_0030.npz" in table.attrs["skipped"][30]
     faithful, lopsided = table.iloc[0], table.iloc[1]
     present = sorted(set(patterns))

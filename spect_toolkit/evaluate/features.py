@@ -3,6 +3,7 @@ real-versus-synthetic classifier of the two-sample test, and the pattern classif
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -73,6 +74,16 @@ class FeatureSpace:
         import keras
 
         self._embedding = keras.Model(self.model.inputs, self.model.get_layer("embedding").output)
+
+    @property
+    def fingerprint(self) -> str:
+        """First 12 hex digits of the SHA-256 of the network's weights: distances from two spaces do not compare,
+        and two trainings with one seed need not give one network (thread-order sums), so a stored distance
+        carries the fingerprint of the space that gave it."""
+        digest = hashlib.sha256()
+        for weight in self.model.get_weights():
+            digest.update(np.ascontiguousarray(weight, np.float32).tobytes())
+        return digest.hexdigest()[:12]
 
     def embed(self, images: np.ndarray) -> np.ndarray:
         return np.asarray(self._embedding.predict(_input(images), batch_size=256, verbose=0), np.float64)

@@ -33,6 +33,7 @@ COLUMNS = (
     "auc_high",
     *(f"{m}_p_{p}" for m in PAPER_MEASURES for p in PATTERNS),
     *(f"lr_median_{p}" for p in PATTERNS),
+    "feature_space",  # FeatureSpace.fingerprint of the network that gave the Frechet distance
 )
 
 
@@ -50,7 +51,9 @@ def measures_over_epochs(
     """One row per epoch of ``samples`` (epoch -> that checkpoint's slices), columns :data:`COLUMNS`; the real
     slices' LR medians per pattern are in ``attrs["real_lr_median"]``. Epochs whose samples cannot be read are
     skipped and named in ``attrs["skipped"]`` (a long run's folder may hold a damaged file). ``space``: a feature
-    network already trained on the training split, to score several runs in one space without training it again."""
+    network already trained on the training split, to score several runs in one space without training it again;
+    its fingerprint is in the ``feature_space`` column, so that a stored table's Frechet distances are compared
+    only with others from the same network."""
     if split not in ("train", "holdout"):
         raise ArgumentError(f"split must be train or holdout, got {split!r}")
     if not samples:
@@ -62,6 +65,7 @@ def measures_over_epochs(
         raise SchemaError(manifest.attrs.get("root"), f"too few real slices in the {split} split to compare with")
     space = space or features.FeatureSpace.train(train.images, train.level, train.pattern, feature_epochs, seed)
 
+    fingerprint = space.fingerprint
     rows, skipped, real_medians, references = [], {}, {}, {}
     with progress_bar("scoring epochs", total=len(samples), enabled=show_progress) as advance:
         for epoch in sorted(samples):
@@ -77,7 +81,7 @@ def measures_over_epochs(
                 references[levels] = reference, space.embed(reference.images)
             reference, reference_features = references[levels]
             table = slice_table(reference, {"synthetic": group})
-            row = {"epoch": epoch, "n": len(group.images)}
+            row = {"epoch": epoch, "n": len(group.images), "feature_space": fingerprint}
             row["frechet_distance"] = distances.frechet_distance(reference_features, space.embed(group.images))
             if two_sample:
                 test = distances.two_sample_auc(reference.images, group.images, epochs=c2st_epochs, seed=seed)

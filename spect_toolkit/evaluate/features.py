@@ -77,9 +77,9 @@ class FeatureSpace:
 
     @property
     def fingerprint(self) -> str:
-        """First 12 hex digits of the SHA-256 of the network's weights: distances from two spaces do not compare,
-        and two trainings with one seed need not give one network (thread-order sums), so a stored distance
-        carries the fingerprint of the space that gave it."""
+        """First 12 hex digits of the SHA-256 of the network's weights. Distances from two spaces do not compare;
+        one seed and the same slices give one network on one machine, but another machine, thread count or Keras
+        version may sum in another order, so a stored distance carries the fingerprint of the space that gave it."""
         digest = hashlib.sha256()
         for weight in self.model.get_weights():
             digest.update(np.ascontiguousarray(weight, np.float32).tobytes())

@@ -148,8 +148,7 @@ def test_measures_over_epochs_track_a_run_that_goes_wrong_and_skip_a_damaged_epo
         30: tmp_path / "epoch_0030.npz",
     }
     epochs[30].write_bytes(b"PK\x03\x04 cut off")
-    train = RealSlices.from_manifest(select_split(manifest, "train"))
-    space = FeatureSpace.train(train.images, train.level, train.pattern, epochs=3)
+    space = FeatureSpace.of(RealSlices.from_manifest(select_split(manifest, "train")), epochs=3)
     table = measures_over_epochs(manifest, epochs, c2st_epochs=3, space=space)
     assert list(table.columns) == list(COLUMNS) and table.epoch.tolist() == [10, 20]
     assert set(table.feature_space) == {space.fingerprint}  # a stored table names the network it was scored in

@@ -195,8 +195,7 @@ def evaluate_runs(out: Path, subset_path: Path, args) -> dict:
 
     manifest = load_manifest(subset_path)
     real_train = select_split(manifest, "train")
-    train_slices = RealSlices.from_manifest(real_train)
-    space = FeatureSpace.train(train_slices.images, train_slices.level, train_slices.pattern, seed=args.seed)
+    space = FeatureSpace.of(RealSlices.from_manifest(real_train), seed=args.seed)
     samples, selected, trajectories = {}, {}, {}
     for name in run_names(args.variants, args.data_sets):
         run_dir = out / f"run_{name}"

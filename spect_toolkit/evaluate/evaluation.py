@@ -112,7 +112,7 @@ def evaluate(
     with progress_bar("evaluating", total=stages, enabled=show_progress) as advance:
         table = slice_table(real, groups)
         paper = pd.concat([compare_with_real(table, m) for m in ("mc", "sd", "lr")], ignore_index=True)
-        space = features.FeatureSpace.train(train.images, train.level, train.pattern, feature_epochs, seed)
+        space = features.FeatureSpace.of(train, feature_epochs, seed)
         judge_on_real = _conditional_accuracy(space, holdout)
         advance(2)
         metrics = {

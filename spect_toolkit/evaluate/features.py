@@ -70,6 +70,11 @@ class FeatureSpace:
         index = {c: i for i, c in enumerate(classes)}
         return cls(fit(images, np.array([index[k] for k in keys]), len(classes), epochs, seed), classes)
 
+    @classmethod
+    def of(cls, real, epochs: int = 30, seed: int = 0) -> FeatureSpace:
+        """Trained on ``real``: real slices with their ``images``, ``level`` and ``pattern`` (``RealSlices``)."""
+        return cls.train(real.images, real.level, real.pattern, epochs, seed)
+
     def __post_init__(self) -> None:
         import keras
 

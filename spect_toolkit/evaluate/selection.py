@@ -83,7 +83,7 @@ def select_epoch(
     holdout = RealSlices.from_manifest(holdout_rows).at_levels(config.levels)
     if len(holdout.images) < 2:
         raise SchemaError(manifest.attrs.get("root"), "too few held-out slices at the run's levels to score epochs")
-    space = FeatureSpace.train(train.images, train.level, train.pattern, seed=seed)
+    space = FeatureSpace.of(train, seed=seed)
     real_features = space.embed(holdout.images)
     counts = holdout_rows[holdout_rows["level"].isin(config.levels)].groupby(["level", "pattern"]).size()
     per_condition = max(minimum_per_condition, int(counts.max()))

@@ -59,11 +59,14 @@ def measures_over_epochs(
     if not samples:
         raise ArgumentError("give the samples of at least one epoch")
     manifest = real_manifest if isinstance(real_manifest, pd.DataFrame) else load_manifest(real_manifest)
-    train = RealSlices.from_manifest(select_split(manifest, "train"))
     real = RealSlices.from_manifest(select_split(manifest, split))
-    if len(real.images) < 2 or len(train.images) < 2:
+    if len(real.images) < 2:
         raise SchemaError(manifest.attrs.get("root"), f"too few real slices in the {split} split to compare with")
-    space = space or features.FeatureSpace.train(train.images, train.level, train.pattern, feature_epochs, seed)
+    if space is None:  # the training split's slices are read only to train the network
+        train = RealSlices.from_manifest(select_split(manifest, "train"))
+        if len(train.images) < 2:
+            raise SchemaError(manifest.attrs.get("root"), "too few real slices in the train split to train on")
+        space = features.FeatureSpace.of(train, feature_epochs, seed)
 
     fingerprint = space.fingerprint
     rows, skipped, real_medians, references = [], {}, {}, {}

@@ -25,16 +25,19 @@ class RealSlices:
     images: np.ndarray
     level: np.ndarray
     pattern: np.ndarray
+    patient: np.ndarray  # keyed patient hash: the slices of one patient are not independent draws
 
     @classmethod
     def from_manifest(cls, manifest: pd.DataFrame) -> RealSlices:
         if manifest.empty:
-            return cls(np.zeros((0, *SLICE_SHAPE), np.float32), np.array([], str), np.array([], str))
-        return cls(load_slices(manifest).slices, manifest["level"].to_numpy(str), manifest["pattern"].to_numpy(str))
+            empty = np.array([], str)
+            return cls(np.zeros((0, *SLICE_SHAPE), np.float32), empty, empty, empty)
+        columns = (manifest[c].to_numpy(str) for c in ("level", "pattern", "patient_key"))
+        return cls(load_slices(manifest).slices, *columns)
 
     def at_levels(self, levels) -> RealSlices:
         keep = np.isin(self.level, list(levels))
-        return RealSlices(self.images[keep], self.level[keep], self.pattern[keep])
+        return RealSlices(self.images[keep], self.level[keep], self.pattern[keep], self.patient[keep])
 
 
 @dataclass(frozen=True)
@@ -89,7 +92,7 @@ def evaluate(
     out: str | Path,
     split: str = "holdout",
     feature_epochs: int = 30,
-    c2st_epochs: int = 15,
+    c2st_epochs: int = 40,
     seed: int = 0,
     show_progress: bool = False,
 ) -> Evaluation:
@@ -142,7 +145,7 @@ def evaluate(
             }
             advance(1)
             result["two_sample"] = distances.two_sample_auc(
-                reference.images, samples.images, epochs=c2st_epochs, seed=seed
+                reference.images, samples.images, epochs=c2st_epochs, seed=seed, real_groups=reference.patient
             )
             advance(1)
             audit = distances.memorisation_audit(
@@ -152,7 +155,7 @@ def evaluate(
             table.loc[table.group == name, "nearest_train_distance"] = audit["synthetic_distance"]
             advance(1)
             result["utility"] = _utility(
-                train.at_levels(result["levels"]), holdout.at_levels(result["levels"]), samples, c2st_epochs, seed
+                train.at_levels(result["levels"]), holdout.at_levels(result["levels"]), samples, feature_epochs, seed
             )
             advance(1)
             metrics["groups"][name] = result
@@ -228,7 +231,7 @@ def _utility(train: RealSlices, holdout: RealSlices, samples: Samples, epochs: i
         ("synthetic", samples.images, samples.pattern),
         ("real", train.images, train.pattern),
     ):
-        model = features.fit(images, np.array([index[p] for p in patterns]), len(PATTERNS), epochs * 2, seed)
+        model = features.fit(images, np.array([index[p] for p in patterns]), len(PATTERNS), epochs, seed)
         predicted = np.array(PATTERNS)[features.predict_logits(model, holdout.images).argmax(1)]
         scores[f"trained_on_{source}"] = _balanced_accuracy(holdout.pattern, predicted)
     return scores

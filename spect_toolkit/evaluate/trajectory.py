@@ -44,7 +44,7 @@ def measures_over_epochs(
     seed: int = 0,
     two_sample: bool = True,
     feature_epochs: int = 30,
-    c2st_epochs: int = 15,
+    c2st_epochs: int = 40,
     show_progress: bool = False,
     space: features.FeatureSpace | None = None,
 ) -> pd.DataFrame:
@@ -87,7 +87,9 @@ def measures_over_epochs(
             row = {"epoch": epoch, "n": len(group.images), "feature_space": fingerprint}
             row["frechet_distance"] = distances.frechet_distance(reference_features, space.embed(group.images))
             if two_sample:
-                test = distances.two_sample_auc(reference.images, group.images, epochs=c2st_epochs, seed=seed)
+                test = distances.two_sample_auc(
+                    reference.images, group.images, epochs=c2st_epochs, seed=seed, real_groups=reference.patient
+                )
                 row.update(two_sample_auc=test["auc"], auc_low=test["auc_low"], auc_high=test["auc_high"])
             for measure in PAPER_MEASURES:
                 compared = compare_with_real(table, measure)

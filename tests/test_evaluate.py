@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from spect_toolkit.cli import app
 from spect_toolkit.evaluate import evaluate, slice_measures
-from spect_toolkit.evaluate.distances import memorisation_audit, two_sample_auc
+from spect_toolkit.evaluate.distances import memorisation_audit, two_sample_auc, two_sample_label
 from spect_toolkit.evaluate.stats import compare_with_real
 from spect_toolkit.manifest import load_manifest, load_slices, patient_split
 from spect_toolkit.samples import Samples
@@ -172,6 +172,7 @@ def test_measures_over_epochs_track_a_run_that_goes_wrong_and_skip_a_damaged_epo
     table = measures_over_epochs(manifest, epochs, c2st_epochs=3, space=space)
     assert list(table.columns) == list(COLUMNS) and table.epoch.tolist() == [10, 20]
     assert set(table.feature_space) == {space.fingerprint}  # a stored table names the network it was scored in
+    assert set(table.two_sample_test) == {two_sample_label(3)} and two_sample_label(3) != two_sample_label()
     weights = space.model.get_weights()
     space.model.set_weights([weights[0] + 1e-3, *weights[1:]])
     assert space.fingerprint != table.feature_space.iloc[0]

@@ -163,15 +163,16 @@ def checkpoint_samples(out: Path, subset_path: Path, args) -> None:
 
 def trajectory_of(out: Path, name: str, manifest: pd.DataFrame, seed: int, space) -> pd.DataFrame | None:
     """The run's measures over the epochs in ``samples/<name>/``; epochs already in ``over_epochs_<name>.csv``
-    from the same feature network are kept, so that a run continued later is scored for its new checkpoints only
-    (rows from another network are scored again: their Frechet distances do not compare)."""
+    from the same feature network and two-sample test are kept, so that a run continued later is scored for its
+    new checkpoints only (other rows are scored again: their Frechet distances or AUCs do not compare)."""
+    from spect_toolkit.evaluate.distances import two_sample_label
     from spect_toolkit.evaluate.trajectory import measures_over_epochs
 
     path = out / f"over_epochs_{name}.csv"
-    done = pd.read_csv(path, dtype={"feature_space": str}) if path.exists() else pd.DataFrame()
-    if "feature_space" in done:
-        done = done[done.feature_space == space.fingerprint]
-    else:  # written before tables carried their network's fingerprint
+    done = pd.read_csv(path, dtype={"feature_space": str, "two_sample_test": str}) if path.exists() else pd.DataFrame()
+    if {"feature_space", "two_sample_test"} <= set(done.columns):
+        done = done[(done.feature_space == space.fingerprint) & (done.two_sample_test == two_sample_label())]
+    else:  # written before tables named their network and their test
         done = pd.DataFrame()
     files = {int(f.stem.split("_")[1]): f for f in sorted((out / "samples" / name).glob("epoch_*.npz"))}
     new = {epoch: f for epoch, f in files.items() if done.empty or epoch not in set(done.epoch)}

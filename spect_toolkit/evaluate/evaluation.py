@@ -92,7 +92,7 @@ def evaluate(
     out: str | Path,
     split: str = "holdout",
     feature_epochs: int = 30,
-    c2st_epochs: int = 40,
+    c2st_epochs: int = distances.C2ST_EPOCHS,
     seed: int = 0,
     show_progress: bool = False,
 ) -> Evaluation:

@@ -34,6 +34,7 @@ COLUMNS = (
     *(f"{m}_p_{p}" for m in PAPER_MEASURES for p in PATTERNS),
     *(f"lr_median_{p}" for p in PATTERNS),
     "feature_space",  # FeatureSpace.fingerprint of the network that gave the Frechet distance
+    "two_sample_test",  # distances.two_sample_label of the test that gave the AUC ("" when not run)
 )
 
 
@@ -44,7 +45,7 @@ def measures_over_epochs(
     seed: int = 0,
     two_sample: bool = True,
     feature_epochs: int = 30,
-    c2st_epochs: int = 40,
+    c2st_epochs: int = distances.C2ST_EPOCHS,
     show_progress: bool = False,
     space: features.FeatureSpace | None = None,
 ) -> pd.DataFrame:
@@ -53,7 +54,7 @@ def measures_over_epochs(
     skipped and named in ``attrs["skipped"]`` (a long run's folder may hold a damaged file). ``space``: a feature
     network already trained on the training split, to score several runs in one space without training it again;
     its fingerprint is in the ``feature_space`` column, so that a stored table's Frechet distances are compared
-    only with others from the same network."""
+    only with others from the same network; the ``two_sample_test`` column says the same of its AUCs."""
     if split not in ("train", "holdout"):
         raise ArgumentError(f"split must be train or holdout, got {split!r}")
     if not samples:
@@ -84,13 +85,14 @@ def measures_over_epochs(
                 references[levels] = reference, space.embed(reference.images)
             reference, reference_features = references[levels]
             table = slice_table(reference, {"synthetic": group})
-            row = {"epoch": epoch, "n": len(group.images), "feature_space": fingerprint}
+            row = {"epoch": epoch, "n": len(group.images), "feature_space": fingerprint, "two_sample_test": ""}
             row["frechet_distance"] = distances.frechet_distance(reference_features, space.embed(group.images))
             if two_sample:
                 test = distances.two_sample_auc(
                     reference.images, group.images, epochs=c2st_epochs, seed=seed, real_groups=reference.patient
                 )
                 row.update(two_sample_auc=test["auc"], auc_low=test["auc_low"], auc_high=test["auc_high"])
+                row["two_sample_test"] = distances.two_sample_label(c2st_epochs)
             for measure in PAPER_MEASURES:
                 compared = compare_with_real(table, measure)
                 p_values = dict(zip(compared.get("pattern", []), compared.get("dunnett_p", [])))

@@ -12,6 +12,7 @@ from scipy.ndimage import gaussian_filter, shift
 from typer.testing import CliRunner
 
 from spect_toolkit.cli import app
+from spect_toolkit.errors import ArgumentError
 from spect_toolkit.evaluate import evaluate, slice_measures
 from spect_toolkit.evaluate.distances import memorisation_audit, two_sample_auc, two_sample_label
 from spect_toolkit.evaluate.stats import compare_with_real
@@ -87,6 +88,8 @@ def test_two_sample_test_keeps_a_patients_slices_in_one_fold():
     assert leaky["auc"] > 0.85, leaky
     assert grouped["auc"] < 0.7 and grouped["auc_low"] < 0.5, grouped
     assert grouped["auc_high"] - grouped["auc_low"] > leaky["auc_high"] - leaky["auc_low"]  # 12 patients, not 120
+    with pytest.raises(ArgumentError, match="119 patient labels for 120 real slices"):
+        two_sample_auc(real, other, epochs=1, real_groups=patients[:-1])
 
 
 def test_copies_of_training_slices_are_flagged_as_memorised(real):

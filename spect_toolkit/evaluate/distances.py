@@ -6,6 +6,7 @@ import numpy as np
 from scipy import linalg
 from scipy.stats import mannwhitneyu
 
+from ..errors import ArgumentError
 from . import features
 from .measures import normalise
 
@@ -75,6 +76,8 @@ def two_sample_auc(
     together in the bootstrap. Without it the classifier meets, in its test fold, patients it learnt in training
     and can tell the real sample by its patients' anatomy rather than by realism: two real samples of different
     patients then score well above 0.5 once the classifier is trained long enough to learn them."""
+    if real_groups is not None and len(real_groups) != len(real):
+        raise ArgumentError(f"{len(real_groups)} patient labels for {len(real)} real slices")
     rng = np.random.default_rng(seed)
     n = min(len(real), len(synthetic))
     real_pick = rng.choice(len(real), n, replace=False)

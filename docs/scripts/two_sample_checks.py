@@ -48,11 +48,11 @@ def main() -> None:
     from spect_toolkit.manifest import load_manifest, select_split
 
     manifest = load_manifest(args.manifest)
-    held_out = RealSlices.from_manifest(select_split(manifest, "holdout"))
+    held_out_rows = select_split(manifest, "holdout")
+    held_out = RealSlices.from_manifest(held_out_rows)
     train = normalise(RealSlices.from_manifest(select_split(manifest, "train")).images)
     real = normalise(held_out.images)
-    like = select_split(manifest, "holdout")
-    synthetic = normalise(generate(args.run, like=like, seed=args.seed, epoch=args.epoch).images)
+    synthetic = normalise(generate(args.run, like=held_out_rows, seed=args.seed, epoch=args.epoch).images)
     others = train[np.random.default_rng(args.seed).choice(len(train), len(real), replace=False)]
 
     def scores(reference, images, epochs, grouped, seeds):

@@ -68,7 +68,7 @@ def two_sample_auc(
     seed: int = 0,
     boot: int = 1000,
     real_groups: np.ndarray | None = None,
-) -> dict[str, float]:
+) -> dict[str, float | str]:
     """Classifier two-sample test: a CNN learns real against synthetic on all folds but one and scores the
     held-out fold; AUC over every held-out score, with a 95 % bootstrap interval. 0.5: indistinguishable.
 
@@ -104,12 +104,13 @@ def two_sample_auc(
         if 0 < y.sum() < len(y):
             draws.append(auc(s[y == 1], s[y == 0]))
     low, high = np.percentile(draws, [2.5, 97.5])
-    return {"auc": value, "auc_low": float(low), "auc_high": float(high), "n_per_class": int(n)}
+    test = two_sample_label(epochs, by_patient=real_groups is not None)
+    return {"auc": value, "auc_low": float(low), "auc_high": float(high), "n_per_class": int(n), "test": test}
 
 
-def two_sample_label(epochs: int = C2ST_EPOCHS) -> str:
-    """How a stored AUC was measured, so that tables of different tests are not mixed."""
-    return f"classifier {epochs} epochs, real slices folded by patient"
+def two_sample_label(epochs: int = C2ST_EPOCHS, by_patient: bool = True) -> str:
+    """How an AUC was measured (carried in every result), so that stored AUCs of different tests are not mixed."""
+    return f"classifier {epochs} epochs, real slices folded {'by patient' if by_patient else 'slice by slice'}"
 
 
 def nearest_distances(queries: np.ndarray, reference: np.ndarray, chunk: int = 512) -> tuple[np.ndarray, np.ndarray]:

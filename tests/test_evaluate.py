@@ -14,7 +14,8 @@ from typer.testing import CliRunner
 from spect_toolkit.cli import app
 from spect_toolkit.errors import ArgumentError
 from spect_toolkit.evaluate import evaluate, slice_measures
-from spect_toolkit.evaluate.distances import memorisation_audit, two_sample_auc, two_sample_label
+from spect_toolkit.evaluate.distances import C2ST_MIN_BATCHES, memorisation_audit, two_sample_auc, two_sample_label
+from spect_toolkit.evaluate.features import BATCH_SIZE
 from spect_toolkit.evaluate.stats import compare_with_real
 from spect_toolkit.manifest import load_manifest, load_slices, patient_split
 from spect_toolkit.samples import Samples
@@ -90,6 +91,30 @@ def test_two_sample_test_keeps_a_patients_slices_in_one_fold():
     assert grouped["auc_high"] - grouped["auc_low"] > leaky["auc_high"] - leaky["auc_low"]  # 12 patients, not 120
     with pytest.raises(ArgumentError, match="119 patient labels for 120 real slices"):
         two_sample_auc(real, other, epochs=1, real_groups=patients[:-1])
+
+    # Two real samples, each of 12 patients: grouping one side only leaves the other side's patients to learn.
+    others = textured(12)[patients] + rng.normal(0, 0.05, (len(patients), 64, 64)).astype(np.float32)
+    one_side = two_sample_auc(real, others, epochs=25, boot=200, real_groups=patients)
+    both = two_sample_auc(real, others, epochs=25, boot=200, real_groups=patients, synthetic_groups=patients)
+    assert both["auc"] < 0.7 and both["auc_low"] < 0.5, both
+    assert one_side["auc"] > max(0.8, both["auc"] + 0.2), one_side
+    with pytest.raises(ArgumentError, match="119 patient labels for 120 synthetic slices"):
+        two_sample_auc(real, others, epochs=1, synthetic_groups=patients[:-1])
+
+
+def test_a_small_sample_trains_the_two_sample_classifier_as_many_steps_as_a_large_one():
+    """40 passes over 66 slices a class are too few steps to converge (docs/evaluate.md): epochs of fewer than
+    C2ST_MIN_BATCHES batches are repeated, so the steps do not fall with the sample."""
+    rng = np.random.default_rng(0)
+
+    def sample(count):
+        return rng.random((count, 64, 64)).astype(np.float32)
+
+    small = two_sample_auc(sample(20), sample(20), epochs=2, boot=10)  # 20 slices a fold: one batch a pass
+    assert small["classifier_steps"] >= 2 * C2ST_MIN_BATCHES, small
+    large_fold = BATCH_SIZE * (C2ST_MIN_BATCHES + 2)  # a pass of more batches than the floor: one pass an epoch
+    large = two_sample_auc(sample(large_fold), sample(large_fold), epochs=1, boot=10)
+    assert large["classifier_steps"] == C2ST_MIN_BATCHES + 2, large
 
 
 def test_copies_of_training_slices_are_flagged_as_memorised(real):

@@ -3,13 +3,17 @@
 1. Its spread: the AUC of the same slices over several classifier seeds, for short and converged fits, with the
    real slices folded one by one and by patient. A fit stopped early scores the same slices high or low by its
    seed, and the low draws flatter the generator.
-2. Two real samples (the held-out patients against as many training slices, the latter drawn at random), for
-   scale. Their pattern mixes differ (the held-out patients have more unilateral defects), so this is not a null.
+2. Two real samples, for scale: the held-out patients against training slices drawn with the same number of
+   slices per level and pattern (the held-out patients have more unilateral defects than the training set). Folded
+   by patient, both samples are grouped by their patients: a null, which should score near 0.5.
 3. Its cues: real slices hold exact zeros (the reconstruction is clipped at zero, stored as integers and resampled
    with zero outside the volume) that a tanh generator reaches only in the limit. The slices are scored again
    after mapping their intensities onto the real histogram (one monotone map for every pixel): if the classifier
    saw only the histogram, that AUC would fall towards 0.5; then with both sides low-passed alike (a Gaussian of
    ``--sigma`` pixels): if it saw only the fine texture, that one would.
+4. Its regions: both samples with the background set to zero (the brain only), then with the brain set to zero
+   (the background only), each beside two real samples masked alike. The brain is where the mean training slice
+   of the level exceeds ``--brain`` of the maximum.
 
     python docs/scripts/two_sample_checks.py repro/ingest/manifest_table1.parquet variants/seed2/improved+remedies \
         --epoch 75 --seed 2
@@ -21,6 +25,7 @@ import argparse
 from functools import partial
 
 import numpy as np
+import pandas as pd
 from scipy.ndimage import gaussian_filter
 
 
@@ -28,6 +33,13 @@ def histogram_matched(images: np.ndarray, reference: np.ndarray, points: int = 2
     """``images`` with their pooled intensity quantiles moved onto ``reference``'s (both max-normalised)."""
     quantiles = np.linspace(0.0, 1.0, points)
     return np.interp(images, np.quantile(images, quantiles), np.quantile(reference, quantiles)).astype(np.float32)
+
+
+def same_conditions(pool: pd.DataFrame, like: pd.DataFrame, rng: np.random.Generator) -> np.ndarray:
+    """Positions in ``pool`` of a draw without replacement with as many slices per level and pattern as ``like``."""
+    wanted = like.groupby(["level", "pattern"]).size()
+    positions = pd.Series(np.arange(len(pool)), index=pd.MultiIndex.from_frame(pool[["level", "pattern"]]))
+    return np.concatenate([rng.choice(positions.loc[key].to_numpy(), n, replace=False) for key, n in wanted.items()])
 
 
 def main() -> None:
@@ -39,6 +51,7 @@ def main() -> None:
     parser.add_argument("--classifier-seeds", type=int, default=5)
     parser.add_argument("--fits", type=int, nargs="+", default=[15, 40], help="classifier epochs to compare")
     parser.add_argument("--sigma", type=float, default=1.5, help="low-pass width in pixels (4.42 mm each)")
+    parser.add_argument("--brain", type=float, default=0.05, help="brain mask: mean training slice above this")
     args = parser.parse_args()
 
     from spect_toolkit.evaluate.distances import two_sample_auc
@@ -50,14 +63,18 @@ def main() -> None:
     manifest = load_manifest(args.manifest)
     held_out_rows = select_split(manifest, "holdout")
     held_out = RealSlices.from_manifest(held_out_rows)
-    train = normalise(RealSlices.from_manifest(select_split(manifest, "train")).images)
+    train_rows = select_split(manifest, "train")
+    train_slices = RealSlices.from_manifest(train_rows)
+    train = normalise(train_slices.images)
     real = normalise(held_out.images)
     synthetic = normalise(generate(args.run, like=held_out_rows, seed=args.seed, epoch=args.epoch).images)
-    others = train[np.random.default_rng(args.seed).choice(len(train), len(real), replace=False)]
+    drawn = same_conditions(train_rows, held_out_rows, np.random.default_rng(args.seed))
+    others, others_patient = train[drawn], train_slices.patient[drawn]
 
-    def scores(reference, images, epochs, grouped, seeds):
-        groups = held_out.patient if grouped else None
-        return [two_sample_auc(reference, images, epochs=epochs, seed=k, real_groups=groups) for k in range(seeds)]
+    def scores(reference, images, epochs, grouped, seeds, patients=None):
+        """``patients``: those of ``images`` where they are real slices, grouped like the reference's."""
+        groups = dict(real_groups=held_out.patient, synthetic_groups=patients) if grouped else {}
+        return [two_sample_auc(reference, images, epochs=epochs, seed=k, **groups) for k in range(seeds)]
 
     def spread(results) -> str:
         values = np.array([r["auc"] for r in results])
@@ -71,7 +88,8 @@ def main() -> None:
             folding = "by patient" if grouped else "slice by slice"
             print(f"{epochs}-epoch classifier, folded {folding}:", flush=True)
             print(f"  synthetic:       AUC {spread(scores(real, synthetic, epochs, grouped, args.classifier_seeds))}")
-            print(f"  training slices: AUC {spread(scores(real, others, epochs, grouped, args.classifier_seeds))}")
+            control = scores(real, others, epochs, grouped, args.classifier_seeds, others_patient)
+            print(f"  training slices: AUC {spread(control)}")
 
     print(
         f"pixels below 0.001 of the slice maximum: held out {float((real < 1e-3).mean()):.3f}, synthetic "
@@ -89,6 +107,19 @@ def main() -> None:
             f"AUC {spread(scores(reference, images, epochs, True, args.classifier_seeds))}",
             flush=True,
         )
+
+    level_mean = {level: train[(train_rows.level == level).to_numpy()].mean(0) for level in train_rows.level.unique()}
+    brain = np.stack([level_mean[level] for level in held_out_rows.level]) > args.brain
+    print(f"brain mask: {brain.mean():.3f} of the pixels; real exact zeros outside it {(real[~brain] == 0).mean():.3f}")
+    for name, keep in {"brain only": brain, "background only": ~brain}.items():
+        reference = np.where(keep, real, 0).astype(np.float32)
+        for side, images, patients in (("synthetic", synthetic, None), ("training slices", others, others_patient)):
+            images = np.where(keep, images, 0).astype(np.float32)
+            print(
+                f"{epochs}-epoch classifier, by patient, {name}, {side}: "
+                f"AUC {spread(scores(reference, images, epochs, True, args.classifier_seeds, patients))}",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

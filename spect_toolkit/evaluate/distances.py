@@ -11,8 +11,11 @@ from . import features
 from .measures import normalise
 
 # Long enough for the classifier to converge on 64x64 slices: at 15 epochs it scored the same synthetic slices
-# 0.78-1.00 by its seed, at 40 it separated them every time (docs/evaluate.md).
+# 0.78-1.00 by its seed, at 40 it separated them every time (docs/evaluate.md; 179 slices a class, 6 batches a
+# fold). An epoch counts at least C2ST_MIN_BATCHES batches, so that a small sample gets as many steps: 40 passes
+# over 66 slices a class (3 batches) scored one checkpoint 0.735-1.000 by classifier seed, 80 passes 1.000.
 C2ST_EPOCHS = 40
+C2ST_MIN_BATCHES = 6
 
 
 def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:
@@ -68,31 +71,39 @@ def two_sample_auc(
     seed: int = 0,
     boot: int = 1000,
     real_groups: np.ndarray | None = None,
-) -> dict[str, float | str]:
+    synthetic_groups: np.ndarray | None = None,
+) -> dict[str, float | int | str]:
     """Classifier two-sample test: a CNN learns real against synthetic on all folds but one and scores the
-    held-out fold; AUC over every held-out score, with a 95 % bootstrap interval. 0.5: indistinguishable.
+    held-out fold; AUC over every held-out score, with a 95 % bootstrap interval. 0.5: indistinguishable. The CNN
+    trains ``epochs`` passes, more where a pass is shorter than ``C2ST_MIN_BATCHES`` batches
+    (``classifier_steps``: the fewest optimiser steps of any fold).
 
     ``real_groups`` (the patient of each real slice) keeps a patient's slices in one fold and resamples them
     together in the bootstrap. Without it the classifier meets, in its test fold, patients it learnt in training
     and can tell the real sample by its patients' anatomy rather than by realism: two real samples of different
-    patients then score well above 0.5 once the classifier is trained long enough to learn them."""
-    if real_groups is not None and len(real_groups) != len(real):
-        raise ArgumentError(f"{len(real_groups)} patient labels for {len(real)} real slices")
+    patients then score well above 0.5 once the classifier is trained long enough to learn them.
+
+    ``synthetic_groups`` does the same for the other sample, where it is real slices too (a control: two real
+    samples of different patients, both grouped, are a null and should score near 0.5)."""
+    for groups, sample, name in ((real_groups, real, "real"), (synthetic_groups, synthetic, "synthetic")):
+        if groups is not None and len(groups) != len(sample):
+            raise ArgumentError(f"{len(groups)} patient labels for {len(sample)} {name} slices")
     rng = np.random.default_rng(seed)
     n = min(len(real), len(synthetic))
     real_pick = rng.choice(len(real), n, replace=False)
-    images = np.concatenate([real[real_pick], synthetic[rng.choice(len(synthetic), n, replace=False)]])
+    synthetic_pick = rng.choice(len(synthetic), n, replace=False)
+    images = np.concatenate([real[real_pick], synthetic[synthetic_pick]])
     labels = np.repeat([0, 1], n)
-    if real_groups is None:
-        clusters = np.arange(2 * n)  # every slice its own cluster
-    else:
-        _, real_clusters = np.unique(np.asarray(real_groups)[real_pick], return_inverse=True)
-        clusters = np.concatenate([real_clusters, real_clusters.max() + 1 + np.arange(n)])
+    real_clusters = _clusters(real_groups, real_pick)
+    clusters = np.concatenate([real_clusters, real_clusters.max() + 1 + _clusters(synthetic_groups, synthetic_pick)])
     cluster_fold = rng.permutation(np.arange(clusters.max() + 1) % folds)
     fold = cluster_fold[clusters]
-    scores = np.zeros(2 * n)
+    scores, steps = np.zeros(2 * n), []
     for f in range(folds):
-        model = features.fit(images[fold != f], labels[fold != f], 2, epochs, seed + f)
+        batches = -(-int((fold != f).sum()) // features.BATCH_SIZE)
+        passes = max(epochs, -(-epochs * C2ST_MIN_BATCHES // batches))
+        model = features.fit(images[fold != f], labels[fold != f], 2, passes, seed + f)
+        steps.append(int(model.optimizer.iterations.numpy()))
         logits = features.predict_logits(model, images[fold == f])
         scores[fold == f] = logits[:, 1] - logits[:, 0]
     value = auc(scores[labels == 1], scores[labels == 0])
@@ -105,12 +116,27 @@ def two_sample_auc(
             draws.append(auc(s[y == 1], s[y == 0]))
     low, high = np.percentile(draws, [2.5, 97.5])
     test = two_sample_label(epochs, by_patient=real_groups is not None)
-    return {"auc": value, "auc_low": float(low), "auc_high": float(high), "n_per_class": int(n), "test": test}
+    return {
+        "auc": value,
+        "auc_low": float(low),
+        "auc_high": float(high),
+        "n_per_class": int(n),
+        "classifier_steps": min(steps),
+        "test": test,
+    }
+
+
+def _clusters(groups: np.ndarray | None, pick: np.ndarray) -> np.ndarray:
+    """Cluster number 0, 1, ... of each picked slice: its patient's, or its own where there are no patients."""
+    if groups is None:
+        return np.arange(len(pick))
+    return np.unique(np.asarray(groups)[pick], return_inverse=True)[1]
 
 
 def two_sample_label(epochs: int = C2ST_EPOCHS, by_patient: bool = True) -> str:
     """How an AUC was measured (carried in every result), so that stored AUCs of different tests are not mixed."""
-    return f"classifier {epochs} epochs, real slices folded {'by patient' if by_patient else 'slice by slice'}"
+    folded = "by patient" if by_patient else "slice by slice"
+    return f"classifier {epochs} epochs of at least {C2ST_MIN_BATCHES} batches, real slices folded {folded}"
 
 
 def nearest_distances(queries: np.ndarray, reference: np.ndarray, chunk: int = 512) -> tuple[np.ndarray, np.ndarray]:

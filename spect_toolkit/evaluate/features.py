@@ -43,12 +43,15 @@ def _input(images: np.ndarray) -> np.ndarray:
     return normalise(images)[..., None]
 
 
+BATCH_SIZE = 32
+
+
 def fit(images: np.ndarray, labels: np.ndarray, n_classes: int, epochs: int = 30, seed: int = 0):
     """A CNN fitted to integer ``labels``; classes are weighted by inverse frequency so small ones count."""
     model = build_cnn(n_classes, seed)
     counts = np.bincount(labels, minlength=n_classes)
     weights = {c: len(labels) / (n_classes * counts[c]) for c in range(n_classes) if counts[c]}
-    model.fit(_input(images), labels, epochs=epochs, batch_size=32, verbose=0, class_weight=weights, shuffle=True)
+    model.fit(_input(images), labels, epochs=epochs, batch_size=BATCH_SIZE, verbose=0, class_weight=weights)
     return model
 
 

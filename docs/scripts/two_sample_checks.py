@@ -14,6 +14,7 @@
 4. Its regions: both samples with the background set to zero (the brain only), then with the brain set to zero
    (the background only), each beside two real samples masked alike. The brain is where the mean training slice
    of the level exceeds ``--brain`` of the maximum.
+5. Each level alone (50-70 held-out slices a class here).
 
     python docs/scripts/two_sample_checks.py repro/ingest/manifest_table1.parquet variants/seed2/improved+remedies \
         --epoch 75 --seed 2
@@ -67,13 +68,14 @@ def main() -> None:
     train_slices = RealSlices.from_manifest(train_rows)
     train = normalise(train_slices.images)
     real = normalise(held_out.images)
-    synthetic = normalise(generate(args.run, like=held_out_rows, seed=args.seed, epoch=args.epoch).images)
+    generated = generate(args.run, like=held_out_rows, seed=args.seed, epoch=args.epoch)
+    synthetic = normalise(generated.images)
     drawn = same_conditions(train_rows, held_out_rows, np.random.default_rng(args.seed))
     others, others_patient = train[drawn], train_slices.patient[drawn]
 
-    def scores(reference, images, epochs, grouped, seeds, patients=None):
+    def scores(reference, images, epochs, grouped, seeds, patients=None, reference_patients=held_out.patient):
         """``patients``: those of ``images`` where they are real slices, grouped like the reference's."""
-        groups = dict(real_groups=held_out.patient, synthetic_groups=patients) if grouped else {}
+        groups = dict(real_groups=reference_patients, synthetic_groups=patients) if grouped else {}
         return [two_sample_auc(reference, images, epochs=epochs, seed=k, **groups) for k in range(seeds)]
 
     def spread(results) -> str:
@@ -120,6 +122,17 @@ def main() -> None:
                 f"AUC {spread(scores(reference, images, epochs, True, args.classifier_seeds, patients))}",
                 flush=True,
             )
+
+    for level in np.unique(held_out_rows.level):
+        at = (held_out_rows.level == level).to_numpy()
+        synthetic_at = synthetic[generated.level == level]
+        results = scores(
+            real[at], synthetic_at, epochs, True, args.classifier_seeds, reference_patients=held_out.patient[at]
+        )
+        print(
+            f"{epochs}-epoch classifier, by patient, {level} alone ({at.sum()} held-out slices): AUC {spread(results)}",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

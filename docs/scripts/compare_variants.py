@@ -75,11 +75,10 @@ def main() -> None:
                     f"{time.perf_counter() - start:.0f} s, load {os.getloadavg()[0]:.2f}",
                     flush=True,
                 )
-        scored = {name: results.setdefault(name, {}).get(str(seed)) for name in args.variants}
-        scored = {  # scores of an earlier two-sample test are scored again: their AUCs do not compare
-            name: entry if entry and entry.get("two_sample_test") == two_sample_label() else None
-            for name, entry in scored.items()
-        }
+        scored = {}  # entries of another two-sample test are scored again: their AUCs do not compare
+        for name in args.variants:
+            entry = results.setdefault(name, {}).get(str(seed))
+            scored[name] = entry if entry and entry.get("two_sample_test") == two_sample_label() else None
         if not all(scored.values()):  # one evaluate for the seed: its variants in one feature space
             samples = {name: generate(out / f"seed{seed}" / name, like=real_train, seed=seed) for name in args.variants}
             evaluation = evaluate(manifest, samples, out / f"seed{seed}" / "report", split="holdout", seed=seed)

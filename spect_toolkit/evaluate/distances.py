@@ -100,9 +100,7 @@ def two_sample_auc(
     fold = cluster_fold[clusters]
     scores, steps = np.zeros(2 * n), []
     for f in range(folds):
-        batches = -(-int((fold != f).sum()) // features.BATCH_SIZE)
-        passes = max(epochs, -(-epochs * C2ST_MIN_BATCHES // batches))
-        model = features.fit(images[fold != f], labels[fold != f], 2, passes, seed + f)
+        model = features.fit(images[fold != f], labels[fold != f], 2, epochs, seed + f, C2ST_MIN_BATCHES)
         steps.append(int(model.optimizer.iterations.numpy()))
         logits = features.predict_logits(model, images[fold == f])
         scores[fold == f] = logits[:, 1] - logits[:, 0]

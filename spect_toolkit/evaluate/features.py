@@ -46,12 +46,16 @@ def _input(images: np.ndarray) -> np.ndarray:
 BATCH_SIZE = 32
 
 
-def fit(images: np.ndarray, labels: np.ndarray, n_classes: int, epochs: int = 30, seed: int = 0):
-    """A CNN fitted to integer ``labels``; classes are weighted by inverse frequency so small ones count."""
+def fit(images: np.ndarray, labels: np.ndarray, n_classes: int, epochs: int = 30, seed: int = 0, min_batches: int = 1):
+    """A CNN fitted to integer ``labels``; classes are weighted by inverse frequency so small ones count. An epoch
+    counts at least ``min_batches`` batches (a shorter pass over ``images`` is repeated), so that a small sample
+    trains as many steps as one of ``min_batches`` batches."""
     model = build_cnn(n_classes, seed)
     counts = np.bincount(labels, minlength=n_classes)
     weights = {c: len(labels) / (n_classes * counts[c]) for c in range(n_classes) if counts[c]}
-    model.fit(_input(images), labels, epochs=epochs, batch_size=BATCH_SIZE, verbose=0, class_weight=weights)
+    batches = -(-len(labels) // BATCH_SIZE)
+    passes = max(epochs, -(-epochs * min_batches // batches))
+    model.fit(_input(images), labels, epochs=passes, batch_size=BATCH_SIZE, verbose=0, class_weight=weights)
     return model
 
 

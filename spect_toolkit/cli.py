@@ -318,6 +318,14 @@ def train(
         "--mirror-generated/--no-mirror-generated",
         help="mirror generated normal and bilateral slices at random, as the real ones are (default off)",
     ),
+    floored_output: Optional[bool] = typer.Option(
+        None,
+        "--floored-output/--no-floored-output",
+        help="G's output linear above zero counts instead of tanh: exact zero background (default off)",
+    ),
+    spectrum_weight: Optional[float] = typer.Option(
+        None, min=0.0, help="weight of a loss on G's batch power spectrum against the real batch's (default 0: off)"
+    ),
     steps_per_call: Optional[int] = typer.Option(None, min=1, help="training steps per compiled call"),
     precision: Optional[str] = typer.Option(
         None,
@@ -362,6 +370,8 @@ def train(
             minibatch_std=minibatch_std,
             balanced_patterns=balanced_patterns,
             mirror_generated=mirror_generated,
+            floored_output=floored_output,
+            spectrum_weight=spectrum_weight,
             steps_per_call=steps_per_call,
             precision=precision,
             distribute=distribute or None,

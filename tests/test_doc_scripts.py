@@ -41,10 +41,15 @@ def test_the_parameter_table_in_the_gan_docs_is_what_the_networks_have():
     )
 
 
-def test_the_control_sample_has_the_held_out_slices_levels_and_patterns():
+def _two_sample_checks():
     spec = importlib.util.spec_from_file_location("two_sample_checks", SCRIPTS / "two_sample_checks.py")
     checks = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(checks)
+    return checks
+
+
+def test_the_control_sample_has_the_held_out_slices_levels_and_patterns():
+    checks = _two_sample_checks()
     pool = pd.DataFrame(
         {"level": ["CER"] * 30 + ["COR"] * 40, "pattern": (["normal", "unilateral"] * 15) + ["bilateral"] * 40}
     )
@@ -55,3 +60,22 @@ def test_the_control_sample_has_the_held_out_slices_levels_and_patterns():
     assert len(set(drawn)) == len(drawn) == len(like)
     count = pool.iloc[drawn].groupby(["level", "pattern"]).size().to_dict()
     assert count == like.groupby(["level", "pattern"]).size().to_dict()
+
+
+def test_the_slice_statistics_tell_exact_zeros_and_fine_noise_apart():
+    from scipy.ndimage import gaussian_filter
+
+    checks = _two_sample_checks()
+    rng = np.random.default_rng(0)
+    smooth = gaussian_filter(rng.random((40, 64, 64)), (0, 3, 3))
+    smooth[:, :8] = 0.0  # eight rows of zero counts, as outside the head
+    noisy = smooth + rng.normal(0.0, 0.05, smooth.shape)
+    brain = np.zeros(smooth.shape, bool)
+    brain[:, 20:44, 20:44] = True
+    plain, with_noise = checks.slice_statistics(smooth, brain), checks.slice_statistics(noisy, brain)
+    np.testing.assert_allclose(plain["exactly zero"], 8 / 64)
+    assert not with_noise["exactly zero"].any()
+    assert checks.separation(with_noise["log power, finest quarter"], plain["log power, finest quarter"]) == 1.0
+    assert checks.separation(plain["brain 50th percentile"], with_noise["brain 50th percentile"]) == pytest.approx(
+        0.5, abs=0.15
+    )  # zero-mean noise barely moves the median

@@ -97,6 +97,8 @@ def test_jax_with_improved_preset_and_bfloat16_trains_in_that_precision(tmp_path
         minibatch_std=True,
         balanced_patterns=True,
         mirror_generated=True,
+        floored_output=True,
+        spectrum_weight=1.0,
     )
     gan = FastGAN(config, space, data)
     layer = gan.generator.get_layer("up8_bn")  # with spectral norm the conv is wrapped: its input tells

@@ -129,3 +129,68 @@ def test_balanced_sampling_draws_every_pattern_equally_often():
     _, conditions = real_batch(gan, [1, 2])
     drawn = np.bincount(np.asarray(conditions)[:, -3:].argmax(axis=1), minlength=3)
     assert drawn.min() > 70  # each about 100 of 300; uniform drawing would give about 30 bilateral
+
+
+@pytest.mark.parametrize("floored", [False, True])
+def test_floored_output_makes_exact_zero_counts_and_keeps_the_top_linear(floored):
+    """tanh never reaches the value of zero counts and squeezes bright pixels; the floored output does neither."""
+    space = ConditionSpace(("COR",))
+    gan = FastGAN(make_config("paper", width=4, floored_output=floored), space)
+    out_conv = gan.generator.get_layer("output_conv")
+    kernel, bias = out_conv.get_weights()
+    z, condition = np.zeros((2, gan.config.latent_dim), np.float32), space.vectors(["COR"] * 2, ["normal"] * 2)
+
+    def generated(pre_activation):  # every pixel's value before the output activation
+        out_conv.set_weights([np.zeros_like(kernel), np.full_like(bias, pre_activation)])
+        return gan.generate(z, condition)
+
+    if floored:
+        np.testing.assert_array_equal(generated(-3.0), 0.0)
+        np.testing.assert_allclose(generated(0.9), (0.9 + 1) / 2, rtol=1e-6)
+    else:
+        assert generated(-3.0).min() > 0.0
+        assert generated(0.9).max() < (0.9 + 1) / 2 - 0.05  # tanh(0.9) = 0.72
+    assert make_config("paper", floored_output=True).hash != make_config("paper").hash
+
+
+def test_the_spectrum_loss_is_zero_for_the_real_spectrum_and_its_gradient_removes_fine_noise():
+    from scipy.ndimage import gaussian_filter
+
+    from spect_toolkit.gan import losses
+
+    rng = np.random.default_rng(0)
+    smooth = gaussian_filter(rng.normal(size=(8, 64, 64)), (0, 2, 2))[..., None].astype(np.float32)
+    real = smooth + rng.normal(0.0, 0.01, smooth.shape).astype(np.float32)
+    power = np.abs(np.fft.fft2(real[..., 0])) ** 2
+    ring = np.rint(np.hypot(*np.meshgrid(np.fft.fftfreq(64) * 64, np.fft.fftfreq(64) * 64, indexing="ij")))
+    np.testing.assert_allclose(np.asarray(losses.ring_power(real))[:, 4], power[:, ring == 5].mean(axis=1), rtol=1e-4)
+    assert float(losses.spectrum(tf.constant(real), tf.constant(real))) == pytest.approx(0.0, abs=1e-6)
+    fake = tf.Variable(smooth + rng.normal(0.0, 0.05, smooth.shape).astype(np.float32))  # 25 times the fine power
+    first = float(losses.spectrum(fake, tf.constant(real)))
+    optimizer = keras.optimizers.Adam(0.002)
+    for _ in range(100):
+        with tf.GradientTape() as tape:
+            loss = losses.spectrum(fake, tf.constant(real))
+        optimizer.apply([tape.gradient(loss, fake)], [fake])
+    assert first > 1.0 and float(losses.spectrum(fake, tf.constant(real))) < first / 4
+    assert np.std(np.asarray(fake) - smooth) < 0.03  # the noise itself shrank, from 0.05
+
+
+def test_a_run_stored_before_the_floored_output_keeps_its_hash(tmp_path):
+    """Samples carry their run's configuration hash; a field added later, at its default, must not change it.
+    The file is a run's configuration as the version before ``floored_output`` wrote it."""
+    from spect_toolkit.gan.config import GanConfig
+
+    stored = tmp_path / "config.json"
+    stored.write_text(STORED_CONFIG)
+    assert GanConfig.load(stored).hash == "6e2c3845e3ac65ed"
+
+
+STORED_CONFIG = """{
+  "preset": "improved", "levels": ["CER", "BG", "COR"], "split": "train", "latent_dim": 256, "embed_dim": 64,
+  "width": 32, "learning_rate": 0.0002, "beta_1": 0.5, "beta_2": 0.999, "batch_size": 32, "epochs": 150, "seed": 3,
+  "recon_weight": 1.0, "spectral_norm": true, "noise_injection": true, "random_margin": true, "ema_decay": 0.999,
+  "diff_augment": true, "minibatch_std": true, "balanced_patterns": true, "mirror_generated": true,
+  "checkpoint_every": 5, "steps_per_call": 16, "mixed_precision": false, "precision": "bfloat16",
+  "distribute": false, "config_hash": "6e2c3845e3ac65ed"
+}"""

@@ -27,6 +27,7 @@ VARIANTS = {
     "paper": ("paper", {}),
     "paper+remedies": ("paper", REMEDIES),
     "improved+remedies": ("improved", REMEDIES),
+    "improved+remedies+floor": ("improved", {**REMEDIES, "floored_output": True}),
 }
 
 

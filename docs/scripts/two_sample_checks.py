@@ -1,5 +1,8 @@
 """What the classifier two-sample test measures, on one checkpoint's slices against the held-out patients.
 
+0. Per-slice statistics a reader can name, each scored alone (the Mann-Whitney AUC of one number per slice, no
+   classifier): the fraction of exactly zero pixels, percentiles of the brain's pixels (of the slice maximum), and
+   the power at the finest scales. Where one of them already separates the samples, it names a cue.
 1. Its spread: the AUC of the same slices over several classifier seeds, for short and converged fits, with the
    real slices folded one by one and by patient. A fit stopped early scores the same slices high or low by its
    seed, and the low draws flatter the generator.
@@ -16,6 +19,8 @@
    of the level exceeds ``--brain`` of the maximum.
 5. Each level alone (50-70 held-out slices a class here).
 
+``--sections`` runs some of them (0 takes seconds; each other one minutes).
+
     python docs/scripts/two_sample_checks.py repro/ingest/manifest_table1.parquet variants/seed2/improved+remedies \
         --epoch 75 --seed 2
 """
@@ -28,12 +33,33 @@ from functools import partial
 import numpy as np
 import pandas as pd
 from scipy.ndimage import gaussian_filter
+from scipy.stats import mannwhitneyu
+
+SECTIONS = ("statistics", "spread", "cues", "regions", "levels")
 
 
 def histogram_matched(images: np.ndarray, reference: np.ndarray, points: int = 2001) -> np.ndarray:
     """``images`` with their pooled intensity quantiles moved onto ``reference``'s (both max-normalised)."""
     quantiles = np.linspace(0.0, 1.0, points)
     return np.interp(images, np.quantile(images, quantiles), np.quantile(reference, quantiles)).astype(np.float32)
+
+
+def slice_statistics(images: np.ndarray, brain: np.ndarray) -> dict[str, np.ndarray]:
+    """One number per max-normalised slice and name; ``brain``: each slice's brain mask."""
+    frequency = np.hypot(*np.meshgrid(np.fft.fftfreq(images.shape[1]), np.fft.fftfreq(images.shape[2]), indexing="ij"))
+    power = np.abs(np.fft.fft2(images)) ** 2
+    in_brain = [image[mask] for image, mask in zip(images, brain)]
+    return {
+        "exactly zero": (images == 0).mean(axis=(1, 2)),
+        **{f"brain {q}th percentile": np.array([np.percentile(v, q) for v in in_brain]) for q in (10, 50, 90, 99)},
+        "log power, finest quarter": np.log(power[:, frequency >= 0.375].mean(axis=1)),
+        "log power, coarse": np.log(power[:, (frequency > 0) & (frequency < 0.0625)].mean(axis=1)),
+    }
+
+
+def separation(values: np.ndarray, reference: np.ndarray) -> float:
+    """The AUC of one number per slice: how often a slice of ``values`` exceeds one of ``reference``."""
+    return float(mannwhitneyu(values, reference).statistic / (len(values) * len(reference)))
 
 
 def same_conditions(pool: pd.DataFrame, like: pd.DataFrame, rng: np.random.Generator) -> np.ndarray:
@@ -53,6 +79,7 @@ def main() -> None:
     parser.add_argument("--fits", type=int, nargs="+", default=[15, 40], help="classifier epochs to compare")
     parser.add_argument("--sigma", type=float, default=1.5, help="low-pass width in pixels (4.42 mm each)")
     parser.add_argument("--brain", type=float, default=0.05, help="brain mask: mean training slice above this")
+    parser.add_argument("--sections", nargs="+", choices=SECTIONS, default=list(SECTIONS))
     args = parser.parse_args()
 
     from spect_toolkit.evaluate.distances import two_sample_auc
@@ -84,46 +111,67 @@ def main() -> None:
             f"{values.min():.3f}-{values.max():.3f} (mean {values.mean():.3f}; {', '.join(f'{v:.3f}' for v in values)})"
         )
 
-    print(f"{len(real)} held-out slices of {len(np.unique(held_out.patient))} patients; {len(synthetic)} synthetic")
-    for epochs in args.fits:
-        for grouped in (False, True):
-            folding = "by patient" if grouped else "slice by slice"
-            print(f"{epochs}-epoch classifier, folded {folding}:", flush=True)
-            print(f"  synthetic:       AUC {spread(scores(real, synthetic, epochs, grouped, args.classifier_seeds))}")
-            control = scores(real, others, epochs, grouped, args.classifier_seeds, others_patient)
-            print(f"  training slices: AUC {spread(control)}")
-
-    print(
-        f"pixels below 0.001 of the slice maximum: held out {float((real < 1e-3).mean()):.3f}, synthetic "
-        f"{float((synthetic < 1e-3).mean()):.3f}; exactly zero: {float((real == 0).mean()):.3f} against "
-        f"{float((synthetic == 0).mean()):.3f}"
-    )
-    epochs = max(args.fits)
-    low_pass = partial(gaussian_filter, sigma=(0, args.sigma, args.sigma))
-    for name, (reference, images) in {
-        "histogram matched to real": (real, histogram_matched(synthetic, train)),
-        f"both low-passed (sigma {args.sigma:g} px)": (low_pass(real), low_pass(synthetic)),
-    }.items():
-        print(
-            f"{epochs}-epoch classifier, by patient, synthetic {name}: "
-            f"AUC {spread(scores(reference, images, epochs, True, args.classifier_seeds))}",
-            flush=True,
-        )
-
     level_mean = {level: train[(train_rows.level == level).to_numpy()].mean(0) for level in train_rows.level.unique()}
     brain = np.stack([level_mean[level] for level in held_out_rows.level]) > args.brain
-    print(f"brain mask: {brain.mean():.3f} of the pixels; real exact zeros outside it {(real[~brain] == 0).mean():.3f}")
-    for name, keep in {"brain only": brain, "background only": ~brain}.items():
-        reference = np.where(keep, real, 0).astype(np.float32)
-        for side, images, patients in (("synthetic", synthetic, None), ("training slices", others, others_patient)):
-            images = np.where(keep, images, 0).astype(np.float32)
+    epochs = max(args.fits)
+
+    print(f"{len(real)} held-out slices of {len(np.unique(held_out.patient))} patients; {len(synthetic)} synthetic")
+    if "statistics" in args.sections:
+        others_brain = np.stack([level_mean[level] for level in train_rows.level.to_numpy()[drawn]]) > args.brain
+        held, made, alike = (
+            slice_statistics(images, mask)
+            for images, mask in ((real, brain), (synthetic, brain), (others, others_brain))
+        )
+        print(
+            f"{'statistic':28s} {'AUC synthetic':>13s} {'AUC training':>12s}   median held out / synthetic / training"
+        )
+        for name in held:
             print(
-                f"{epochs}-epoch classifier, by patient, {name}, {side}: "
-                f"AUC {spread(scores(reference, images, epochs, True, args.classifier_seeds, patients))}",
+                f"{name:28s} {separation(made[name], held[name]):13.3f} {separation(alike[name], held[name]):12.3f}"
+                f"   {np.median(held[name]):.4g} / {np.median(made[name]):.4g} / {np.median(alike[name]):.4g}"
+            )
+
+    for fit in args.fits if "spread" in args.sections else ():
+        for grouped in (False, True):
+            folding = "by patient" if grouped else "slice by slice"
+            print(f"{fit}-epoch classifier, folded {folding}:", flush=True)
+            print(f"  synthetic:       AUC {spread(scores(real, synthetic, fit, grouped, args.classifier_seeds))}")
+            control = scores(real, others, fit, grouped, args.classifier_seeds, others_patient)
+            print(f"  training slices: AUC {spread(control)}")
+
+    if "cues" in args.sections:
+        print(
+            f"pixels below 0.001 of the slice maximum: held out {float((real < 1e-3).mean()):.3f}, synthetic "
+            f"{float((synthetic < 1e-3).mean()):.3f}; exactly zero: {float((real == 0).mean()):.3f} against "
+            f"{float((synthetic == 0).mean()):.3f}"
+        )
+        low_pass = partial(gaussian_filter, sigma=(0, args.sigma, args.sigma))
+        for name, (reference, images) in {
+            "histogram matched to real": (real, histogram_matched(synthetic, train)),
+            f"both low-passed (sigma {args.sigma:g} px)": (low_pass(real), low_pass(synthetic)),
+        }.items():
+            print(
+                f"{epochs}-epoch classifier, by patient, synthetic {name}: "
+                f"AUC {spread(scores(reference, images, epochs, True, args.classifier_seeds))}",
                 flush=True,
             )
 
-    for level in np.unique(held_out_rows.level):
+    if "regions" in args.sections:
+        print(
+            f"brain mask: {brain.mean():.3f} of the pixels; "
+            f"real exact zeros outside it {(real[~brain] == 0).mean():.3f}"
+        )
+        for name, keep in {"brain only": brain, "background only": ~brain}.items():
+            reference = np.where(keep, real, 0).astype(np.float32)
+            for side, images, patients in (("synthetic", synthetic, None), ("training slices", others, others_patient)):
+                images = np.where(keep, images, 0).astype(np.float32)
+                print(
+                    f"{epochs}-epoch classifier, by patient, {name}, {side}: "
+                    f"AUC {spread(scores(reference, images, epochs, True, args.classifier_seeds, patients))}",
+                    flush=True,
+                )
+
+    for level in np.unique(held_out_rows.level) if "levels" in args.sections else ():
         at = (held_out_rows.level == level).to_numpy()
         synthetic_at = synthetic[generated.level == level]
         results = scores(

@@ -13,6 +13,9 @@ from ..vocabulary import LEVELS, parse_levels
 
 # Fields that change how long or how a run is driven, not what it learns; left out of the hash.
 _RUNTIME_FIELDS = ("epochs", "checkpoint_every", "steps_per_call", "mixed_precision", "precision", "distribute")
+# Fields added after runs were stored: at their default they stay out of the hash, so a stored run's samples
+# keep the hash they were written with.
+_LATER_FIELDS = {"floored_output": False, "spectrum_weight": 0.0}
 PRECISIONS = ("float32", "bfloat16", "float16")
 
 
@@ -41,6 +44,8 @@ class GanConfig:
     minibatch_std: bool = False  # the paper's suggested remedy for low diversity (a minibatch-std feature in D)
     balanced_patterns: bool = False  # draw each pattern equally often (the data are 551 / 291 / 96)
     mirror_generated: bool = False  # mirror generated normal/bilateral slices at random, as the real ones are
+    floored_output: bool = False  # the generator's output linear above zero counts instead of tanh
+    spectrum_weight: float = 0.0  # weight of a loss on the generated batch's power spectrum against the real one's
     # How the run is driven:
     checkpoint_every: int = 50
     steps_per_call: int = 16
@@ -60,6 +65,8 @@ class GanConfig:
             raise ArgumentError(f"unknown precision {self.precision!r}; choose {', '.join(PRECISIONS)}")
         if self.mixed_precision and self.precision == "float32":
             object.__setattr__(self, "precision", "float16")
+        if self.spectrum_weight < 0.0:
+            raise ArgumentError(f"spectrum_weight must not be negative, got {self.spectrum_weight}")
         if not 0.0 <= self.ema_decay < 1.0:
             raise ArgumentError(f"ema_decay must lie in [0, 1), got {self.ema_decay}")
         object.__setattr__(self, "levels", parse_levels(self.levels))
@@ -69,7 +76,11 @@ class GanConfig:
 
     @property
     def hash(self) -> str:
-        learned = {k: v for k, v in self.to_dict().items() if k not in _RUNTIME_FIELDS}
+        learned = {
+            k: v
+            for k, v in self.to_dict().items()
+            if k not in _RUNTIME_FIELDS and not (k in _LATER_FIELDS and v == _LATER_FIELDS[k])
+        }
         return hashlib.sha256(json.dumps(learned, sort_keys=True).encode()).hexdigest()[:16]
 
     def save(self, path: Path) -> None:

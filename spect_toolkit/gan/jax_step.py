@@ -146,7 +146,7 @@ class Steps:
                 out, fixed = gan.discriminator.stateless_call(d[0], fixed, [x, condition], training=True)
                 return out
 
-            return step.generator_loss(c, discriminate, images, y, g_draws), fixed
+            return step.generator_loss(c, discriminate, images, y, g_draws, real), fixed
 
         (g_loss, d0_fixed), image_grads = jax.value_and_grad(g_objective, has_aux=True)(fake, d_fixed[0])
         (g_grads,) = pull_back(image_grads)

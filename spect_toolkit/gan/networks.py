@@ -104,8 +104,21 @@ def build_generator(config: GanConfig, condition_size: int) -> keras.Model:
         feats[size] = _up_block(feats[size // 2], ch[size], config, f"up{size}", noise_seed=config.seed + size)
     x = _skip_excitation(feats[4], feats[64], config)
     x = _conv(config, 1, 3, bias=True, name="output_conv")(x)
-    image = layers.Activation("tanh", dtype="float32", name="output_tanh")(x)
+    if config.floored_output:
+        image = ZeroCountFloor(dtype="float32", name="output_floor")(x)
+    else:
+        image = layers.Activation("tanh", dtype="float32", name="output_tanh")(x)
     return keras.Model([z, y], image, name="generator")
+
+
+@keras.saving.register_keras_serializable(package="spect_toolkit")
+class ZeroCountFloor(layers.Layer):
+    """``max(x, -1)``: linear above the value of zero counts. Real slices are exactly zero outside the head and
+    peak at exactly +1 after max-normalisation; tanh reaches neither, and its saturation squeezes the brightest
+    pixels together (generated slices' 99th brain percentile 0.99 of the peak against real 0.96)."""
+
+    def call(self, x):
+        return ops.maximum(ops.cast(x, self.compute_dtype), -1.0)
 
 
 @keras.saving.register_keras_serializable(package="spect_toolkit")

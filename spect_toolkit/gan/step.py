@@ -133,10 +133,14 @@ def discriminator_loss(
     return d_real + d_fake + config.recon_weight * recon, (d_real, d_fake, recon)
 
 
-def generator_loss(config: GanConfig, discriminate: Discriminate, fake, condition, draws: Draws):
-    """The generator's objective (Eq. 1) against the discriminator as it is after its update."""
+def generator_loss(config: GanConfig, discriminate: Discriminate, fake, condition, draws: Draws, real):
+    """The generator's objective (Eq. 1) against the discriminator as it is after its update; with
+    ``config.spectrum_weight``, plus that times the distance of the batch's power spectrum from the real batch's."""
     logits, _, _ = discriminate(diff_augment(fake, config, draws), condition)
-    return losses.generator_loss(logits)
+    loss = losses.generator_loss(logits)
+    if config.spectrum_weight:
+        loss = loss + config.spectrum_weight * losses.spectrum(fake, real)
+    return loss
 
 
 def step_draws(draws: Draws) -> tuple[Draws, Draws, Draws, Draws, Draws]:

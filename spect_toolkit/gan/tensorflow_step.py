@@ -88,7 +88,7 @@ class Steps:
                 )
                 scaled = gan.d_optimizer.scale_loss(d_total / replicas)
             gan.d_optimizer.apply(d_tape.gradient(scaled, gan.d_variables), gan.d_variables)
-            g_loss = step.generator_loss(c, discriminate, fake, y, g_draws)
+            g_loss = step.generator_loss(c, discriminate, fake, y, g_draws, real)
             scaled = gan.g_optimizer.scale_loss(g_loss / replicas)
         variables = gan.generator.trainable_variables
         gan.g_optimizer.apply(g_tape.gradient(scaled, variables), variables)

@@ -28,6 +28,8 @@ VARIANTS = {
     "paper+remedies": ("paper", REMEDIES),
     "improved+remedies": ("improved", REMEDIES),
     "improved+remedies+floor": ("improved", {**REMEDIES, "floored_output": True}),
+    "improved+remedies+spectrum": ("improved", {**REMEDIES, "spectrum_weight": 1.0}),
+    "improved+remedies+floor+spectrum": ("improved", {**REMEDIES, "floored_output": True, "spectrum_weight": 1.0}),
 }
 
 

@@ -2,7 +2,8 @@
 
 0. Per-slice statistics a reader can name, each scored alone (the Mann-Whitney AUC of one number per slice, no
    classifier): the fraction of exactly zero pixels, percentiles of the brain's pixels (of the slice maximum), and
-   the power at the finest scales. Where one of them already separates the samples, it names a cue.
+   the power at the finest scales; then the power spectrum against the held-out slices', band by band. Where one
+   of them already separates the samples, it names a cue.
 1. Its spread: the AUC of the same slices over several classifier seeds, for short and converged fits, with the
    real slices folded one by one and by patient. A fit stopped early scores the same slices high or low by its
    seed, and the low draws flatter the generator.
@@ -55,6 +56,13 @@ def slice_statistics(images: np.ndarray, brain: np.ndarray) -> dict[str, np.ndar
         "log power, finest quarter": np.log(power[:, frequency >= 0.375].mean(axis=1)),
         "log power, coarse": np.log(power[:, (frequency > 0) & (frequency < 0.0625)].mean(axis=1)),
     }
+
+
+def band_power(images: np.ndarray, edges=np.arange(0.0, 0.75, 0.05)) -> np.ndarray:
+    """The mean power spectrum of a set of slices in bands of frequency (cycles per pixel) between ``edges``."""
+    frequency = np.hypot(*np.meshgrid(np.fft.fftfreq(images.shape[1]), np.fft.fftfreq(images.shape[2]), indexing="ij"))
+    power = (np.abs(np.fft.fft2(images)) ** 2).mean(axis=0)
+    return np.array([power[(frequency >= low) & (frequency < high)].mean() for low, high in zip(edges, edges[1:])])
 
 
 def separation(values: np.ndarray, reference: np.ndarray) -> float:
@@ -130,6 +138,11 @@ def main() -> None:
                 f"{name:28s} {separation(made[name], held[name]):13.3f} {separation(alike[name], held[name]):12.3f}"
                 f"   {np.median(held[name]):.4g} / {np.median(made[name]):.4g} / {np.median(alike[name]):.4g}"
             )
+        edges = np.arange(0.0, 0.75, 0.05)
+        print("power against held out, by band of cycles per pixel (from):", " ".join(f"{e:.2f}" for e in edges[:-1]))
+        for name, images in (("synthetic", synthetic), ("training", others)):
+            ratio = band_power(images, edges) / band_power(real, edges)
+            print(f"  {name:9s}", " ".join(f"{r:.2f}" for r in ratio))
 
     for fit in args.fits if "spread" in args.sections else ():
         for grouped in (False, True):

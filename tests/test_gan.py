@@ -3,6 +3,8 @@ sampling. Tiny networks and a handful of steps; never a real training."""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -246,10 +248,15 @@ def test_cli_train_and_generate(ingested, tmp_path):
             "8",
             "--step-mode",
             "function",
+            "--floored-output",
+            "--spectrum-weight",
+            "0.5",
         ],
     )
     assert result.exit_code == 0, result.output
     assert "1 epochs" in result.output
+    saved = json.loads((run / "config.json").read_text())
+    assert saved["floored_output"] is True and saved["spectrum_weight"] == 0.5
     out = tmp_path / "s.npz"
     result = CliRunner().invoke(app, ["generate", str(run), "--out", str(out), "--per-condition", "2"])
     assert result.exit_code == 0, result.output

@@ -174,6 +174,8 @@ def test_the_spectrum_loss_is_zero_for_the_real_spectrum_and_its_gradient_remove
         optimizer.apply([tape.gradient(loss, fake)], [fake])
     assert first > 1.0 and float(losses.spectrum(fake, tf.constant(real))) < first / 4
     assert np.std(np.asarray(fake) - smooth) < 0.03  # the noise itself shrank, from 0.05
+    with pytest.raises(ArgumentError, match="spectrum_weight must not be negative"):
+        make_config("improved", spectrum_weight=-1.0)
 
 
 def test_a_run_stored_before_the_floored_output_keeps_its_hash(tmp_path):

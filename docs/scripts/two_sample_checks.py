@@ -45,9 +45,14 @@ def histogram_matched(images: np.ndarray, reference: np.ndarray, points: int = 2
     return np.interp(images, np.quantile(images, quantiles), np.quantile(reference, quantiles)).astype(np.float32)
 
 
+def cycles_per_pixel(shape: tuple[int, int]) -> np.ndarray:
+    """The radial frequency of each element of a 2D FFT of ``shape``."""
+    return np.hypot(*np.meshgrid(np.fft.fftfreq(shape[0]), np.fft.fftfreq(shape[1]), indexing="ij"))
+
+
 def slice_statistics(images: np.ndarray, brain: np.ndarray) -> dict[str, np.ndarray]:
     """One number per max-normalised slice and name; ``brain``: each slice's brain mask."""
-    frequency = np.hypot(*np.meshgrid(np.fft.fftfreq(images.shape[1]), np.fft.fftfreq(images.shape[2]), indexing="ij"))
+    frequency = cycles_per_pixel(images.shape[1:])
     power = np.abs(np.fft.fft2(images)) ** 2
     in_brain = [image[mask] for image, mask in zip(images, brain)]
     return {
@@ -60,7 +65,7 @@ def slice_statistics(images: np.ndarray, brain: np.ndarray) -> dict[str, np.ndar
 
 def band_power(images: np.ndarray, edges=np.arange(0.0, 0.75, 0.05)) -> np.ndarray:
     """The mean power spectrum of a set of slices in bands of frequency (cycles per pixel) between ``edges``."""
-    frequency = np.hypot(*np.meshgrid(np.fft.fftfreq(images.shape[1]), np.fft.fftfreq(images.shape[2]), indexing="ij"))
+    frequency = cycles_per_pixel(images.shape[1:])
     power = (np.abs(np.fft.fft2(images)) ** 2).mean(axis=0)
     return np.array([power[(frequency >= low) & (frequency < high)].mean() for low, high in zip(edges, edges[1:])])
 

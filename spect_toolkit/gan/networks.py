@@ -113,9 +113,10 @@ def build_generator(config: GanConfig, condition_size: int) -> keras.Model:
 
 @keras.saving.register_keras_serializable(package="spect_toolkit")
 class ZeroCountFloor(layers.Layer):
-    """``max(x, -1)``: linear above the value of zero counts. Real slices are exactly zero outside the head and
-    peak at exactly +1 after max-normalisation; tanh reaches neither, and its saturation squeezes the brightest
-    pixels together (generated slices' 99th brain percentile 0.99 of the peak against real 0.96)."""
+    """``max(x, -1)``: linear above the value of zero counts. Real slices hold exact zeros (clipped at zero and
+    resampled with zero outside the volume) and peak at exactly +1 after max-normalisation; tanh reaches neither,
+    and its saturation squeezes the brightest pixels together (generated slices' 99th brain percentile 0.99 of the
+    peak against real 0.96)."""
 
     def call(self, x):
         return ops.maximum(ops.cast(x, self.compute_dtype), -1.0)

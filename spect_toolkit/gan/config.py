@@ -15,7 +15,7 @@ from ..vocabulary import LEVELS, parse_levels
 _RUNTIME_FIELDS = ("epochs", "checkpoint_every", "steps_per_call", "mixed_precision", "precision", "distribute")
 # Fields added after runs were stored: at their default they stay out of the hash, so a stored run's samples
 # keep the hash they were written with.
-_LATER_FIELDS = {"floored_output": False, "spectrum_weight": 0.0}
+_LATER_FIELDS = ("floored_output", "spectrum_weight")
 PRECISIONS = ("float32", "bfloat16", "float16")
 
 
@@ -76,10 +76,11 @@ class GanConfig:
 
     @property
     def hash(self) -> str:
+        default = {f.name: f.default for f in dataclasses.fields(self)}
         learned = {
             k: v
             for k, v in self.to_dict().items()
-            if k not in _RUNTIME_FIELDS and not (k in _LATER_FIELDS and v == _LATER_FIELDS[k])
+            if k not in _RUNTIME_FIELDS and not (k in _LATER_FIELDS and v == default[k])
         }
         return hashlib.sha256(json.dumps(learned, sort_keys=True).encode()).hexdigest()[:16]
 

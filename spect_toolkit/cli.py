@@ -326,6 +326,13 @@ def train(
     spectrum_weight: Optional[float] = typer.Option(
         None, min=0.0, help="weight of a loss on G's batch power spectrum against the real batch's (default 0: off)"
     ),
+    ap_shift: Optional[int] = typer.Option(
+        None,
+        min=0,
+        max=31,
+        help="largest anterior-posterior shift of a real slice in pixels (paper: 2; 0: none, the slices stay on the "
+        "AC-PC grid)",
+    ),
     steps_per_call: Optional[int] = typer.Option(None, min=1, help="training steps per compiled call"),
     precision: Optional[str] = typer.Option(
         None,
@@ -372,6 +379,7 @@ def train(
             mirror_generated=mirror_generated,
             floored_output=floored_output,
             spectrum_weight=spectrum_weight,
+            ap_shift=ap_shift,
             steps_per_call=steps_per_call,
             precision=precision,
             distribute=distribute or None,

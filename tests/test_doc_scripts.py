@@ -79,3 +79,16 @@ def test_the_slice_statistics_tell_exact_zeros_and_fine_noise_apart():
     assert checks.separation(plain["brain 50th percentile"], with_noise["brain 50th percentile"]) == pytest.approx(
         0.5, abs=0.15
     )  # zero-mean noise barely moves the median
+
+
+def test_the_augmented_control_moves_the_head_only_where_the_shift_is_on():
+    from spect_toolkit.gan import ConditionSpace, TrainingSet
+
+    checks = _two_sample_checks()
+    slices = np.zeros((30, 64, 64), np.float32)
+    slices[:, 30, 20] = 1.0  # one bright pixel: where the head is
+    data = TrainingSet.from_arrays(slices, slices, slices, ["COR"] * 30, ["unilateral"] * 30, ConditionSpace(("COR",)))
+    rng = np.random.default_rng(0)
+    np.testing.assert_array_equal(checks.augmented(data, rng, ap_shift=0), slices)  # own neighbours, no flip allowed
+    rows = {int(np.argwhere(image == 1.0)[0][0]) for image in checks.augmented(data, rng, mix=False, ap_shift=2)}
+    assert rows == {28, 29, 30, 31, 32}

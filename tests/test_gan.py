@@ -102,17 +102,20 @@ def _draws(gan, count):
     return [image for batch in batches for image in batch]
 
 
-def test_shift_stays_within_two_pixels_anterior_posterior_and_flip_spares_unilateral():
+@pytest.mark.parametrize("ap_shift", [2, 0])
+def test_shift_stays_within_ap_shift_pixels_anterior_posterior_and_flip_spares_unilateral(ap_shift):
     data, space = _marker_set(["unilateral"])
-    gan = FastGAN(make_config("paper", **TINY), space, data, mode="eager")
+    gan = FastGAN(make_config("paper", ap_shift=ap_shift, **TINY), space, data, mode="eager")
     rows, cols = set(), set()
     for image in _draws(gan, 60):
         bright = np.argwhere(image > 0.99)  # the marker (value 1 -> +1 in [-1, 1])
         ((r, c),) = bright
         rows.add(int(r) - 30)
         cols.add(int(c))
-    assert rows == {-2, -1, 0, 1, 2}  # every shift in range occurs, none outside it
+    assert rows == set(range(-ap_shift, ap_shift + 1))  # every shift in range occurs, none outside it
     assert cols == {20}  # never moved left-right, never flipped: a unilateral defect keeps its side
+    with pytest.raises(ArgumentError, match="ap_shift must lie in 0..31"):
+        make_config("paper", ap_shift=-1)
 
 
 def test_flip_happens_for_normal_and_bilateral_slices():
@@ -251,12 +254,14 @@ def test_cli_train_and_generate(ingested, tmp_path):
             "--floored-output",
             "--spectrum-weight",
             "0.5",
+            "--ap-shift",
+            "0",
         ],
     )
     assert result.exit_code == 0, result.output
     assert "1 epochs" in result.output
     saved = json.loads((run / "config.json").read_text())
-    assert saved["floored_output"] is True and saved["spectrum_weight"] == 0.5
+    assert saved["floored_output"] is True and saved["spectrum_weight"] == 0.5 and saved["ap_shift"] == 0
     out = tmp_path / "s.npz"
     result = CliRunner().invoke(app, ["generate", str(run), "--out", str(out), "--per-condition", "2"])
     assert result.exit_code == 0, result.output

@@ -30,6 +30,7 @@ VARIANTS = {
     "improved+remedies+floor": ("improved", {**REMEDIES, "floored_output": True}),
     "improved+remedies+spectrum": ("improved", {**REMEDIES, "spectrum_weight": 1.0}),
     "improved+remedies+floor+spectrum": ("improved", {**REMEDIES, "floored_output": True, "spectrum_weight": 1.0}),
+    "improved+remedies+unshifted": ("improved", {**REMEDIES, "ap_shift": 0}),
 }
 
 

@@ -19,6 +19,11 @@
    (the background only), each beside two real samples masked alike. The brain is where the mean training slice
    of the level exceeds ``--brain`` of the maximum.
 5. Each level alone (50-70 held-out slices a class here).
+6. The generator's target: training slices (drawn as in 2) augmented as a training step augments its real batch
+   (the Eq. 6 mix with a neighbour, the anterior-posterior shift of up to ``--ap-shift`` pixels, the mirror of
+   symmetric patterns), against the held-out patients, with all of it, without the shift, and with the shift
+   alone. A generator that learnt its real batches exactly would score the first, not 0.5: the floor of a run
+   trained with that augmentation.
 
 ``--sections`` runs some of them (0 takes seconds; each other one minutes).
 
@@ -36,7 +41,7 @@ import pandas as pd
 from scipy.ndimage import gaussian_filter
 from scipy.stats import mannwhitneyu
 
-SECTIONS = ("statistics", "spread", "cues", "regions", "levels")
+SECTIONS = ("statistics", "spread", "cues", "regions", "levels", "augmentation")
 
 
 def histogram_matched(images: np.ndarray, reference: np.ndarray, points: int = 2001) -> np.ndarray:
@@ -82,6 +87,26 @@ def same_conditions(pool: pd.DataFrame, like: pd.DataFrame, rng: np.random.Gener
     return np.concatenate([rng.choice(positions.loc[key].to_numpy(), n, replace=False) for key, n in wanted.items()])
 
 
+def augmented(data, rng: np.random.Generator, mix: bool = True, ap_shift: int = 2, mirror: bool = True) -> np.ndarray:
+    """``data`` (a :class:`~spect_toolkit.gan.model.TrainingSet`) augmented once as a training step augments its
+    real batch (:func:`spect_toolkit.gan.step.real_batch`), max-normalised; ``mix=False``: each slice alone."""
+    from spect_toolkit.evaluate.measures import normalise
+    from spect_toolkit.gan import augment
+
+    n = len(data)
+    images = augment.augment_real(
+        data.slices,
+        data.below,
+        data.above,
+        data.flip_allowed,
+        weight=rng.uniform(size=n).astype(np.float32) if mix else np.ones(n, np.float32),
+        use_above=rng.uniform(size=n) < 0.5,
+        shift=rng.integers(-ap_shift, ap_shift + 1, n),
+        flip=(rng.uniform(size=n) < 0.5) & mirror,
+    )
+    return normalise(np.asarray(images))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("manifest")
@@ -92,6 +117,7 @@ def main() -> None:
     parser.add_argument("--fits", type=int, nargs="+", default=[15, 40], help="classifier epochs to compare")
     parser.add_argument("--sigma", type=float, default=1.5, help="low-pass width in pixels (4.42 mm each)")
     parser.add_argument("--brain", type=float, default=0.05, help="brain mask: mean training slice above this")
+    parser.add_argument("--ap-shift", type=int, default=2, help="the augmentation's largest shift (paper: 2 px)")
     parser.add_argument("--sections", nargs="+", choices=SECTIONS, default=list(SECTIONS))
     args = parser.parse_args()
 
@@ -199,6 +225,20 @@ def main() -> None:
             f"{epochs}-epoch classifier, by patient, {level} alone ({at.sum()} held-out slices): AUC {spread(results)}",
             flush=True,
         )
+
+    if "augmentation" in args.sections:
+        from spect_toolkit.gan.train import training_set
+
+        data, _ = training_set(train_rows.iloc[drawn], train_rows.level.unique())
+        rng = np.random.default_rng(args.seed)
+        for name, options in {
+            f"as a training step (mix, shift up to {args.ap_shift} px, mirror)": dict(ap_shift=args.ap_shift),
+            "without the shift": dict(ap_shift=0),
+            f"the shift alone (up to {args.ap_shift} px)": dict(mix=False, ap_shift=args.ap_shift, mirror=False),
+        }.items():
+            images = augmented(data, rng, **options)
+            results = scores(real, images, epochs, True, args.classifier_seeds, others_patient)
+            print(f"{epochs}-epoch classifier, by patient, training slices augmented {name}: AUC {spread(results)}")
 
 
 if __name__ == "__main__":

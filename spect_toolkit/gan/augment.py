@@ -9,8 +9,6 @@ from __future__ import annotations
 
 from keras import ops
 
-MAX_SHIFT = 2  # pixels, anterior-posterior (paper)
-
 
 def mix_adjacent(slices, below, above, weight, use_above):
     """Eq. 6: ``w * z1 + (1 - w) * z2`` with z2 the inferior or superior neighbour of each slice."""

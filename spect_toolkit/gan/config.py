@@ -15,7 +15,7 @@ from ..vocabulary import LEVELS, parse_levels
 _RUNTIME_FIELDS = ("epochs", "checkpoint_every", "steps_per_call", "mixed_precision", "precision", "distribute")
 # Fields added after runs were stored: at their default they stay out of the hash, so a stored run's samples
 # keep the hash they were written with.
-_LATER_FIELDS = ("floored_output", "spectrum_weight")
+_LATER_FIELDS = ("floored_output", "spectrum_weight", "ap_shift")
 PRECISIONS = ("float32", "bfloat16", "float16")
 
 
@@ -46,6 +46,7 @@ class GanConfig:
     mirror_generated: bool = False  # mirror generated normal/bilateral slices at random, as the real ones are
     floored_output: bool = False  # the generator's output linear above zero counts instead of tanh
     spectrum_weight: float = 0.0  # weight of a loss on the generated batch's power spectrum against the real one's
+    ap_shift: int = 2  # largest anterior-posterior shift of a real slice, pixels (paper: 2; 0: none)
     # How the run is driven:
     checkpoint_every: int = 50
     steps_per_call: int = 16
@@ -65,6 +66,8 @@ class GanConfig:
             raise ArgumentError(f"unknown precision {self.precision!r}; choose {', '.join(PRECISIONS)}")
         if self.mixed_precision and self.precision == "float32":
             object.__setattr__(self, "precision", "float16")
+        if not 0 <= self.ap_shift < 32:
+            raise ArgumentError(f"ap_shift must lie in 0..31 pixels, got {self.ap_shift}")
         if self.spectrum_weight < 0.0:
             raise ArgumentError(f"spectrum_weight must not be negative, got {self.spectrum_weight}")
         if not 0.0 <= self.ema_decay < 1.0:

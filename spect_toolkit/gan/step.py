@@ -57,7 +57,7 @@ def real_batch(data: dict, config: GanConfig, draws: Draws):
         pick("flip_allowed"),
         weight=s[1].uniform([n]),
         use_above=s[2].uniform([n]) < 0.5,
-        shift=s[3].integers([n], -augment.MAX_SHIFT, augment.MAX_SHIFT + 1),
+        shift=s[3].integers([n], -config.ap_shift, config.ap_shift + 1),
         flip=s[4].uniform([n]) < 0.5,
     )
     return real[..., None] * 2.0 - 1.0, pick("condition")

@@ -2,8 +2,9 @@
 
 0. Per-slice statistics a reader can name, each scored alone (the Mann-Whitney AUC of one number per slice, no
    classifier): the fraction of exactly zero pixels, percentiles of the brain's pixels (of the slice maximum), and
-   the power at the finest scales; then the power spectrum against the held-out slices', band by band. Where one
-   of them already separates the samples, it names a cue.
+   the power at the finest scales; then the power spectrum against the held-out slices', band by band (also of the
+   control slices of 2, plain and augmented once as in 6). Where one of them already separates the samples, it
+   names a cue.
 1. Its spread: the AUC of the same slices over several classifier seeds, for short and converged fits, with the
    real slices folded one by one and by patient. A fit stopped early scores the same slices high or low by its
    seed, and the low draws flatter the generator.
@@ -154,6 +155,11 @@ def main() -> None:
     brain = np.stack([level_mean[level] for level in held_out_rows.level]) > args.brain
     epochs = max(args.fits)
 
+    if {"statistics", "augmentation"} & set(args.sections):
+        from spect_toolkit.gan.train import training_set
+
+        data, _ = training_set(train_rows.iloc[drawn], train_rows.level.unique())  # the control's slices
+
     print(f"{len(real)} held-out slices of {len(np.unique(held_out.patient))} patients; {len(synthetic)} synthetic")
     if "statistics" in args.sections:
         others_brain = np.stack([level_mean[level] for level in train_rows.level.to_numpy()[drawn]]) > args.brain
@@ -171,7 +177,8 @@ def main() -> None:
             )
         edges = np.arange(0.0, 0.75, 0.05)
         print("power against held out, by band of cycles per pixel (from):", " ".join(f"{e:.2f}" for e in edges[:-1]))
-        for name, images in (("synthetic", synthetic), ("training", others)):
+        augmented_once = augmented(data, np.random.default_rng(args.seed), ap_shift=args.ap_shift)
+        for name, images in (("synthetic", synthetic), ("training", others), ("augmented", augmented_once)):
             ratio = band_power(images, edges) / band_power(real, edges)
             print(f"  {name:9s}", " ".join(f"{r:.2f}" for r in ratio))
 
@@ -227,9 +234,6 @@ def main() -> None:
         )
 
     if "augmentation" in args.sections:
-        from spect_toolkit.gan.train import training_set
-
-        data, _ = training_set(train_rows.iloc[drawn], train_rows.level.unique())
         rng = np.random.default_rng(args.seed)
         for name, options in {
             f"as a training step (mix, shift up to {args.ap_shift} px, mirror)": dict(ap_shift=args.ap_shift),

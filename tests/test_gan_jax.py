@@ -99,6 +99,7 @@ def test_jax_with_improved_preset_and_bfloat16_trains_in_that_precision(tmp_path
         mirror_generated=True,
         floored_output=True,
         spectrum_weight=1.0,
+        ap_shift=0,
     )
     gan = FastGAN(config, space, data)
     layer = gan.generator.get_layer("up8_bn")  # with spectral norm the conv is wrapped: its input tells

@@ -328,8 +328,6 @@ def train(
     ),
     ap_shift: Optional[int] = typer.Option(
         None,
-        min=0,
-        max=31,
         help="largest anterior-posterior shift of a real slice in pixels (paper: 2; 0: none, the slices stay on the "
         "AC-PC grid)",
     ),

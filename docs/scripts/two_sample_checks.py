@@ -159,6 +159,8 @@ def main() -> None:
         from spect_toolkit.gan.train import training_set
 
         data, _ = training_set(train_rows.iloc[drawn], train_rows.level.unique())  # the control's slices
+        augmentation_draws = np.random.default_rng(args.seed)
+        augmented_once = augmented(data, augmentation_draws, ap_shift=args.ap_shift)
 
     print(f"{len(real)} held-out slices of {len(np.unique(held_out.patient))} patients; {len(synthetic)} synthetic")
     if "statistics" in args.sections:
@@ -177,7 +179,6 @@ def main() -> None:
             )
         edges = np.arange(0.0, 0.75, 0.05)
         print("power against held out, by band of cycles per pixel (from):", " ".join(f"{e:.2f}" for e in edges[:-1]))
-        augmented_once = augmented(data, np.random.default_rng(args.seed), ap_shift=args.ap_shift)
         for name, images in (("synthetic", synthetic), ("training", others), ("augmented", augmented_once)):
             ratio = band_power(images, edges) / band_power(real, edges)
             print(f"  {name:9s}", " ".join(f"{r:.2f}" for r in ratio))
@@ -234,13 +235,13 @@ def main() -> None:
         )
 
     if "augmentation" in args.sections:
-        rng = np.random.default_rng(args.seed)
-        for name, options in {
-            f"as a training step (mix, shift up to {args.ap_shift} px, mirror)": dict(ap_shift=args.ap_shift),
-            "without the shift": dict(ap_shift=0),
-            f"the shift alone (up to {args.ap_shift} px)": dict(mix=False, ap_shift=args.ap_shift, mirror=False),
+        for name, images in {
+            f"as a training step (mix, shift up to {args.ap_shift} px, mirror)": augmented_once,
+            "without the shift": augmented(data, augmentation_draws, ap_shift=0),
+            f"the shift alone (up to {args.ap_shift} px)": augmented(
+                data, augmentation_draws, mix=False, ap_shift=args.ap_shift, mirror=False
+            ),
         }.items():
-            images = augmented(data, rng, **options)
             results = scores(real, images, epochs, True, args.classifier_seeds, others_patient)
             print(f"{epochs}-epoch classifier, by patient, training slices augmented {name}: AUC {spread(results)}")
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import ArgumentError, SchemaError
-from ..vocabulary import LEVELS, parse_levels
+from ..vocabulary import LEVELS, SLICE_SHAPE, parse_levels
 
 # Fields that change how long or how a run is driven, not what it learns; left out of the hash.
 _RUNTIME_FIELDS = ("epochs", "checkpoint_every", "steps_per_call", "mixed_precision", "precision", "distribute")
@@ -17,6 +17,7 @@ _RUNTIME_FIELDS = ("epochs", "checkpoint_every", "steps_per_call", "mixed_precis
 # keep the hash they were written with.
 _LATER_FIELDS = ("floored_output", "spectrum_weight", "ap_shift")
 PRECISIONS = ("float32", "bfloat16", "float16")
+MAX_AP_SHIFT = SLICE_SHAPE[0] // 2 - 1  # a larger shift would move the head out of the slice
 
 
 @dataclass(frozen=True)
@@ -66,8 +67,8 @@ class GanConfig:
             raise ArgumentError(f"unknown precision {self.precision!r}; choose {', '.join(PRECISIONS)}")
         if self.mixed_precision and self.precision == "float32":
             object.__setattr__(self, "precision", "float16")
-        if not 0 <= self.ap_shift < 32:
-            raise ArgumentError(f"ap_shift must lie in 0..31 pixels, got {self.ap_shift}")
+        if not 0 <= self.ap_shift <= MAX_AP_SHIFT:
+            raise ArgumentError(f"ap_shift must lie in 0..{MAX_AP_SHIFT} pixels, got {self.ap_shift}")
         if self.spectrum_weight < 0.0:
             raise ArgumentError(f"spectrum_weight must not be negative, got {self.spectrum_weight}")
         if not 0.0 <= self.ema_decay < 1.0:

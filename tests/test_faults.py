@@ -5,6 +5,7 @@ the test starts the command in a process of its own and sends it SIGKILL."""
 from __future__ import annotations
 
 import fcntl
+import importlib
 import os
 import shutil
 import signal
@@ -21,7 +22,7 @@ from typer.testing import CliRunner
 from spect_toolkit.cli import app
 from spect_toolkit.errors import ArgumentError, SchemaError, SpectInputError
 from spect_toolkit.export import export_samples
-from spect_toolkit.gan import make_config, tensorflow_step, train
+from spect_toolkit.gan import checkpoint, make_config, tensorflow_step, train
 from spect_toolkit.gan.train import TrainingDiverged
 from spect_toolkit.manifest import load_manifest, load_slices
 from spect_toolkit.manifest.ingest import ingest
@@ -150,6 +151,26 @@ def test_resume_with_fewer_epochs_than_done_is_an_error_that_changes_nothing(two
     with pytest.raises(ArgumentError, match="has done 2 epochs; give --epochs more than that"):
         train(work / "manifest.parquet", two_epoch_run, make_config("paper", epochs=1, **TINY), resume=True)
     assert (two_epoch_run / "config.json").read_bytes() == config
+
+
+@pytest.mark.parametrize("interval, written", [(3600.0, [2, 4, 5]), (0.0, [1, 2, 3, 4, 5])])
+def test_resume_point_is_written_at_kept_epochs_the_end_and_once_an_interval(
+    ingested, tmp_path, monkeypatch, interval, written
+):
+    _, work, _ = ingested
+    monkeypatch.setattr(importlib.import_module("spect_toolkit.gan.train"), "LAST_CHECKPOINT_SECONDS", interval)
+    saved, real_save = [], checkpoint.save
+
+    def recording(path, groups, epoch, keep_previous=False):
+        if path.name == "last.npz":
+            saved.append(epoch)
+        real_save(path, groups, epoch, keep_previous)
+
+    monkeypatch.setattr(checkpoint, "save", recording)
+    config = make_config("paper", epochs=5, **{**TINY, "checkpoint_every": 2})
+    train(work / "manifest.parquet", tmp_path / "run", config, mode="function")
+    assert saved == written
+    assert np.load(tmp_path / "run" / "checkpoints" / "last.npz")["epoch"] == 5
 
 
 def test_training_killed_mid_epoch_resumes_from_its_last_checkpoint(ingested, tmp_path):

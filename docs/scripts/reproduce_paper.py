@@ -93,7 +93,7 @@ def run_names(variants: list[str], data_sets: list[str]) -> dict[str, tuple[str,
 
 
 def prepare(out: Path, patients: int, seed: int) -> Path:
-    from spect_toolkit.manifest import load_manifest
+    from spect_toolkit.manifest import load_manifest, write_subset
     from spect_toolkit.manifest.ingest import ingest
     from spect_toolkit.phantom import make_cohort
 
@@ -102,7 +102,9 @@ def prepare(out: Path, patients: int, seed: int) -> Path:
     subset = table_1_subset(load_manifest(result.manifest), seed)
     subset_path = out / "ingest" / "manifest_table1.parquet"
     subset.to_parquet(subset_path)
+    portable = write_subset(subset, out / "table1")  # what a GPU machine needs: 46 MB, not the whole store
     print("Table 1 subset:\n", subset.groupby(["level", "pattern"]).size().unstack(fill_value=0))
+    print(f"the subset with its own slice store, for a machine that trains only: {portable.parent}")
     return subset_path
 
 
@@ -229,6 +231,12 @@ def main() -> None:
     parser.add_argument("--backend", choices=BACKENDS, help="Keras backend of the train stage (default tensorflow)")
     parser.add_argument("--variants", nargs="+", default=["paper"], choices=list(VARIANTS))
     parser.add_argument("--data-sets", nargs="+", default=list(DATA_SETS), choices=list(DATA_SETS))
+    parser.add_argument(
+        "--manifest",
+        type=Path,
+        help="the Table 1 subset (default OUT/ingest/manifest_table1.parquet; on a machine that only trains, the "
+        "portable OUT/table1/manifest.parquet that prepare writes)",
+    )
     parser.add_argument("--patients", type=int, default=90)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--epochs", type=int, default=1000)
@@ -240,7 +248,7 @@ def main() -> None:
     args = parser.parse_args()
     use_backend(args.backend)
     out = Path(args.out)
-    subset_path = out / "ingest" / "manifest_table1.parquet"
+    subset_path = args.manifest or out / "ingest" / "manifest_table1.parquet"
     stages = [stage for stage in STAGES if stage in args.stage]
     summary_path = out / "summary.json"
     summary = json.loads(summary_path.read_text()) if summary_path.exists() else {}

@@ -12,6 +12,7 @@ from .store import (
     load_table,
     patient_split,
     select_split,
+    write_subset,
 )
 
 __all__ = [
@@ -28,6 +29,7 @@ __all__ = [
     "STORE_NAME",
     "patient_split",
     "select_split",
+    "write_subset",
     "SPLITS",
     "HOLDOUT_FRACTION",
 ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -152,6 +153,33 @@ def load_slices(manifest: pd.DataFrame, root: str | Path | None = None, mmap: bo
         more = f" and {len(bad) - 5} more" if len(bad) > 5 else ""
         raise SchemaError(store_path, f"{len(bad)} slice(s) hold NaN or infinite values: {', '.join(bad[:5])}{more}")
     return SliceSet(slices=picked[:, 1], below=picked[:, 0], above=picked[:, 2])
+
+
+def write_subset(manifest: pd.DataFrame, folder: str | Path) -> Path:
+    """Write ``manifest``'s rows with a slice store of their own (those rows alone) to ``folder``; returns the new
+    ``manifest.parquet``.
+
+    A subset travels without the whole ingest's store: a GPU machine that trains on 938 slices needs 46 MB, not
+    the store of every slice of the cohort. Rows, their order and the patient keys (so the split) are kept;
+    ``store_index`` and ``store_digest`` point at the new store, ``volume_path`` still at the aligned volumes.
+    """
+    root = Path(manifest.attrs.get("root", "."))
+    folder = Path(folder)
+    if (folder / STORE_NAME).resolve() == (root / STORE_NAME).resolve():
+        raise ArgumentError(f"{folder}: the subset would overwrite the store it is read from")
+    picked = load_slices(manifest, root)
+    store = np.stack([picked.below, picked.slices, picked.above], axis=1)
+    subset = manifest.reset_index(drop=True).copy()
+    subset["store_index"] = np.arange(len(subset), dtype=np.int64)
+    subset["store_digest"] = store_digest(store)
+    subset["volume_path"] = [
+        os.path.relpath(root / path, folder.resolve()) for path in subset["volume_path"].astype(str)
+    ]
+    folder.mkdir(parents=True, exist_ok=True)
+    np.save(folder / STORE_NAME, store)
+    path = folder / "manifest.parquet"
+    MANIFEST.validate(subset, path).to_parquet(path, index=False)
+    return path
 
 
 def patient_split(manifest: pd.DataFrame, holdout_fraction: float = HOLDOUT_FRACTION) -> pd.Series:

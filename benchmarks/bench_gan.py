@@ -90,13 +90,14 @@ print(json.dumps(out))
 
 
 def run(source: Path, code: str, *args: str, backend: str | None = None) -> dict:
-    env = {**os.environ, "PYTHONPATH": str(source)}
+    # the checkout first, then what the caller had (a GPU machine brings Keras as a --target folder on PYTHONPATH)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(source), os.environ.get("PYTHONPATH")]))}
     if backend:
         env["KERAS_BACKEND"] = backend
     # run in the checkout: ``python -c`` puts the working directory first on sys.path, ahead of PYTHONPATH
-    result = subprocess.run(
-        [sys.executable, "-c", code, *args], env=env, cwd=source, capture_output=True, text=True, check=True
-    )
+    result = subprocess.run([sys.executable, "-c", code, *args], env=env, cwd=source, capture_output=True, text=True)
+    if result.returncode:
+        raise SystemExit(f"measurement {' '.join(args)} failed:\n{result.stderr[-3000:]}")
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 

@@ -15,7 +15,7 @@ from spect_toolkit.cli import EXIT_SKIPPED, app
 from spect_toolkit.dicom import read_volume
 from spect_toolkit.errors import ArgumentError, SchemaError
 from spect_toolkit.levels import level_slices, parse_levels
-from spect_toolkit.manifest import MANIFEST, load_manifest, load_slices
+from spect_toolkit.manifest import MANIFEST, STORE_NAME, load_manifest, load_slices, select_split, write_subset
 from spect_toolkit.manifest.ingest import ingest
 from spect_toolkit.phantom import make_cohort
 from spect_toolkit.phantom.hospital import FakePatient, write_nm_volume
@@ -48,6 +48,23 @@ def test_manifest_store_and_volumes_agree(ingested):
     assert (manifest.neighbour_above - manifest.z_index == 1).all()
     labels = pd.read_csv(cohort.labels)
     assert sorted(manifest.drop_duplicates("series_key").pattern) == sorted(labels.pattern)
+
+
+def test_a_subset_travels_with_a_store_of_its_own_rows(ingested, tmp_path):
+    _, out, _ = ingested
+    manifest = load_manifest(out / "manifest.parquet")
+    subset = manifest[manifest.level == "COR"].iloc[::-2]  # a subset, in an order of its own
+    subset.attrs.update(manifest.attrs)
+    moved = load_manifest(write_subset(subset, tmp_path / "subset"))
+    assert np.load(tmp_path / "subset" / STORE_NAME).shape[0] == len(subset) < len(manifest)
+    assert list(moved.slice_id) == list(subset.slice_id)
+    before, after = load_slices(subset), load_slices(moved)
+    for part in ("slices", "below", "above"):
+        np.testing.assert_array_equal(getattr(after, part), getattr(before, part))
+    assert list(select_split(moved, "holdout").slice_id) == list(select_split(subset, "holdout").slice_id)
+    assert (tmp_path / "subset" / moved.volume_path.iloc[0]).resolve() == (out / subset.volume_path.iloc[0]).resolve()
+    with pytest.raises(ArgumentError, match="would overwrite the store it is read from"):
+        write_subset(subset, out)
 
 
 def test_alignment_recovers_the_phantom_pose_and_level_slices(ingested):

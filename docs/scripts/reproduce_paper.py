@@ -8,20 +8,25 @@
    ``--variants`` entry, on the training split (80 % of patients; the rest is kept for epoch selection, the
    memorisation audit and the utility test), within the time budgets or for ``--epochs`` (budgets 0), checkpoints
    every ``--checkpoint-every`` epochs; a run folder that already holds a run is continued (``--resume``).
-3. ``samples`` (where the runs are): slices from every checkpoint, as many per condition as the held-out patients
-   have, to ``samples/<run>/``. ``train`` and ``samples`` need the GAN and the manifest only (no SimpleITK, no
-   pydicom): copy ``ingest/manifest_table1.parquet``, ``ingest/manifest.parquet`` and ``ingest/slices.npy``.
-4. ``evaluate`` (CPU): each run's epoch chosen by ``select_epoch`` (the paper's physician chose by eye), then as
-   many slices per pattern as the real training set has (B: all at COR, as in the paper); ``evaluate`` against
-   the real training slices (the paper compared with its training images), the MC and LR P values printed next to
-   the paper's; and every checkpoint's slices against the held-out patients (``measures_over_epochs``): a table
-   per run and one figure, ``over_epochs.png``.
+3. ``samples`` (where the runs are): each run's epoch chosen by ``select_epoch`` (the paper's physician chose by
+   eye), and from it as many slices per pattern as the real training set has (B: all at COR, as in the paper),
+   ``samples_<run>.npz``; slices from the checkpoints at multiples of ``--samples-every`` epochs, as many per
+   condition as the held-out patients have, ``samples/<run>/``. ``train`` and ``samples`` need the GAN and the
+   manifest only (no TensorFlow, SimpleITK or pydicom): ``prepare`` writes the subset with a slice store of its own,
+   ``table1/`` (46 MB), for such a machine (``--manifest OUT/table1/manifest.parquet``).
+4. ``evaluate`` (CPU; needs ``samples/``, ``samples_<run>.npz`` and ``summary.json``, not the checkpoints):
+   ``evaluate`` against the real training slices (the paper compared with its training images), the MC and LR P
+   values printed next to the paper's; and every checkpoint's slices against the held-out patients
+   (``measures_over_epochs``): a table per run and one figure, ``over_epochs.png``.
 
 The paper's full schedule on a GPU, then the evaluation on the CPU::
 
     python docs/scripts/reproduce_paper.py --out repro_full --stage prepare                          # CPU
+    # copy repro_full/table1/ to the GPU machine
     python docs/scripts/reproduce_paper.py --out repro_full --stage train samples --backend jax \\
-        --minutes-a 0 --minutes-b 0 --variants paper paper+remedies                                   # GPU
+        --manifest repro_full/table1/manifest.parquet --minutes-a 0 --minutes-b 0 \\
+        --variants paper paper+remedies                                                               # GPU
+    # copy samples/, samples_*.npz and summary.json back
     python docs/scripts/reproduce_paper.py --out repro_full --stage evaluate \\
         --variants paper paper+remedies                                                                # CPU
 """
@@ -147,20 +152,29 @@ def train_runs(out: Path, subset_path: Path, args) -> dict:
     return runs
 
 
-def checkpoint_samples(out: Path, subset_path: Path, args) -> None:
-    """Slices from each run's checkpoints at multiples of ``--samples-every`` epochs, as many per condition as the
-    held-out patients have, to ``samples/<run>/epoch_NNNN.npz`` (files already there are kept)."""
+def checkpoint_samples(out: Path, subset_path: Path, args) -> dict:
+    """Everything that needs the checkpoints, so that ``evaluate`` runs on another machine without them: each
+    run's epoch chosen by ``select_epoch`` and, from it, as many slices per pattern as the real training set has
+    (``samples_<run>.npz``); and slices from the checkpoints at multiples of ``--samples-every`` epochs, as many
+    per condition as the held-out patients have (``samples/<run>/epoch_NNNN.npz``; files already there are kept)."""
+    from spect_toolkit.evaluate.selection import select_epoch
     from spect_toolkit.gan import RunFolder, generate
     from spect_toolkit.manifest import load_manifest, select_split
 
-    held_out = select_split(load_manifest(subset_path), "holdout")
+    manifest = load_manifest(subset_path)
+    held_out, real_train = select_split(manifest, "holdout"), select_split(manifest, "train")
+    selected = {}
     for name in run_names(args.variants, args.data_sets):
+        run_dir = out / f"run_{name}"
+        selected[name] = select_epoch(run_dir, manifest, seed=args.seed, show_progress=True).epoch
+        generate(run_dir, like=real_train, seed=args.seed, epoch="best").save(out / f"samples_{name}.npz")
         folder = out / "samples" / name
         folder.mkdir(parents=True, exist_ok=True)
-        for epoch in [e for e in RunFolder(out / f"run_{name}").saved_epochs() if e % args.samples_every == 0]:
+        for epoch in [e for e in RunFolder(run_dir).saved_epochs() if e % args.samples_every == 0]:
             path = folder / f"epoch_{epoch:04d}.npz"
             if not path.exists():
-                generate(out / f"run_{name}", like=held_out, seed=args.seed, epoch=epoch).save(path)
+                generate(run_dir, like=held_out, seed=args.seed, epoch=epoch).save(path)
+    return selected
 
 
 def trajectory_of(out: Path, name: str, manifest: pd.DataFrame, seed: int, space) -> pd.DataFrame | None:
@@ -192,19 +206,16 @@ def evaluate_runs(out: Path, subset_path: Path, args) -> dict:
     from spect_toolkit.evaluate.evaluation import RealSlices
     from spect_toolkit.evaluate.features import FeatureSpace
     from spect_toolkit.evaluate.figures import over_epochs
-    from spect_toolkit.evaluate.selection import select_epoch
-    from spect_toolkit.gan import generate
     from spect_toolkit.manifest import load_manifest, select_split
 
     manifest = load_manifest(subset_path)
     real_train = select_split(manifest, "train")
     space = FeatureSpace.of(RealSlices.from_manifest(real_train), seed=args.seed)
-    samples, selected, trajectories = {}, {}, {}
+    samples, trajectories = {}, {}
     for name in run_names(args.variants, args.data_sets):
-        run_dir = out / f"run_{name}"
-        selected[name] = select_epoch(run_dir, manifest, seed=args.seed, show_progress=True).epoch
         samples[name] = out / f"samples_{name}.npz"
-        generate(run_dir, like=real_train, seed=args.seed, epoch="best").save(samples[name])
+        if not samples[name].exists():
+            raise SystemExit(f"{samples[name]}: missing; run the samples stage where run_{name}/ is")
         trajectory = trajectory_of(out, name, manifest, args.seed, space)  # every run in one feature space
         if trajectory is not None:
             trajectories[name] = trajectory
@@ -221,7 +232,7 @@ def evaluate_runs(out: Path, subset_path: Path, args) -> dict:
             f"| {r.measure.upper()} | {r.pattern} | {r.group} | {r.n_real} | {r.n_group} | {r.mean_real:.3f} | "
             f"{r.mean_group:.3f} | {format_p(r.dunnett_p)} | {reference} |"
         )
-    return {"selected_epoch": selected, "groups": evaluation.metrics["groups"], "report": str(evaluation.report)}
+    return {"groups": evaluation.metrics["groups"], "report": str(evaluation.report)}
 
 
 def main() -> None:
@@ -260,7 +271,7 @@ def main() -> None:
         elif stage == "train":
             summary["runs"] = train_runs(out, subset_path, args)
         elif stage == "samples":
-            checkpoint_samples(out, subset_path, args)
+            summary["selected_epoch"] = checkpoint_samples(out, subset_path, args)
         else:
             summary.update(evaluate_runs(out, subset_path, args))
         times[stage] = round(time.perf_counter() - start, 1)

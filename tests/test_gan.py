@@ -287,6 +287,31 @@ def test_improved_preset_runs_its_extra_parts():
     assert make_config("paper") != make_config("improved") and make_config("paper").hash != config.hash
 
 
+def test_spectral_norm_divides_the_kernel_at_inference_after_stateless_training_calls():
+    # The JAX step calls every layer statelessly, keeping only the non-trainable state a call returns. Keras' own
+    # SpectralNormalization writes kernel / sigma into the (trainable) kernel and divides nothing at inference, so
+    # there a generator trained on JAX sampled with undivided kernels.
+    import keras
+    from keras import ops
+
+    from spect_toolkit.gan.networks import SpectralNorm
+
+    x = np.random.default_rng(0).normal(size=(2, 8, 8, 3)).astype("float32")
+    layer = SpectralNorm(keras.layers.Conv2D(6, 3, padding="same", use_bias=True, bias_initializer="ones"))
+    layer.build(x.shape)
+    layer.layer.kernel.assign(3.0 * layer.layer.kernel)  # far from a unit spectral norm
+    for _ in range(50):  # the power iteration converges
+        trained, fixed = layer.stateless_call(
+            layer.trainable_variables, layer.non_trainable_variables, x, training=True
+        )
+        for variable, value in zip(layer.non_trainable_variables, fixed):
+            variable.assign(value)
+    np.testing.assert_allclose(ops.convert_to_numpy(layer(x, training=False)), trained, rtol=1e-4, atol=1e-5)
+    divided = ops.convert_to_numpy(layer.normalized_weights()[1]).reshape(-1, 6)
+    assert np.linalg.svd(divided, compute_uv=False)[0] == pytest.approx(1.0, abs=1e-3)
+    assert np.linalg.svd(ops.convert_to_numpy(layer.layer.kernel).reshape(-1, 6), compute_uv=False)[0] > 1.5
+
+
 def test_generator_average_follows_the_weights_early_in_a_run():
     # Uncapped, a 0.999 average would be 99.9 % start after one step; capped at (1 + n) / (10 + n) it is 10 %.
     data, space = _marker_set(["normal", "unilateral", "bilateral"])

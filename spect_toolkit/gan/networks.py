@@ -65,9 +65,31 @@ class ConditionChannels(layers.Layer):
         return (*image_shape[:-1], image_shape[-1] + condition_shape[-1])
 
 
+class SpectralNorm(layers.SpectralNormalization):
+    """A convolution with its kernel divided by the kernel's largest singular value, as FastGAN's PyTorch code has
+    it (``torch.nn.utils.spectral_norm``): the kernel is the trained variable and every call divides it by sigma,
+    with the gradient through sigma; a training call refines the singular vector ``vector_u`` by one power
+    iteration, the only state it writes.
+
+    Keras' own layer, whose variables (and so checkpoints) this keeps, writes kernel / sigma back into the kernel
+    in training and divides nothing at inference. A stateless call (the JAX step) drops that write, so a generator
+    trained on JAX sampled with undivided kernels, about 1.5 times too large in every layer, and saturated.
+    """
+
+    def call(self, inputs, training=False):
+        vector_u, kernel = self.normalized_weights()
+        if training:
+            self.vector_u.assign(vector_u)
+        conv = self.layer
+        outputs = conv.convolution_op(inputs, kernel)
+        if conv.use_bias:
+            outputs = ops.add(outputs, ops.reshape(conv.bias, (1, 1, 1, conv.filters)))
+        return outputs if conv.activation is None else conv.activation(outputs)
+
+
 def _conv(config: GanConfig, filters: int, kernel: int, strides: int = 1, padding: str = "same", bias=False, **kw):
     conv = layers.Conv2D(filters, kernel, strides=strides, padding=padding, use_bias=bias, **kw)
-    return layers.SpectralNormalization(conv) if config.spectral_norm else conv
+    return SpectralNorm(conv) if config.spectral_norm else conv
 
 
 def _up_block(x, filters: int, config: GanConfig, name: str, noise_seed: int | None = None):

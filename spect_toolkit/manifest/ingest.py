@@ -30,7 +30,7 @@ from ..pseudonym import Pseudonymizer, project_pseudonymizer
 from ..template import CANONICAL_GRID
 from ..vocabulary import LEVELS, SLICE_SHAPE, parse_levels
 from .schema import LABELS, LANDMARKS, MANIFEST
-from .store import STORE_NAME, load_table, store_digest
+from .store import STORE_NAME, load_table, store_digest, write_atomically
 
 REPORT_COLUMNS = [
     "series_key",
@@ -345,11 +345,11 @@ def write_outputs(out: Path, manifest: pd.DataFrame, store: np.ndarray, report: 
     the manifest names its store's digest, so a store and manifest of different runs are refused when loaded."""
     from .qc import write_qc_pages
 
-    _atomic(out / STORE_NAME, lambda path: np.save(path, store))
-    _atomic(out / "manifest.parquet", lambda path: manifest.to_parquet(path, index=False))
-    _atomic(out / "manifest.csv", lambda path: manifest.to_csv(path, index=False))
+    write_atomically(out / STORE_NAME, lambda path: np.save(path, store))
+    write_atomically(out / "manifest.parquet", lambda path: manifest.to_parquet(path, index=False))
+    write_atomically(out / "manifest.csv", lambda path: manifest.to_csv(path, index=False))
     report_table = pd.DataFrame(report).reindex(columns=REPORT_COLUMNS)
-    _atomic(out / "ingest_report.csv", lambda path: report_table.to_csv(path, index=False))
+    write_atomically(out / "ingest_report.csv", lambda path: report_table.to_csv(path, index=False))
     pages = write_qc_pages(manifest, store, out / "qc")
     used = report_table.used.astype(bool)
     ignored = report_table.outcome.eq(IGNORED)
@@ -363,12 +363,6 @@ def write_outputs(out: Path, manifest: pd.DataFrame, store: np.ndarray, report: 
         len(manifest),
         int(report_table.loc[ignored, "n_files"].sum()),
     )
-
-
-def _atomic(path: Path, write) -> None:
-    partial = path.with_name(f".{path.name}.partial{path.suffix}")
-    write(partial)
-    os.replace(partial, path)
 
 
 @contextmanager

@@ -155,6 +155,13 @@ def load_slices(manifest: pd.DataFrame, root: str | Path | None = None, mmap: bo
     return SliceSet(slices=picked[:, 1], below=picked[:, 0], above=picked[:, 2])
 
 
+def write_atomically(path: Path, write) -> None:
+    """``write(partial)`` to a hidden file beside ``path``, then rename it: ``path`` is whole or not there."""
+    partial = path.with_name(f".{path.name}.partial{path.suffix}")
+    write(partial)
+    os.replace(partial, path)
+
+
 def write_subset(manifest: pd.DataFrame, folder: str | Path) -> Path:
     """Write ``manifest``'s rows with a slice store of their own (those rows alone) to ``folder``; returns the new
     ``manifest.parquet``.
@@ -176,9 +183,10 @@ def write_subset(manifest: pd.DataFrame, folder: str | Path) -> Path:
         os.path.relpath(root / path, folder.resolve()) for path in subset["volume_path"].astype(str)
     ]
     folder.mkdir(parents=True, exist_ok=True)
-    np.save(folder / STORE_NAME, store)
     path = folder / "manifest.parquet"
-    MANIFEST.validate(subset, path).to_parquet(path, index=False)
+    subset = MANIFEST.validate(subset, path)
+    write_atomically(folder / STORE_NAME, lambda partial: np.save(partial, store))
+    write_atomically(path, lambda partial: subset.to_parquet(partial, index=False))
     return path
 
 

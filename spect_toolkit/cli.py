@@ -524,6 +524,9 @@ def evaluate(
             f"{g.name}: two-sample AUC {g.two_sample_auc:.2f}, Frechet distance {g.frechet_distance:.2f}, "
             f"conditional accuracy {g.conditional_accuracy:.2f}, memorised share {g.memorised_share:.3f}"
         )
+    null = result.metrics.get("memorisation_null")
+    if null:
+        console.print(f"memorised share of new real patients (held-out halves): up to {null['high']:.3f}")
 
 
 @command("select-epoch")

@@ -14,7 +14,13 @@ from typer.testing import CliRunner
 from spect_toolkit.cli import app
 from spect_toolkit.errors import ArgumentError
 from spect_toolkit.evaluate import evaluate, slice_measures
-from spect_toolkit.evaluate.distances import C2ST_MIN_BATCHES, memorisation_audit, two_sample_auc, two_sample_label
+from spect_toolkit.evaluate.distances import (
+    C2ST_MIN_BATCHES,
+    memorisation_audit,
+    memorisation_null,
+    two_sample_auc,
+    two_sample_label,
+)
 from spect_toolkit.evaluate.features import BATCH_SIZE
 from spect_toolkit.evaluate.stats import compare_with_real
 from spect_toolkit.manifest import load_manifest, load_slices, patient_split
@@ -125,6 +131,20 @@ def test_copies_of_training_slices_are_flagged_as_memorised(real):
     assert audit["share_below"] > 0.9 and audit["median_synthetic"] < audit["threshold"]
 
 
+def test_memorisation_null_is_the_share_of_one_half_of_the_patients_under_the_other_halfs_threshold():
+    # Four patients, two slices each, at distances 1, 2, 3 and 4 from the training set. Of the six ways to halve
+    # them, the threshold (1st percentile of a half) is its closer patient's distance, and the other half's share
+    # under it is: {a,b}, {a,c}, {a,d}: 0; {b,c}: 0.5 (a); {b,d}: 0.5 (a); {c,d}: 1 (a and b).
+    distance = np.repeat([1.0, 2.0, 3.0, 4.0], 2)
+    patients = np.repeat(["a", "b", "c", "d"], 2)
+    null = memorisation_null(distance, patients, draws=3000, seed=1)
+    assert abs(null["zero"] - 0.5) < 0.05 and null["high"] == 1.0
+    with pytest.raises(ArgumentError, match="too few"):
+        memorisation_null(distance[:6], patients[:6])
+    with pytest.raises(ArgumentError, match="patient keys"):
+        memorisation_null(distance, patients[:-1])
+
+
 def test_left_defects_give_lr_below_one_and_right_defects_above(real):
     manifest, images = real
     unilateral = (manifest["pattern"] == "unilateral").to_numpy()
@@ -170,6 +190,8 @@ def test_evaluate_writes_report_metrics_and_table(real, ingested, tmp_path):
     assert metrics["groups"]["W"]["frechet_distance"] > metrics["groups"]["A"]["frechet_distance"]
     # A is the real slices themselves: every training slice has a zero-distance twin in it
     assert metrics["groups"]["A"]["memorisation"]["share_below"] > 0.5
+    # two held-out patients cannot be halved into a null: none is given rather than one from a single split
+    assert metrics["n_holdout"] > 0 and "memorisation_null" not in metrics and "New real patients" not in html
     table = pd.read_csv(tmp_path / "report" / "slices.csv")
     assert {"group", "level", "pattern", "mc", "sd", "lr", "nearest_train_distance"} <= set(table.columns)
     assert (table.group == "A").sum() == len(images) and result.report.exists()

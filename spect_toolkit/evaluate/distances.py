@@ -171,3 +171,33 @@ def memorisation_audit(
         "synthetic_nearest": synth_nn,
         "holdout_distance": holdout_d,
     }
+
+
+def memorisation_null(
+    holdout_distance: np.ndarray, patients: np.ndarray, percentile: float = 1.0, draws: int = 1000, seed: int = 0
+) -> dict:
+    """The memorised share that new real patients get: the held-out patients split at random into two halves, the
+    threshold taken from one half's distances to the training set, the share of the other half's slices under it.
+
+    The audit's threshold is a percentile of the held-out slices themselves, so a generator that draws like new
+    patients does not score 0: a patient whose anatomy or defect resembles a training patient's lies close to
+    them. ``median`` and ``high`` (95th percentile over ``draws``) are what such a generator would be read
+    against; ``zero`` is how often a real half has no slice under the threshold at all."""
+    patients = np.asarray(patients)
+    if len(patients) != len(holdout_distance):
+        raise ArgumentError(f"{len(patients)} patient keys for {len(holdout_distance)} held-out slices")
+    unique = np.unique(patients)
+    if len(unique) < 4:
+        raise ArgumentError(f"the memorisation null splits held-out patients in two halves; {len(unique)} is too few")
+    rng = np.random.default_rng(seed)
+    shares = np.empty(draws)
+    for i in range(draws):
+        half = np.isin(patients, rng.choice(unique, len(unique) // 2, replace=False))
+        threshold = np.percentile(holdout_distance[half], percentile)
+        shares[i] = np.mean(holdout_distance[~half] < threshold)
+    return {
+        "median": float(np.median(shares)),
+        "high": float(np.percentile(shares, 95)),
+        "zero": float(np.mean(shares == 0)),
+        "draws": draws,
+    }

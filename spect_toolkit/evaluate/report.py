@@ -66,6 +66,17 @@ def _group_table(metrics: dict) -> str:
     return f"<table>{head}{''.join(rows)}</table>"
 
 
+def _memorisation_null(metrics: dict) -> str:
+    null = metrics.get("memorisation_null")
+    if null is None:
+        return ""
+    return (
+        f" New real patients score so too: half of the held-out patients against a threshold from the other half, "
+        f"median {null['median']:.3f}, 95 % of {null['draws']} random halves up to {null['high']:.3f} "
+        f"(none under it in {null['zero']:.0%} of them)."
+    )
+
+
 SMALL_HOLDOUT = 100  # slices: below this the held-out measures are rough; below 20, mostly noise
 
 
@@ -119,7 +130,8 @@ pattern asked for. The same classifier scores {judge["level"]:.2f} (level) / {ju
 <li><b>Two-sample AUC</b>: a network trained to tell real from synthetic, scored on slices it did not see. 0.5 means it
 cannot tell them apart; 1 means it always can. The interval is a 95 % bootstrap interval.</li>
 <li><b>Memorised share</b>: share of synthetic slices closer to a training slice than 99 % of held-out real slices are.
-Near 0.01 or below is what a generator that does not copy gives; much more points at memorisation.</li>
+Near 0.01 or below is what a generator that does not copy gives; much more points at memorisation.
+{_memorisation_null(metrics)}</li>
 <li><b>Utility</b>: balanced accuracy on held-out real slices of a pattern classifier trained on synthetic slices
 only, next to the same classifier trained on real training slices.</li>
 </ul>

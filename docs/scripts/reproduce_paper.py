@@ -224,10 +224,11 @@ def evaluate_runs(out: Path, subset_path: Path, args) -> dict:
     evaluation = evaluate(manifest, samples, out / "report", split="train", seed=args.seed, show_progress=True)
 
     paper = pd.DataFrame(evaluation.metrics["paper"])
+    data_set_of = {name: data_set for name, (data_set, _) in run_names(args.variants, args.data_sets).items()}
     print("\n| measure | pattern | group | n real | n group | mean real | mean group | Dunnett P | paper P |")
     print("|---|---|---|---|---|---|---|---|---|")
     for r in paper[paper.measure.isin(["mc", "lr"])].itertuples():
-        reference = PAPER_P.get((r.measure, r.pattern), {}).get(r.group, "")
+        reference = PAPER_P.get((r.measure, r.pattern), {}).get(data_set_of[r.group], "")
         print(
             f"| {r.measure.upper()} | {r.pattern} | {r.group} | {r.n_real} | {r.n_group} | {r.mean_real:.3f} | "
             f"{r.mean_group:.3f} | {format_p(r.dunnett_p)} | {reference} |"

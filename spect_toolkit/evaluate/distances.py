@@ -173,6 +173,9 @@ def memorisation_audit(
     }
 
 
+NULL_MIN_PATIENTS = 4  # two halves of at least two patients each
+
+
 def memorisation_null(
     holdout_distance: np.ndarray, patients: np.ndarray, percentile: float = 1.0, draws: int = 1000, seed: int = 0
 ) -> dict:
@@ -187,7 +190,7 @@ def memorisation_null(
     if len(patients) != len(holdout_distance):
         raise ArgumentError(f"{len(patients)} patient keys for {len(holdout_distance)} held-out slices")
     unique = np.unique(patients)
-    if len(unique) < 4:
+    if len(unique) < NULL_MIN_PATIENTS:
         raise ArgumentError(f"the memorisation null splits held-out patients in two halves; {len(unique)} is too few")
     rng = np.random.default_rng(seed)
     shares = np.empty(draws)

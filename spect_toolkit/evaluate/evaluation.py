@@ -129,7 +129,7 @@ def evaluate(
         }
         images = {}
         holdout_distance, _ = distances.nearest_distances(holdout.images, train.images)
-        if len(np.unique(holdout.patient)) >= 4:  # fewer patients cannot be halved into a null worth reading
+        if len(np.unique(holdout.patient)) >= distances.NULL_MIN_PATIENTS:
             metrics["memorisation_null"] = distances.memorisation_null(holdout_distance, holdout.patient, seed=seed)
         for name, samples in groups.items():
             reference = real.at_levels(np.unique(samples.level))

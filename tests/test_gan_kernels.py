@@ -153,6 +153,30 @@ def test_floored_output_makes_exact_zero_counts_and_keeps_the_top_linear(floored
     assert make_config("paper", floored_output=True).hash != make_config("paper").hash
 
 
+@pytest.mark.parametrize("passes_gradient", [False, True])
+def test_the_floor_passes_the_gradient_of_pixels_below_it_only_when_asked(passes_gradient):
+    """A pixel pushed below the floor has no gradient through ``max``, so the discriminator cannot lift it back;
+    with ``floor_passes_gradient`` it keeps the gradient it would have above the floor, and the image is the same."""
+    space = ConditionSpace(("COR",))
+    config = make_config("paper", width=4, floored_output=True, floor_passes_gradient=passes_gradient)
+    gan = FastGAN(config, space)
+    out_conv = gan.generator.get_layer("output_conv")
+    kernel, bias = out_conv.get_weights()
+    out_conv.set_weights([np.zeros_like(kernel), np.full_like(bias, -3.0)])  # every pixel below the floor
+    z, condition = np.zeros((2, config.latent_dim), np.float32), space.vectors(["COR"] * 2, ["normal"] * 2)
+    with tf.GradientTape() as tape:
+        image = gan.generator([z, condition], training=False)
+        brighter_wanted = -tf.reduce_sum(image)  # what a discriminator wanting more counts everywhere says
+    np.testing.assert_array_equal(image.numpy(), -1.0)
+    gradient = tape.gradient(brighter_wanted, out_conv.bias)
+    if passes_gradient:
+        np.testing.assert_allclose(gradient.numpy(), [-2 * 64 * 64], rtol=1e-6)  # every pixel, both slices
+    else:
+        assert gradient is None or not np.any(gradient.numpy())
+    with pytest.raises(ArgumentError, match="needs floored_output"):
+        make_config("paper", floor_passes_gradient=True)
+
+
 def test_the_spectrum_loss_is_zero_for_the_real_spectrum_and_its_gradient_removes_fine_noise():
     from scipy.ndimage import gaussian_filter
 

@@ -127,7 +127,7 @@ def build_generator(config: GanConfig, condition_size: int) -> keras.Model:
     x = _skip_excitation(feats[4], feats[64], config)
     x = _conv(config, 1, 3, bias=True, name="output_conv")(x)
     if config.floored_output:
-        image = ZeroCountFloor(dtype="float32", name="output_floor")(x)
+        image = ZeroCountFloor(config.floor_passes_gradient, dtype="float32", name="output_floor")(x)
     else:
         image = layers.Activation("tanh", dtype="float32", name="output_tanh")(x)
     return keras.Model([z, y], image, name="generator")
@@ -138,10 +138,25 @@ class ZeroCountFloor(layers.Layer):
     """``max(x, -1)``: linear above the value of zero counts. Real slices hold exact zeros (clipped at zero and
     resampled with zero outside the volume) and peak at exactly +1 after max-normalisation; tanh reaches neither,
     and its saturation squeezes the brightest pixels together (generated slices' 99th brain percentile 0.99 of the
-    peak against real 0.96)."""
+    peak against real 0.96).
+
+    With ``passes_gradient`` the floor hands a pixel below it the gradient it would get above it (a
+    straight-through estimate): a plain floor's pixel below -1 has no gradient, so once the generator has pushed it
+    there nothing the discriminator says brings it back."""
+
+    def __init__(self, passes_gradient: bool = False, **kwargs):
+        super().__init__(**kwargs)
+        self.passes_gradient = passes_gradient
 
     def call(self, x):
-        return ops.maximum(ops.cast(x, self.compute_dtype), -1.0)
+        x = ops.cast(x, self.compute_dtype)
+        floored = ops.maximum(x, -1.0)
+        if self.passes_gradient:
+            return x + ops.stop_gradient(floored - x)
+        return floored
+
+    def get_config(self):
+        return {**super().get_config(), "passes_gradient": self.passes_gradient}
 
 
 @keras.saving.register_keras_serializable(package="spect_toolkit")

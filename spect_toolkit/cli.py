@@ -323,10 +323,10 @@ def train(
         "--floored-output/--no-floored-output",
         help="G's output linear above zero counts instead of tanh: exact zero background (default off)",
     ),
-    floor_passes_gradient: Optional[bool] = typer.Option(
+    clipped_tanh_output: Optional[bool] = typer.Option(
         None,
-        "--floor-passes-gradient/--no-floor-passes-gradient",
-        help="with --floored-output: pixels below the floor keep their gradient (straight-through; default off)",
+        "--clipped-tanh-output/--no-clipped-tanh-output",
+        help="G's output 1.2 tanh clipped to [zero counts, peak], the gradient kept past the clip (default off)",
     ),
     spectrum_weight: Optional[float] = typer.Option(
         None, min=0.0, help="weight of a loss on G's batch power spectrum against the real batch's (default 0: off)"
@@ -381,7 +381,7 @@ def train(
             balanced_patterns=balanced_patterns,
             mirror_generated=mirror_generated,
             floored_output=floored_output,
-            floor_passes_gradient=floor_passes_gradient,
+            clipped_tanh_output=clipped_tanh_output,
             spectrum_weight=spectrum_weight,
             ap_shift=ap_shift,
             steps_per_call=steps_per_call,

@@ -252,7 +252,6 @@ def test_cli_train_and_generate(ingested, tmp_path):
             "--step-mode",
             "function",
             "--floored-output",
-            "--floor-passes-gradient",
             "--spectrum-weight",
             "0.5",
             "--ap-shift",
@@ -262,8 +261,7 @@ def test_cli_train_and_generate(ingested, tmp_path):
     assert result.exit_code == 0, result.output
     assert "1 epochs" in result.output
     saved = json.loads((run / "config.json").read_text())
-    assert saved["floored_output"] is True and saved["floor_passes_gradient"] is True
-    assert saved["spectrum_weight"] == 0.5 and saved["ap_shift"] == 0
+    assert saved["floored_output"] is True and saved["spectrum_weight"] == 0.5 and saved["ap_shift"] == 0
     out = tmp_path / "s.npz"
     result = CliRunner().invoke(app, ["generate", str(run), "--out", str(out), "--per-condition", "2"])
     assert result.exit_code == 0, result.output

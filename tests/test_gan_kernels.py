@@ -153,28 +153,37 @@ def test_floored_output_makes_exact_zero_counts_and_keeps_the_top_linear(floored
     assert make_config("paper", floored_output=True).hash != make_config("paper").hash
 
 
-@pytest.mark.parametrize("passes_gradient", [False, True])
-def test_the_floor_passes_the_gradient_of_pixels_below_it_only_when_asked(passes_gradient):
-    """A pixel pushed below the floor has no gradient through ``max``, so the discriminator cannot lift it back;
-    with ``floor_passes_gradient`` it keeps the gradient it would have above the floor, and the image is the same."""
+@pytest.mark.parametrize("output", ["floored_output", "clipped_tanh_output"])
+def test_the_clipped_tanh_makes_exact_zeros_and_peaks_and_keeps_a_gradient_past_them(output):
+    """Real slices hold exact zero counts and an exact peak. The floored output reaches zero but gives a pixel
+    below it no gradient to come back with; the clipped tanh reaches both ends and keeps tanh's gradient past them."""
     space = ConditionSpace(("COR",))
-    config = make_config("paper", width=4, floored_output=True, floor_passes_gradient=passes_gradient)
+    config = make_config("paper", width=4, **{output: True})
     gan = FastGAN(config, space)
     out_conv = gan.generator.get_layer("output_conv")
     kernel, bias = out_conv.get_weights()
-    out_conv.set_weights([np.zeros_like(kernel), np.full_like(bias, -3.0)])  # every pixel below the floor
     z, condition = np.zeros((2, config.latent_dim), np.float32), space.vectors(["COR"] * 2, ["normal"] * 2)
-    with tf.GradientTape() as tape:
-        image = gan.generator([z, condition], training=False)
-        brighter_wanted = -tf.reduce_sum(image)  # what a discriminator wanting more counts everywhere says
-    np.testing.assert_array_equal(image.numpy(), -1.0)
-    gradient = tape.gradient(brighter_wanted, out_conv.bias)
-    if passes_gradient:
-        np.testing.assert_allclose(gradient.numpy(), [-2 * 64 * 64], rtol=1e-6)  # every pixel, both slices
+
+    def image_and_gradient(pre_activation):  # every pixel alike; the gradient of a loss that wants more counts
+        out_conv.set_weights([np.zeros_like(kernel), np.full_like(bias, pre_activation)])
+        with tf.GradientTape() as tape:
+            image = gan.generator([z, condition], training=False)
+            brighter_wanted = -tf.reduce_sum(image)
+        gradient = tape.gradient(brighter_wanted, out_conv.bias)
+        return (image.numpy() + 1) / 2, 0.0 if gradient is None else float(gradient.numpy()[0])
+
+    below, below_gradient = image_and_gradient(-3.0)
+    np.testing.assert_array_equal(below, 0.0)
+    pixels = 2 * 64 * 64
+    if output == "clipped_tanh_output":
+        assert below_gradient == pytest.approx(-pixels * 1.2 * (1 - np.tanh(3.0) ** 2), rel=1e-4)
+        np.testing.assert_array_equal(image_and_gradient(3.0)[0], 1.0)
+        np.testing.assert_allclose(image_and_gradient(0.5)[0], (1.2 * np.tanh(0.5) + 1) / 2, rtol=1e-5)
     else:
-        assert gradient is None or not np.any(gradient.numpy())
-    with pytest.raises(ArgumentError, match="needs floored_output"):
-        make_config("paper", floor_passes_gradient=True)
+        assert below_gradient == 0.0
+    with pytest.raises(ArgumentError, match="choose one output"):
+        make_config("paper", floored_output=True, clipped_tanh_output=True)
+    assert make_config("paper", clipped_tanh_output=True).hash != make_config("paper").hash
 
 
 def test_the_spectrum_loss_is_zero_for_the_real_spectrum_and_its_gradient_removes_fine_noise():

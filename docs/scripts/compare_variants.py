@@ -23,15 +23,14 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 REMEDIES = dict(minibatch_std=True, balanced_patterns=True, mirror_generated=True)
-FLOOR = dict(floored_output=True)
 VARIANTS = {
     "paper": ("paper", {}),
     "paper+remedies": ("paper", REMEDIES),
     "improved+remedies": ("improved", REMEDIES),
-    "improved+remedies+floor": ("improved", {**REMEDIES, **FLOOR}),
-    "improved+remedies+floor+through": ("improved", {**REMEDIES, **FLOOR, "floor_passes_gradient": True}),
+    "improved+remedies+floor": ("improved", {**REMEDIES, "floored_output": True}),
+    "improved+remedies+clipped": ("improved", {**REMEDIES, "clipped_tanh_output": True}),
     "improved+remedies+spectrum": ("improved", {**REMEDIES, "spectrum_weight": 1.0}),
-    "improved+remedies+floor+spectrum": ("improved", {**REMEDIES, **FLOOR, "spectrum_weight": 1.0}),
+    "improved+remedies+floor+spectrum": ("improved", {**REMEDIES, "floored_output": True, "spectrum_weight": 1.0}),
     "improved+remedies+unshifted": ("improved", {**REMEDIES, "ap_shift": 0}),
 }
 

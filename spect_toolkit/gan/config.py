@@ -15,7 +15,7 @@ from ..vocabulary import LEVELS, SLICE_SHAPE, parse_levels
 _RUNTIME_FIELDS = ("epochs", "checkpoint_every", "steps_per_call", "mixed_precision", "precision", "distribute")
 # Fields added after runs were stored: at their default they stay out of the hash, so a stored run's samples
 # keep the hash they were written with.
-_LATER_FIELDS = ("floored_output", "floor_passes_gradient", "spectrum_weight", "ap_shift")
+_LATER_FIELDS = ("floored_output", "clipped_tanh_output", "spectrum_weight", "ap_shift")
 PRECISIONS = ("float32", "bfloat16", "float16")
 MAX_AP_SHIFT = SLICE_SHAPE[0] // 2 - 1  # a larger shift would move the head out of the slice
 
@@ -46,7 +46,7 @@ class GanConfig:
     balanced_patterns: bool = False  # draw each pattern equally often (the data are 551 / 291 / 96)
     mirror_generated: bool = False  # mirror generated normal/bilateral slices at random, as the real ones are
     floored_output: bool = False  # the generator's output linear above zero counts instead of tanh
-    floor_passes_gradient: bool = False  # pixels below the floor keep their gradient (straight-through)
+    clipped_tanh_output: bool = False  # 1.2 tanh clipped to zero counts and the peak, the gradient kept past both
     spectrum_weight: float = 0.0  # weight of a loss on the generated batch's power spectrum against the real one's
     ap_shift: int = 2  # largest anterior-posterior shift of a real slice, pixels (paper: 2; 0: none)
     # How the run is driven:
@@ -70,8 +70,8 @@ class GanConfig:
             object.__setattr__(self, "precision", "float16")
         if not 0 <= self.ap_shift <= MAX_AP_SHIFT:
             raise ArgumentError(f"ap_shift must lie in 0..{MAX_AP_SHIFT} pixels, got {self.ap_shift}")
-        if self.floor_passes_gradient and not self.floored_output:
-            raise ArgumentError("floor_passes_gradient needs floored_output: without the floor there is none to pass")
+        if self.floored_output and self.clipped_tanh_output:
+            raise ArgumentError("choose one output: floored_output or clipped_tanh_output, not both")
         if self.spectrum_weight < 0.0:
             raise ArgumentError(f"spectrum_weight must not be negative, got {self.spectrum_weight}")
         if not 0.0 <= self.ema_decay < 1.0:

@@ -127,7 +127,9 @@ def build_generator(config: GanConfig, condition_size: int) -> keras.Model:
     x = _skip_excitation(feats[4], feats[64], config)
     x = _conv(config, 1, 3, bias=True, name="output_conv")(x)
     if config.floored_output:
-        image = ZeroCountFloor(config.floor_passes_gradient, dtype="float32", name="output_floor")(x)
+        image = ZeroCountFloor(dtype="float32", name="output_floor")(x)
+    elif config.clipped_tanh_output:
+        image = ClippedTanh(dtype="float32", name="output_clipped_tanh")(x)
     else:
         image = layers.Activation("tanh", dtype="float32", name="output_tanh")(x)
     return keras.Model([z, y], image, name="generator")
@@ -138,25 +140,25 @@ class ZeroCountFloor(layers.Layer):
     """``max(x, -1)``: linear above the value of zero counts. Real slices hold exact zeros (clipped at zero and
     resampled with zero outside the volume) and peak at exactly +1 after max-normalisation; tanh reaches neither,
     and its saturation squeezes the brightest pixels together (generated slices' 99th brain percentile 0.99 of the
-    peak against real 0.96).
-
-    With ``passes_gradient`` the floor hands a pixel below it the gradient it would get above it (a
-    straight-through estimate): a plain floor's pixel below -1 has no gradient, so once the generator has pushed it
-    there nothing the discriminator says brings it back."""
-
-    def __init__(self, passes_gradient: bool = False, **kwargs):
-        super().__init__(**kwargs)
-        self.passes_gradient = passes_gradient
+    peak against real 0.96)."""
 
     def call(self, x):
-        x = ops.cast(x, self.compute_dtype)
-        floored = ops.maximum(x, -1.0)
-        if self.passes_gradient:
-            return x + ops.stop_gradient(floored - x)
-        return floored
+        return ops.maximum(ops.cast(x, self.compute_dtype), -1.0)
 
-    def get_config(self):
-        return {**super().get_config(), "passes_gradient": self.passes_gradient}
+
+@keras.saving.register_keras_serializable(package="spect_toolkit")
+class ClippedTanh(layers.Layer):
+    """``clip(1.2 tanh(x), -1, 1)`` with the gradient of ``1.2 tanh(x)``: exact zero counts and an exact peak, as
+    real slices have, and a gradient for every pixel. A plain floor's pixel below -1 has no gradient, so a
+    generator that pushed it there cannot bring it back (``ZeroCountFloor`` overshoots the zeros); passing the
+    floor's gradient straight through a linear output lets the pre-activations run away (the discriminator wins
+    from the first epochs). tanh bounds how far a pixel can go past either end."""
+
+    reach = 1.2  # how far past zero counts and the peak the pre-clip value can go (at 1.2: a fifth of the range)
+
+    def call(self, x):
+        beyond = self.reach * ops.tanh(ops.cast(x, self.compute_dtype))
+        return beyond + ops.stop_gradient(ops.clip(beyond, -1.0, 1.0) - beyond)
 
 
 @keras.saving.register_keras_serializable(package="spect_toolkit")

@@ -131,17 +131,23 @@ def test_balanced_sampling_draws_every_pattern_equally_often():
     assert drawn.min() > 70  # each about 100 of 300; uniform drawing would give about 30 bilateral
 
 
+def _set_pre_activation(gan, value):
+    """Every pixel's value before the generator's output activation set to ``value``; the output conv returned."""
+    out_conv = gan.generator.get_layer("output_conv")
+    kernel, bias = out_conv.get_weights()
+    out_conv.set_weights([np.zeros_like(kernel), np.full_like(bias, value)])
+    return out_conv
+
+
 @pytest.mark.parametrize("floored", [False, True])
 def test_floored_output_makes_exact_zero_counts_and_keeps_the_top_linear(floored):
     """tanh never reaches the value of zero counts and squeezes bright pixels; the floored output does neither."""
     space = ConditionSpace(("COR",))
     gan = FastGAN(make_config("paper", width=4, floored_output=floored), space)
-    out_conv = gan.generator.get_layer("output_conv")
-    kernel, bias = out_conv.get_weights()
     z, condition = np.zeros((2, gan.config.latent_dim), np.float32), space.vectors(["COR"] * 2, ["normal"] * 2)
 
-    def generated(pre_activation):  # every pixel's value before the output activation
-        out_conv.set_weights([np.zeros_like(kernel), np.full_like(bias, pre_activation)])
+    def generated(pre_activation):
+        _set_pre_activation(gan, pre_activation)
         return gan.generate(z, condition)
 
     if floored:
@@ -160,12 +166,10 @@ def test_the_clipped_tanh_makes_exact_zeros_and_peaks_and_keeps_a_gradient_past_
     space = ConditionSpace(("COR",))
     config = make_config("paper", width=4, **{output: True})
     gan = FastGAN(config, space)
-    out_conv = gan.generator.get_layer("output_conv")
-    kernel, bias = out_conv.get_weights()
     z, condition = np.zeros((2, config.latent_dim), np.float32), space.vectors(["COR"] * 2, ["normal"] * 2)
 
-    def image_and_gradient(pre_activation):  # every pixel alike; the gradient of a loss that wants more counts
-        out_conv.set_weights([np.zeros_like(kernel), np.full_like(bias, pre_activation)])
+    def image_and_gradient(pre_activation):  # the gradient of a loss that wants more counts
+        out_conv = _set_pre_activation(gan, pre_activation)
         with tf.GradientTape() as tape:
             image = gan.generator([z, condition], training=False)
             brighter_wanted = -tf.reduce_sum(image)

@@ -150,9 +150,9 @@ class ZeroCountFloor(layers.Layer):
 class ClippedTanh(layers.Layer):
     """``clip(1.2 tanh(x), -1, 1)`` with the gradient of ``1.2 tanh(x)``: exact zero counts and an exact peak, as
     real slices have, and a gradient for every pixel. A plain floor's pixel below -1 has no gradient, so a
-    generator that pushed it there cannot bring it back (``ZeroCountFloor`` overshoots the zeros); passing the
-    floor's gradient straight through a linear output lets the pre-activations run away (the discriminator wins
-    from the first epochs). tanh bounds how far a pixel can go past either end."""
+    generator that pushed it there cannot bring it back; passing the floor's gradient straight through the linear
+    output leaves nothing to bound a pixel below it (tried once: the discriminator won within the first epochs).
+    tanh bounds how far a pixel can go past either end."""
 
     reach = 1.2  # how far past zero counts and the peak the pre-clip value can go (at 1.2: a fifth of the range)
 

@@ -336,6 +336,13 @@ def train(
         help="largest anterior-posterior shift of a real slice in pixels (paper: 2; 0: none, the slices stay on the "
         "AC-PC grid)",
     ),
+    full_resolution_convs: Optional[int] = typer.Option(
+        None,
+        min=1,
+        max=2,
+        help="3x3 convolutions in G's 64-pixel block (default 1; 2: FastGAN's UpBlockComp, texture finer than the "
+        "32-pixel maps)",
+    ),
     steps_per_call: Optional[int] = typer.Option(None, min=1, help="training steps per compiled call"),
     precision: Optional[str] = typer.Option(
         None,
@@ -384,6 +391,7 @@ def train(
             clipped_tanh_output=clipped_tanh_output,
             spectrum_weight=spectrum_weight,
             ap_shift=ap_shift,
+            full_resolution_convs=full_resolution_convs,
             steps_per_call=steps_per_call,
             precision=precision,
             distribute=distribute or None,

@@ -190,6 +190,26 @@ def test_the_clipped_tanh_makes_exact_zeros_and_peaks_and_keeps_a_gradient_past_
     assert make_config("paper", clipped_tanh_output=True).hash != make_config("paper").hash
 
 
+def test_a_second_full_resolution_convolution_only_in_the_64_pixel_block():
+    """FastGAN's UpBlockComp at 64 pixels: a second convolution with noise of its own; the blocks below and the
+    output keep their form, and the default builds the generator stored runs were trained with."""
+    space = ConditionSpace(("COR",))
+    names = {}
+    for convs in (1, 2):
+        gan = FastGAN(make_config("improved", width=4, full_resolution_convs=convs), space)
+        wrapped = (getattr(layer, "layer", layer) for layer in gan.generator.layers)  # spectral norm wraps convs
+        names[convs] = {layer.name for layer in wrapped if layer.name.startswith("up")}
+        z = np.random.default_rng(0).normal(size=(2, gan.config.latent_dim)).astype(np.float32)
+        image = gan.generate(z, space.vectors(["COR"] * 2, ["normal"] * 2))
+        assert image.shape == (2, 64, 64) and 0.0 <= image.min() and image.max() <= 1.0
+    assert names[2] - names[1] == {"up64_conv2", "up64_noise2", "up64_bn2", "up64_glu2"}
+    assert {"up8_conv", "up64_conv", "up64_noise"} <= names[1] and not any(name.endswith("2") for name in names[1])
+    assert make_config("improved", full_resolution_convs=2).hash != make_config("improved").hash
+    for wrong in (0, 3):
+        with pytest.raises(ArgumentError, match="full_resolution_convs must be 1 or 2"):
+            make_config("improved", full_resolution_convs=wrong)
+
+
 def test_the_spectrum_loss_is_zero_for_the_real_spectrum_and_its_gradient_removes_fine_noise():
     from scipy.ndimage import gaussian_filter
 

@@ -18,7 +18,10 @@
    ``--sigma`` pixels): if it saw only the fine texture, that one would.
 4. Its regions: both samples with the background set to zero (the brain only), then with the brain set to zero
    (the background only), each beside two real samples masked alike. The brain is where the mean training slice
-   of the level exceeds ``--brain`` of the maximum.
+   of the level exceeds ``--brain`` of the maximum. Then what in the background: the synthetic slices cut to the
+   volume a training slice of their level covers (the zeros outside the resampled volume), then also set to zero
+   below the threshold that gives them the held-out background's share of zeros, then only where each sample is
+   zero (the zeros' shape), beside training slices reduced alike.
 5. Each level alone (50-70 held-out slices a class here).
 6. The generator's target: training slices (drawn as in 2) augmented as a training step augments its real batch
    (the Eq. 6 mix with a neighbour, the anterior-posterior shift of up to ``--ap-shift`` pixels, the mirror of
@@ -86,6 +89,17 @@ def same_conditions(pool: pd.DataFrame, like: pd.DataFrame, rng: np.random.Gener
     wanted = like.groupby(["level", "pattern"]).size()
     positions = pd.Series(np.arange(len(pool)), index=pd.MultiIndex.from_frame(pool[["level", "pattern"]]))
     return np.concatenate([rng.choice(positions.loc[key].to_numpy(), n, replace=False) for key, n in wanted.items()])
+
+
+def volume_support(image: np.ndarray) -> np.ndarray:
+    """The pixels a slice's reoriented volume covers: those whose centres lie in the convex hull of its non-zero
+    pixels' centres. Resampling onto the AC-PC grid fills what lies outside the acquired volume with zero, and a
+    plane through a box is convex, so the hull is that region, the zeros inside it included."""
+    from scipy.spatial import ConvexHull
+
+    hull = ConvexHull(np.argwhere(image != 0))
+    grid = np.stack(np.meshgrid(*map(np.arange, image.shape), indexing="ij"), -1).reshape(-1, 2)
+    return (grid @ hull.equations[:, :2].T + hull.equations[:, 2] <= 1e-9).all(axis=1).reshape(image.shape)
 
 
 def augmented(data, rng: np.random.Generator, mix: bool = True, ap_shift: int = 2, mirror: bool = True) -> np.ndarray:
@@ -222,6 +236,30 @@ def main() -> None:
                     f"AUC {spread(scores(reference, images, epochs, True, args.classifier_seeds, patients))}",
                     flush=True,
                 )
+
+    if "regions" in args.sections:  # what in the background: the volume's edge, the share of zeros, their shape
+        levels = train_rows.level.to_numpy()
+        draw = np.random.default_rng(args.seed)
+        alike = np.array([draw.choice(np.flatnonzero(levels == level)) for level in held_out_rows.level])
+        support = np.stack([volume_support(image) for image in train[alike]])
+        cut = np.where(support, synthetic, 0.0)
+        real_zero = float((real[~brain] == 0).mean())
+        threshold = np.quantile(cut[~brain], real_zero)
+        zeroed = np.where(cut < threshold, 0.0, cut)
+        print(
+            f"synthetic cut to the volume of a training slice of its level ({1 - support.mean():.3f} of the pixels "
+            f"outside it), then zero below {threshold:.4f} of the slice maximum, as many background zeros as the "
+            f"held-out slices ({real_zero:.3f}):"
+        )
+        background = lambda images: np.where(brain, 0.0, images).astype(np.float32)  # noqa: E731
+        for name, reference, images, patients in (
+            ("cut to the volume", real, cut, None),
+            ("cut and zeroed", real, zeroed, None),
+            ("cut and zeroed, where it is zero alone", real == 0, zeroed == 0, None),
+            ("training slices, where they are zero alone", real == 0, others == 0, others_patient),
+        ):
+            results = scores(background(reference), background(images), epochs, True, args.classifier_seeds, patients)
+            print(f"{epochs}-epoch classifier, by patient, background only, {name}: AUC {spread(results)}", flush=True)
 
     for level in np.unique(held_out_rows.level) if "levels" in args.sections else ():
         at = (held_out_rows.level == level).to_numpy()

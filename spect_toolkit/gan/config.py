@@ -15,7 +15,7 @@ from ..vocabulary import LEVELS, SLICE_SHAPE, parse_levels
 _RUNTIME_FIELDS = ("epochs", "checkpoint_every", "steps_per_call", "mixed_precision", "precision", "distribute")
 # Fields added after runs were stored: at their default they stay out of the hash, so a stored run's samples
 # keep the hash they were written with.
-_LATER_FIELDS = ("floored_output", "clipped_tanh_output", "spectrum_weight", "ap_shift")
+_LATER_FIELDS = ("floored_output", "clipped_tanh_output", "spectrum_weight", "ap_shift", "full_resolution_convs")
 PRECISIONS = ("float32", "bfloat16", "float16")
 MAX_AP_SHIFT = SLICE_SHAPE[0] // 2 - 1  # a larger shift would move the head out of the slice
 
@@ -49,6 +49,7 @@ class GanConfig:
     clipped_tanh_output: bool = False  # 1.2 tanh clipped to zero counts and the peak, the gradient kept past both
     spectrum_weight: float = 0.0  # weight of a loss on the generated batch's power spectrum against the real one's
     ap_shift: int = 2  # largest anterior-posterior shift of a real slice, pixels (paper: 2; 0: none)
+    full_resolution_convs: int = 1  # 3x3 convolutions in the generator's 64-pixel block (FastGAN's UpBlockComp: 2)
     # How the run is driven:
     checkpoint_every: int = 50
     steps_per_call: int = 16
@@ -72,6 +73,8 @@ class GanConfig:
             raise ArgumentError(f"ap_shift must lie in 0..{MAX_AP_SHIFT} pixels, got {self.ap_shift}")
         if self.floored_output and self.clipped_tanh_output:
             raise ArgumentError("choose one output: floored_output or clipped_tanh_output, not both")
+        if self.full_resolution_convs not in (1, 2):
+            raise ArgumentError(f"full_resolution_convs must be 1 or 2, got {self.full_resolution_convs}")
         if self.spectrum_weight < 0.0:
             raise ArgumentError(f"spectrum_weight must not be negative, got {self.spectrum_weight}")
         if not 0.0 <= self.ema_decay < 1.0:

@@ -92,14 +92,21 @@ def _conv(config: GanConfig, filters: int, kernel: int, strides: int = 1, paddin
     return SpectralNorm(conv) if config.spectral_norm else conv
 
 
-def _up_block(x, filters: int, config: GanConfig, name: str, noise_seed: int | None = None):
-    """Nearest up-sampling, 3x3 conv to twice the channels, (noise), batch norm, GLU."""
+def _up_block(x, filters: int, config: GanConfig, name: str, noise_seed: int | None = None, convs: int = 1):
+    """Nearest up-sampling, then ``convs`` times: 3x3 conv to twice the channels, (noise), batch norm, GLU.
+
+    Two convolutions are FastGAN's UpBlockComp. With one, per-pixel noise at 64 pixels passes a single 3x3
+    convolution to the output, and texture longer than 3 pixels (the reconstruction's streaks around the head)
+    can only come from the up-sampled 32-pixel maps."""
     x = layers.UpSampling2D(2, interpolation="nearest", name=f"{name}_up")(x)
-    x = _conv(config, 2 * filters, 3, name=f"{name}_conv")(x)
-    if config.noise_injection:
-        x = NoiseInjection(seed=noise_seed or 0, name=f"{name}_noise")(x)
-    x = FusedBatchNormalization(name=f"{name}_bn")(x)
-    return GLU(name=f"{name}_glu")(x)
+    for k in range(convs):
+        suffix = "" if k == 0 else f"{k + 1}"  # the first convolution keeps the names stored runs carry
+        x = _conv(config, 2 * filters, 3, name=f"{name}_conv{suffix}")(x)
+        if config.noise_injection:
+            x = NoiseInjection(seed=(noise_seed or 0) + 1000 * k, name=f"{name}_noise{suffix}")(x)
+        x = FusedBatchNormalization(name=f"{name}_bn{suffix}")(x)
+        x = GLU(name=f"{name}_glu{suffix}")(x)
+    return x
 
 
 def _skip_excitation(low, high, config: GanConfig, name: str = "sle"):
@@ -123,7 +130,8 @@ def build_generator(config: GanConfig, condition_size: int) -> keras.Model:
     x = FusedBatchNormalization(name="input_bn")(x)
     feats = {4: GLU(name="input_glu")(x)}
     for size in (8, 16, 32, 64):
-        feats[size] = _up_block(feats[size // 2], ch[size], config, f"up{size}", noise_seed=config.seed + size)
+        convs = config.full_resolution_convs if size == IMAGE_SIZE else 1
+        feats[size] = _up_block(feats[size // 2], ch[size], config, f"up{size}", config.seed + size, convs)
     x = _skip_excitation(feats[4], feats[64], config)
     x = _conv(config, 1, 3, bias=True, name="output_conv")(x)
     if config.floored_output:

@@ -343,6 +343,9 @@ def train(
         help="3x3 convolutions in G's 64-pixel block (default 1; 2: FastGAN's UpBlockComp, texture finer than the "
         "32-pixel maps)",
     ),
+    generator_padding: Optional[str] = typer.Option(
+        None, help="how G's 3x3 convolutions pad the border: zeros (default) or reflect (no edge for G to see)"
+    ),
     steps_per_call: Optional[int] = typer.Option(None, min=1, help="training steps per compiled call"),
     precision: Optional[str] = typer.Option(
         None,
@@ -392,6 +395,7 @@ def train(
             spectrum_weight=spectrum_weight,
             ap_shift=ap_shift,
             full_resolution_convs=full_resolution_convs,
+            generator_padding=generator_padding,
             steps_per_call=steps_per_call,
             precision=precision,
             distribute=distribute or None,

@@ -110,3 +110,16 @@ def test_the_volume_support_is_the_resampled_volume_not_the_zeros_inside_it():
     disagree = support != inside  # only along the tilted edge, where a pixel is half in
     assert disagree.sum() < 0.05 * inside.sum() and not support[0, 0] and support[32, 32]
     assert np.abs(support.sum() - inside.sum()) < 0.03 * inside.sum()
+
+
+def test_the_enclosed_zero_share_tells_thin_streaks_from_blobs():
+    checks = _two_sample_checks()
+    streaks, blob = np.ones((1, 64, 64)), np.ones((1, 64, 64))
+    streaks[0, 10:50:4, 5:60] = 0.0  # ten one-pixel lines: no zero has zeros on all four sides
+    blob[0, 20:40, 20:40] = 0.0  # a 20 x 20 square: all but its rim enclosed
+    everywhere = np.ones((64, 64), bool)
+    assert checks.enclosed_zero_share(streaks, everywhere) == 0.0
+    assert checks.enclosed_zero_share(blob, everywhere) == pytest.approx(18 * 18 / 400)
+    left = np.zeros((64, 64), bool)
+    left[:, :30] = True  # the region counts only its own zeros
+    assert checks.enclosed_zero_share(blob, left) == pytest.approx(18 * 9 / (20 * 10))  # column 20 is rim

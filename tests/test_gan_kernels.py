@@ -210,6 +210,34 @@ def test_a_second_full_resolution_convolution_only_in_the_64_pixel_block():
             make_config("improved", full_resolution_convs=wrong)
 
 
+def test_reflect_padding_mirrors_the_border_and_leaves_the_generator_no_edge_to_see():
+    """Zero padding tells a convolution where the image ends; a constant map stays constant under a convolution
+    with reflected borders, and its edge pixels differ from the inside under zero padding."""
+    from spect_toolkit.gan.networks import ReflectPadding
+
+    x = np.arange(2 * 4 * 5 * 3, dtype=np.float32).reshape(2, 4, 5, 3)
+    padded = np.asarray(ReflectPadding()(x))
+    np.testing.assert_array_equal(padded, np.pad(x, [(0, 0), (1, 1), (1, 1), (0, 0)], mode="reflect"))
+    np.testing.assert_array_equal(padded[:, 0, 1:-1], x[:, 1])  # row -1 mirrors row 1, the edge not repeated
+
+    space = ConditionSpace(("COR",))
+    edge_step = {}
+    for padding in ("zeros", "reflect"):
+        gan = FastGAN(make_config("paper", width=4, generator_padding=padding), space)
+        conv = gan.generator.get_layer("up16_conv")
+        channels_in, channels_out = conv.kernel.shape[2:]
+        out = np.ones((1, 16, 16, channels_in), np.float32)  # a constant map at 16 pixels
+        if padding == "reflect":
+            out = gan.generator.get_layer("up16_conv_pad")(out)
+        out = np.asarray(conv(out))
+        assert out.shape == (1, 16, 16, channels_out)
+        edge_step[padding] = np.abs(out[0, 0] - out[0, 8]).max()  # first row against the middle one
+    assert edge_step["reflect"] < 1e-5 < edge_step["zeros"]
+    assert make_config("paper", generator_padding="reflect").hash != make_config("paper").hash
+    with pytest.raises(ArgumentError, match="unknown generator_padding"):
+        make_config("paper", generator_padding="wrap")
+
+
 def test_the_spectrum_loss_is_zero_for_the_real_spectrum_and_its_gradient_removes_fine_noise():
     from scipy.ndimage import gaussian_filter
 

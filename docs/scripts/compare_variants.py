@@ -33,6 +33,7 @@ VARIANTS = {
     "improved+remedies+floor+spectrum": ("improved", {**REMEDIES, "floored_output": True, "spectrum_weight": 1.0}),
     "improved+remedies+unshifted": ("improved", {**REMEDIES, "ap_shift": 0}),
     "improved+remedies+fine": ("improved", {**REMEDIES, "full_resolution_convs": 2}),
+    "improved+remedies+reflect": ("improved", {**REMEDIES, "generator_padding": "reflect"}),
 }
 
 

@@ -15,8 +15,16 @@ from ..vocabulary import LEVELS, SLICE_SHAPE, parse_levels
 _RUNTIME_FIELDS = ("epochs", "checkpoint_every", "steps_per_call", "mixed_precision", "precision", "distribute")
 # Fields added after runs were stored: at their default they stay out of the hash, so a stored run's samples
 # keep the hash they were written with.
-_LATER_FIELDS = ("floored_output", "clipped_tanh_output", "spectrum_weight", "ap_shift", "full_resolution_convs")
+_LATER_FIELDS = (
+    "floored_output",
+    "clipped_tanh_output",
+    "spectrum_weight",
+    "ap_shift",
+    "full_resolution_convs",
+    "generator_padding",
+)
 PRECISIONS = ("float32", "bfloat16", "float16")
+GENERATOR_PADDINGS = ("zeros", "reflect")
 MAX_AP_SHIFT = SLICE_SHAPE[0] // 2 - 1  # a larger shift would move the head out of the slice
 
 
@@ -50,6 +58,7 @@ class GanConfig:
     spectrum_weight: float = 0.0  # weight of a loss on the generated batch's power spectrum against the real one's
     ap_shift: int = 2  # largest anterior-posterior shift of a real slice, pixels (paper: 2; 0: none)
     full_resolution_convs: int = 1  # 3x3 convolutions in the generator's 64-pixel block (FastGAN's UpBlockComp: 2)
+    generator_padding: str = "zeros"  # how the generator's 3x3 convolutions pad the border: zeros or reflect
     # How the run is driven:
     checkpoint_every: int = 50
     steps_per_call: int = 16
@@ -75,6 +84,10 @@ class GanConfig:
             raise ArgumentError("choose one output: floored_output or clipped_tanh_output, not both")
         if self.full_resolution_convs not in (1, 2):
             raise ArgumentError(f"full_resolution_convs must be 1 or 2, got {self.full_resolution_convs}")
+        if self.generator_padding not in GENERATOR_PADDINGS:
+            raise ArgumentError(
+                f"unknown generator_padding {self.generator_padding!r}; choose {' or '.join(GENERATOR_PADDINGS)}"
+            )
         if self.spectrum_weight < 0.0:
             raise ArgumentError(f"spectrum_weight must not be negative, got {self.spectrum_weight}")
         if not 0.0 <= self.ema_decay < 1.0:

@@ -51,6 +51,17 @@ class NoiseInjection(layers.Layer):
         return x + ops.cast(self.weight, x.dtype) * noise
 
 
+class ReflectPadding(layers.Layer):
+    """One pixel on each side of the image, mirrored from inside it (the edge pixel not repeated)."""
+
+    def call(self, x):
+        return ops.pad(x, [[0, 0], [1, 1], [1, 1], [0, 0]], mode="reflect")
+
+    def compute_output_shape(self, input_shape):
+        n, rows, columns, channels = input_shape
+        return (n, None if rows is None else rows + 2, None if columns is None else columns + 2, channels)
+
+
 class ConditionChannels(layers.Layer):
     """The conditional vector as constant image channels (the paper's 'conditional image')."""
 
@@ -92,16 +103,25 @@ def _conv(config: GanConfig, filters: int, kernel: int, strides: int = 1, paddin
     return SpectralNorm(conv) if config.spectral_norm else conv
 
 
+def _generator_conv(x, config: GanConfig, filters: int, name: str, bias: bool = False):
+    """A 3x3 convolution of the generator that keeps the size; with ``generator_padding="reflect"`` the border is
+    mirrored, not zero, so no layer can tell where the image ends (zero padding marks every edge, and the
+    generator draws a frame two pixels inside it)."""
+    if config.generator_padding == "reflect":
+        x = ReflectPadding(name=f"{name}_pad")(x)
+        return _conv(config, filters, 3, padding="valid", bias=bias, name=name)(x)
+    return _conv(config, filters, 3, bias=bias, name=name)(x)
+
+
 def _up_block(x, filters: int, config: GanConfig, name: str, noise_seed: int | None = None, convs: int = 1):
     """Nearest up-sampling, then ``convs`` times: 3x3 conv to twice the channels, (noise), batch norm, GLU.
 
-    Two convolutions are FastGAN's UpBlockComp. With one, per-pixel noise at 64 pixels passes a single 3x3
-    convolution to the output, and texture longer than 3 pixels (the reconstruction's streaks around the head)
-    can only come from the up-sampled 32-pixel maps."""
+    Two convolutions are FastGAN's UpBlockComp. With one, the block's noise reaches the image through the output
+    convolution alone, so full-resolution texture wider than 3 pixels must come from the up-sampled maps below."""
     x = layers.UpSampling2D(2, interpolation="nearest", name=f"{name}_up")(x)
     for k in range(convs):
         suffix = "" if k == 0 else f"{k + 1}"  # the first convolution keeps the names stored runs carry
-        x = _conv(config, 2 * filters, 3, name=f"{name}_conv{suffix}")(x)
+        x = _generator_conv(x, config, 2 * filters, f"{name}_conv{suffix}")
         if config.noise_injection:
             x = NoiseInjection(seed=(noise_seed or 0) + 1000 * k, name=f"{name}_noise{suffix}")(x)
         x = FusedBatchNormalization(name=f"{name}_bn{suffix}")(x)
@@ -133,7 +153,7 @@ def build_generator(config: GanConfig, condition_size: int) -> keras.Model:
         convs = config.full_resolution_convs if size == IMAGE_SIZE else 1
         feats[size] = _up_block(feats[size // 2], ch[size], config, f"up{size}", config.seed + size, convs)
     x = _skip_excitation(feats[4], feats[64], config)
-    x = _conv(config, 1, 3, bias=True, name="output_conv")(x)
+    x = _generator_conv(x, config, 1, "output_conv", bias=True)
     if config.floored_output:
         image = ZeroCountFloor(dtype="float32", name="output_floor")(x)
     elif config.clipped_tanh_output:

@@ -22,7 +22,8 @@ def _run(script: str, *args: str) -> subprocess.CompletedProcess:
 
 
 @pytest.mark.parametrize(
-    "script", ["compare_variants.py", "phantom_realism.py", "reproduce_paper.py", "two_sample_checks.py"]
+    "script",
+    ["background_sheet.py", "compare_variants.py", "phantom_realism.py", "reproduce_paper.py", "two_sample_checks.py"],
 )
 def test_a_documented_script_imports_and_reads_its_options(script):
     done = _run(script, "--help")

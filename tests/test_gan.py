@@ -256,12 +256,17 @@ def test_cli_train_and_generate(ingested, tmp_path):
             "0.5",
             "--ap-shift",
             "0",
+            "--full-resolution-convs",
+            "2",
+            "--generator-padding",
+            "reflect",
         ],
     )
     assert result.exit_code == 0, result.output
     assert "1 epochs" in result.output
     saved = json.loads((run / "config.json").read_text())
     assert saved["floored_output"] is True and saved["spectrum_weight"] == 0.5 and saved["ap_shift"] == 0
+    assert saved["full_resolution_convs"] == 2 and saved["generator_padding"] == "reflect"
     out = tmp_path / "s.npz"
     result = CliRunner().invoke(app, ["generate", str(run), "--out", str(out), "--per-condition", "2"])
     assert result.exit_code == 0, result.output

@@ -124,3 +124,18 @@ def test_the_enclosed_zero_share_tells_thin_streaks_from_blobs():
     left = np.zeros((64, 64), bool)
     left[:, :30] = True  # the region counts only its own zeros
     assert checks.enclosed_zero_share(blob, left) == pytest.approx(18 * 9 / (20 * 10))  # column 20 is rim
+
+
+def test_the_edge_rings_find_a_frame_two_pixels_in():
+    checks = _two_sample_checks()
+    plain = np.full((2, 64, 64), 0.1)
+    framed = plain.copy()
+    framed[:, 1, 1:-1] = framed[:, -2, 1:-1] = framed[:, 1:-1, 1] = framed[:, 1:-1, -2] = 0.0  # ring 1 dark
+    np.testing.assert_allclose(checks.edge_rings(plain), 0.1)
+    rings = checks.edge_rings(framed)
+    np.testing.assert_allclose(rings[:, [0, 2]], 0.1)
+    np.testing.assert_allclose(rings[:, 1], 0.0, atol=1e-12)
+    brain = np.zeros((2, 64, 64), bool)
+    brain[:, 30:34, 30:34] = True
+    dip = checks.slice_statistics(framed, brain)["second ring less its neighbours"]
+    np.testing.assert_allclose(dip, -0.1)

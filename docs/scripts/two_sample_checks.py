@@ -59,12 +59,24 @@ def cycles_per_pixel(shape: tuple[int, int]) -> np.ndarray:
     return np.hypot(*np.meshgrid(np.fft.fftfreq(shape[0]), np.fft.fftfreq(shape[1]), indexing="ij"))
 
 
+def edge_rings(images: np.ndarray, count: int = 3) -> np.ndarray:
+    """Each slice's mean over the square rings of pixels 0, 1, ... ``count - 1`` pixels in from its edge."""
+    rows, columns = images.shape[1:]
+    row, column = np.meshgrid(np.arange(rows), np.arange(columns), indexing="ij")
+    depth = np.minimum(np.minimum(row, rows - 1 - row), np.minimum(column, columns - 1 - column))
+    return np.stack([images[:, depth == k].mean(axis=1) for k in range(count)], axis=1)
+
+
 def slice_statistics(images: np.ndarray, brain: np.ndarray) -> dict[str, np.ndarray]:
-    """One number per max-normalised slice and name; ``brain``: each slice's brain mask."""
+    """One number per max-normalised slice and name; ``brain``: each slice's brain mask. The edge rings show a
+    frame: a generator whose convolutions pad with zeros knows where the slice ends, and can draw one."""
     frequency = cycles_per_pixel(images.shape[1:])
     power = np.abs(np.fft.fft2(images)) ** 2
     in_brain = [image[mask] for image, mask in zip(images, brain)]
+    rings = edge_rings(images)
     return {
+        "outermost ring": rings[:, 0],
+        "second ring less its neighbours": rings[:, 1] - (rings[:, 0] + rings[:, 2]) / 2,
         "exactly zero": (images == 0).mean(axis=(1, 2)),
         **{f"brain {q}th percentile": np.array([np.percentile(v, q) for v in in_brain]) for q in (10, 50, 90, 99)},
         "log power, finest quarter": np.log(power[:, frequency >= 0.375].mean(axis=1)),

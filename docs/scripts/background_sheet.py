@@ -51,7 +51,7 @@ def main() -> None:
             choice = next(int(i) for i in candidates if int(i) not in used)
             used.add(choice)
             picked.append(images[choice])
-        rows.append((f"{run.rstrip('/').split('/')[-1]}, epoch {epoch}", np.stack(picked)))
+        rows.append((f"{run.rstrip('/').split('/')[-1]}\nepoch {epoch}", np.stack(picked)))
 
     fig, axes = plt.subplots(len(rows), args.columns, figsize=(2 * args.columns, 2.1 * len(rows)), squeeze=False)
     for r, (title, images) in enumerate(rows):

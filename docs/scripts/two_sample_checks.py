@@ -205,11 +205,11 @@ def main() -> None:
             for images, mask in ((real, brain), (synthetic, brain), (others, others_brain))
         )
         print(
-            f"{'statistic':28s} {'AUC synthetic':>13s} {'AUC training':>12s}   median held out / synthetic / training"
+            f"{'statistic':32s} {'AUC synthetic':>13s} {'AUC training':>12s}   median held out / synthetic / training"
         )
         for name in held:
             print(
-                f"{name:28s} {separation(made[name], held[name]):13.3f} {separation(alike[name], held[name]):12.3f}"
+                f"{name:32s} {separation(made[name], held[name]):13.3f} {separation(alike[name], held[name]):12.3f}"
                 f"   {np.median(held[name]):.4g} / {np.median(made[name]):.4g} / {np.median(alike[name]):.4g}"
             )
         edges = np.arange(0.0, 0.75, 0.05)

@@ -4,6 +4,7 @@ the machine's own peak.
     python benchmarks/bench_gan.py [--source OLD_CHECKOUT --source .] [--backend tensorflow --backend jax]
                                    [--precision float32 --precision bfloat16] [--batch 4 --batch 32]
                                    [--steps-per-call 16] [--rounds 3] [--seconds 25]
+                                   [--config '{}' --config '{"generator_padding": "reflect"}']
 
 Each measurement runs in a fresh process (Keras' backend and TensorFlow's thread pools are fixed per process),
 with the checkout's own defaults; the variants are interleaved, round after round, and the best round of each is
@@ -31,6 +32,7 @@ import json, os, sys, time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import numpy as np
 batch, precision, seconds, per_call = int(sys.argv[1]), sys.argv[2], float(sys.argv[3]), int(sys.argv[4])
+overrides = json.loads(sys.argv[5]) if len(sys.argv) > 5 else {}
 from spect_toolkit.gan import ConditionSpace, FastGAN, TrainingSet, make_config
 import keras
 threads = None
@@ -49,7 +51,8 @@ levels = rng.choice(["CER", "BG", "COR"], 938)
 patterns = rng.choice(["normal", "unilateral", "bilateral"], 938, p=[0.59, 0.31, 0.10])
 data = TrainingSet.from_arrays(slices, slices, slices, levels, patterns, space)
 options = {} if precision == "float32" else {"precision": precision}
-config = make_config("paper", batch_size=batch, steps_per_call=per_call, **options)
+preset = overrides.pop("preset", "paper")
+config = make_config(preset, batch_size=batch, steps_per_call=per_call, **options, **overrides)
 gan = FastGAN(config, space, data)
 gan.train_steps(per_call)  # compiles
 calls, start = 0, time.perf_counter()
@@ -108,6 +111,9 @@ def main() -> None:
     parser.add_argument("--batch", action="append", type=int, help="batch sizes (repeatable; default 4 and 32)")
     parser.add_argument("--backend", action="append", help="tensorflow, jax (repeatable; default tensorflow)")
     parser.add_argument("--steps-per-call", action="append", type=int, help="steps per call (repeatable; 16)")
+    parser.add_argument(
+        "--config", action="append", help="configuration overrides as JSON, 'preset' among them (repeatable; {})"
+    )
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=25.0, help="timed seconds per measurement")
     args = parser.parse_args()
@@ -116,43 +122,56 @@ def main() -> None:
     batches = args.batch or [4, 32]
     backends = args.backend or ["tensorflow"]
     per_calls = args.steps_per_call or [16]
+    configs = args.config or ["{}"]
+    for text in configs:
+        if not isinstance(json.loads(text), dict):
+            parser.error(f"--config takes a JSON object, got {text!r}")
     print(f"load before: {os.getloadavg()[0]:.2f}; {os.cpu_count()} cores")
     peak = run(ROOT, PEAK)
     gflops = {k: round(v / 1e9) for k, v in peak.items()}
     print(f"peak (4096^3 matmul): float32 {gflops['float32']} GFLOP/s, bfloat16 {gflops['bfloat16']} GFLOP/s")
     variants = [
-        (s, k, p, b, n) for b in batches for p in precisions for k in backends for n in per_calls for s in sources
+        (s, k, p, b, n, c)
+        for b in batches
+        for p in precisions
+        for k in backends
+        for n in per_calls
+        for c in configs
+        for s in sources
     ]
     best: dict = {}
     for round_ in range(args.rounds):
-        for source, backend, precision, batch, per_call in variants:
+        for source, backend, precision, batch, per_call, config in variants:
             if (precision != "float32" or backend != "tensorflow") and source != sources[-1] and len(sources) > 1:
                 continue  # an earlier checkout may not know the option or the backend
-            result = run(source, CHILD, str(batch), precision, str(args.seconds), str(per_call), backend=backend)
-            key = (str(source), backend, precision, batch, per_call)
+            result = run(
+                source, CHILD, str(batch), precision, str(args.seconds), str(per_call), config, backend=backend
+            )
+            key = (str(source), backend, precision, batch, per_call, config)
             if key not in best or result["rate"] > best[key]["rate"]:
                 best[key] = result
             print(
-                f"  round {round_ + 1}: {source.name or source} {backend} {precision} batch {batch} x{per_call}: "
+                f"  round {round_ + 1}: {source.name or source} {backend} {precision} batch {batch} x{per_call} "
+                f"{config}: "
                 f"{result['rate']:.1f} images/s (load {os.getloadavg()[0]:.2f})",
                 flush=True,
             )
     step_flops = max((r["flops_per_image"] or 0 for r in best.values()), default=0) or None  # same networks
     print(
-        "| source | backend | mode | precision | batch | steps per call | threads (intra, inter) | images/s "
-        "| GFLOP per image | share of peak | paper schedule, A |"
+        "| source | configuration | backend | mode | precision | batch | steps per call | threads (intra, inter) "
+        "| images/s | GFLOP per image | share of peak | paper schedule, A |"
     )
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
-    for (source, backend, precision, batch, per_call), result in best.items():
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for (source, backend, precision, batch, per_call, config), result in best.items():
         flops = result["flops_per_image"] or step_flops
         peak_rate = peak["bfloat16" if precision == "bfloat16" else "float32"]
         share = f"{result['rate'] * flops / peak_rate:.2f}" if flops else "n/a"
         gflop = f"{flops / 1e9:.2f}" if flops else "n/a"
         hours = PAPER_IMAGES / result["rate"] / 3600
         print(
-            f"| {Path(source).name or source} | {backend} | {result.get('mode', 'function')} | {precision} | {batch} "
-            f"| {per_call} | {result['threads'] or 'default'} | {result['rate']:.1f} | {gflop} | {share} "
-            f"| {hours:.2f} h ({hours * 60:.1f} min) |"
+            f"| {Path(source).name or source} | `{config}` | {backend} | {result.get('mode', 'function')} "
+            f"| {precision} | {batch} | {per_call} | {result['threads'] or 'default'} | {result['rate']:.1f} "
+            f"| {gflop} | {share} | {hours:.2f} h ({hours * 60:.1f} min) |"
         )
     print(f"load after: {os.getloadavg()[0]:.2f}")
 

@@ -142,7 +142,8 @@ def main() -> None:
     best: dict = {}
     for round_ in range(args.rounds):
         for source, backend, precision, batch, per_call, config in variants:
-            if (precision != "float32" or backend != "tensorflow") and source != sources[-1] and len(sources) > 1:
+            newer = precision != "float32" or backend != "tensorflow" or config != "{}"
+            if newer and source != sources[-1] and len(sources) > 1:
                 continue  # an earlier checkout may not know the option or the backend
             result = run(
                 source, CHILD, str(batch), precision, str(args.seconds), str(per_call), config, backend=backend

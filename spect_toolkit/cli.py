@@ -344,7 +344,7 @@ def train(
         "32-pixel maps)",
     ),
     generator_padding: Optional[str] = typer.Option(
-        None, help="how G's 3x3 convolutions pad the border: zeros (default) or reflect (no edge for G to see)"
+        None, help="how G's 3x3 convolutions pad the border: zeros (default) or reflect (the border mirrored)"
     ),
     steps_per_call: Optional[int] = typer.Option(None, min=1, help="training steps per compiled call"),
     precision: Optional[str] = typer.Option(

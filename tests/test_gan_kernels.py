@@ -210,7 +210,7 @@ def test_a_second_full_resolution_convolution_only_in_the_64_pixel_block():
             make_config("improved", full_resolution_convs=wrong)
 
 
-def test_reflect_padding_mirrors_the_border_and_leaves_the_generator_no_edge_to_see():
+def test_reflect_padding_mirrors_the_border_so_a_constant_map_stays_constant_at_the_edge():
     """Zero padding tells a convolution where the image ends; a constant map stays constant under a convolution
     with reflected borders, and its edge pixels differ from the inside under zero padding."""
     from spect_toolkit.gan.networks import ReflectPadding

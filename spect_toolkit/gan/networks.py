@@ -51,6 +51,7 @@ class NoiseInjection(layers.Layer):
         return x + ops.cast(self.weight, x.dtype) * noise
 
 
+@keras.saving.register_keras_serializable(package="spect_toolkit")
 class ReflectPadding(layers.Layer):
     """One pixel on each side of the image, mirrored from inside it (the edge pixel not repeated)."""
 
@@ -105,8 +106,8 @@ def _conv(config: GanConfig, filters: int, kernel: int, strides: int = 1, paddin
 
 def _generator_conv(x, config: GanConfig, filters: int, name: str, bias: bool = False):
     """A 3x3 convolution of the generator that keeps the size; with ``generator_padding="reflect"`` the border is
-    mirrored, not zero, so no layer can tell where the image ends (zero padding marks every edge, and the
-    generator draws a frame two pixels inside it)."""
+    mirrored, not zero, so the convolutions leave no mark of where the image ends (zero padding marks every edge,
+    and the generator draws a frame two pixels inside it)."""
     if config.generator_padding == "reflect":
         x = ReflectPadding(name=f"{name}_pad")(x)
         return _conv(config, filters, 3, padding="valid", bias=bias, name=name)(x)

@@ -187,7 +187,13 @@ def main() -> None:
         )
 
     level_mean = {level: train[(train_rows.level == level).to_numpy()].mean(0) for level in train_rows.level.unique()}
-    brain = np.stack([level_mean[level] for level in held_out_rows.level]) > args.brain
+
+    def brain_of(levels) -> np.ndarray:
+        """Each slice's brain mask, from its own level (the samples are not in the same order)."""
+        return np.stack([level_mean[level] for level in levels]) > args.brain
+
+    brain, synthetic_brain = brain_of(held_out_rows.level), brain_of(generated.level)
+    others_brain = brain_of(train_rows.level.to_numpy()[drawn])
     epochs = max(args.fits)
 
     if {"statistics", "augmentation"} & set(args.sections):
@@ -199,10 +205,9 @@ def main() -> None:
 
     print(f"{len(real)} held-out slices of {len(np.unique(held_out.patient))} patients; {len(synthetic)} synthetic")
     if "statistics" in args.sections:
-        others_brain = np.stack([level_mean[level] for level in train_rows.level.to_numpy()[drawn]]) > args.brain
         held, made, alike = (
             slice_statistics(images, mask)
-            for images, mask in ((real, brain), (synthetic, brain), (others, others_brain))
+            for images, mask in ((real, brain), (synthetic, synthetic_brain), (others, others_brain))
         )
         print(
             f"{'statistic':32s} {'AUC synthetic':>13s} {'AUC training':>12s}   median held out / synthetic / training"
@@ -248,40 +253,45 @@ def main() -> None:
             f"brain mask: {brain.mean():.3f} of the pixels; "
             f"real exact zeros outside it {(real[~brain] == 0).mean():.3f}"
         )
-        for name, keep in {"brain only": brain, "background only": ~brain}.items():
-            reference = np.where(keep, real, 0).astype(np.float32)
-            for side, images, patients in (("synthetic", synthetic, None), ("training slices", others, others_patient)):
-                images = np.where(keep, images, 0).astype(np.float32)
+        # each sample masked with its own slices' masks; keep(mask) is the region kept
+        for name, keep in {"brain only": lambda mask: mask, "background only": lambda mask: ~mask}.items():
+            reference = np.where(keep(brain), real, 0).astype(np.float32)
+            for side, images, mask, patients in (
+                ("synthetic", synthetic, synthetic_brain, None),
+                ("training slices", others, others_brain, others_patient),
+            ):
+                images = np.where(keep(mask), images, 0).astype(np.float32)
                 print(
                     f"{epochs}-epoch classifier, by patient, {name}, {side}: "
                     f"AUC {spread(scores(reference, images, epochs, True, args.classifier_seeds, patients))}",
                     flush=True,
                 )
 
-    if "regions" in args.sections:  # what in the background: the volume's edge, the share of zeros, their shape
+        # what in the background: the volume's edge, the share of zeros, their shape
         levels = train_rows.level.to_numpy()
         draw = np.random.default_rng(args.seed)
-        alike = np.array([draw.choice(np.flatnonzero(levels == level)) for level in held_out_rows.level])
+        alike = np.array([draw.choice(np.flatnonzero(levels == level)) for level in generated.level])
         support = np.stack([volume_support(image) for image in train[alike]])
         cut = np.where(support, synthetic, 0.0)
         real_zero = float((real[~brain] == 0).mean())
-        threshold = np.quantile(cut[~brain], real_zero)
+        threshold = np.quantile(cut[~synthetic_brain], real_zero)
         zeroed = np.where(cut < threshold, 0.0, cut)
         print(
             f"synthetic cut to the volume of a training slice of its level ({1 - support.mean():.3f} of the pixels "
             f"outside it), then zero below {threshold:.4f} of the slice maximum, as many background zeros as the "
             f"held-out slices ({real_zero:.3f}); background zeros with four zero neighbours: held out "
-            f"{enclosed_zero_share(real, ~brain):.3f}, synthetic {enclosed_zero_share(zeroed, ~brain):.3f}, "
-            f"training slices {enclosed_zero_share(others, ~brain):.3f}"
+            f"{enclosed_zero_share(real, ~brain):.3f}, synthetic {enclosed_zero_share(zeroed, ~synthetic_brain):.3f}, "
+            f"training slices {enclosed_zero_share(others, ~others_brain):.3f}"
         )
-        background = lambda images: np.where(brain, 0.0, images).astype(np.float32)  # noqa: E731
-        for name, reference, images, patients in (
-            ("cut to the volume", real, cut, None),
-            ("cut and zeroed", real, zeroed, None),
-            ("cut and zeroed, where it is zero alone", real == 0, zeroed == 0, None),
-            ("training slices, where they are zero alone", real == 0, others == 0, others_patient),
+        background = lambda images, brain: np.where(brain, 0.0, images).astype(np.float32)  # noqa: E731
+        for name, reference, images, mask, patients in (
+            ("cut to the volume", real, cut, synthetic_brain, None),
+            ("cut and zeroed", real, zeroed, synthetic_brain, None),
+            ("cut and zeroed, where it is zero alone", real == 0, zeroed == 0, synthetic_brain, None),
+            ("training slices, where they are zero alone", real == 0, others == 0, others_brain, others_patient),
         ):
-            results = scores(background(reference), background(images), epochs, True, args.classifier_seeds, patients)
+            reference, images = background(reference, brain), background(images, mask)
+            results = scores(reference, images, epochs, True, args.classifier_seeds, patients)
             print(f"{epochs}-epoch classifier, by patient, background only, {name}: AUC {spread(results)}", flush=True)
 
     for level in np.unique(held_out_rows.level) if "levels" in args.sections else ():

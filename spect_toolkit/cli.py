@@ -346,6 +346,12 @@ def train(
     generator_padding: Optional[str] = typer.Option(
         None, help="how G's 3x3 convolutions pad the border: zeros (default) or reflect (the border mirrored)"
     ),
+    reconstruction_counts: Optional[float] = typer.Option(
+        None,
+        min=0.0,
+        help="count noise through a filtered back-projection on G's slice, clipped and max-normalised as a real "
+        "slice was, starting from this count level and learned (default 0: off; 15: the phantom's)",
+    ),
     steps_per_call: Optional[int] = typer.Option(None, min=1, help="training steps per compiled call"),
     precision: Optional[str] = typer.Option(
         None,
@@ -396,6 +402,7 @@ def train(
             ap_shift=ap_shift,
             full_resolution_convs=full_resolution_convs,
             generator_padding=generator_padding,
+            reconstruction_counts=reconstruction_counts,
             steps_per_call=steps_per_call,
             precision=precision,
             distribute=distribute or None,

@@ -276,6 +276,12 @@ def test_cli_train_and_generate(ingested, tmp_path):
         app, ["train", str(work / "manifest.parquet"), "--out", str(tmp_path / "r2"), "--preset", "fancy"]
     )
     assert bad.exit_code == 2 and "unknown preset 'fancy'" in " ".join(bad.output.split())  # a usage error
+    clash = CliRunner().invoke(
+        app,
+        ["train", str(work / "manifest.parquet"), "--out", str(tmp_path / "r4"), "--floored-output"]
+        + ["--reconstruction-counts", "15"],
+    )
+    assert clash.exit_code == 2 and "not with another output" in " ".join(clash.output.split())
     none = CliRunner().invoke(app, ["train", str(work / "manifest.parquet"), "--out", str(tmp_path / "r3"), "--resume"])
     assert none.exit_code == 1 and "nothing to resume" in " ".join(none.output.split())
 

@@ -110,7 +110,16 @@ def test_jax_with_improved_preset_and_bfloat16_trains_in_that_precision(tmp_path
     before = [np.asarray(v.numpy()).copy() for v in gan.ema]
     losses = gan.train_steps(3)
     moved = any(not np.allclose(b, v.numpy()) for b, v in zip(before, gan.ema))
+    scanner = FastGAN(make_config(
+        "improved", width=4, batch_size=4, precision="bfloat16", generator_padding="reflect", reconstruction_counts=15.0
+    ), space, data)
+    scanner_losses = scanner.train_steps(2)
+    gain = scanner.generator.get_layer("output_reconstruction").log_gain
+    z2, cor = np.zeros((2, config.latent_dim), np.float32), space.vectors(["COR"] * 2, ["normal"] * 2)
+    scanner_peaks = scanner.generate(z2, cor).max(axis=(1, 2))
     print(json.dumps(dict(
+        scanner_finite=bool(np.isfinite(scanner_losses).all()), scanner_gain_moved=float(gain.numpy()) != 0.0,
+        scanner_peaks=scanner_peaks.tolist(),
         backend=keras.backend.backend(), compute=layer.compute_dtype, kernel=str(layer.gamma.dtype),
         inner=str(inner([z, space.vectors(["COR"], ["normal"])]).dtype), steps=gan.steps_done,
         finite=bool(np.isfinite(losses).all()), ema_moved=moved,
@@ -118,6 +127,9 @@ def test_jax_with_improved_preset_and_bfloat16_trains_in_that_precision(tmp_path
     """
     report = json.loads(_ok(_child(code)).stdout.strip().splitlines()[-1])
     assert report == dict(
+        scanner_finite=True,
+        scanner_gain_moved=True,
+        scanner_peaks=[1.0, 1.0],
         backend="jax",
         compute="bfloat16",
         kernel="float32",

@@ -281,3 +281,53 @@ STORED_CONFIG = """{
   "checkpoint_every": 5, "steps_per_call": 16, "mixed_precision": false, "precision": "bfloat16",
   "distribute": false, "config_hash": "6e2c3845e3ac65ed"
 }"""
+
+
+def test_reconstruction_noise_adds_the_scanners_noise_then_clips_and_normalises_as_real_slices_were():
+    """The layer's output is a real slice's form: exact zero counts where the generator drew none (below zero,
+    however the noise falls), the peak exactly 1; its noise falls as the square root of the count level, which is
+    learned; the clip passes a gradient to pixels below zero, so the generator can bring them back."""
+    from spect_toolkit.gan.networks import ReconstructionNoise
+
+    rows, cols = np.mgrid[:64, :64]
+    head = ((rows - 34) / 20) ** 2 + ((cols - 30) / 16) ** 2 < 1
+    drawn = np.where(head, 0.5, -0.5).astype(np.float32)[None, :, :, None].repeat(64, axis=0)
+
+    def layer(counts: float, log_gain: float = 0.0) -> ReconstructionNoise:
+        noise = ReconstructionNoise(counts, seed=1)
+        noise.build(drawn.shape)
+        noise.log_gain.assign(log_gain)
+        return noise
+
+    out = np.asarray(layer(15.0)(drawn))[..., 0]
+    np.testing.assert_array_equal(out[:, ~head], -1.0)
+    np.testing.assert_array_equal(out.max(axis=(1, 2)), 1.0)
+    assert out[:, head].std() > 0.01  # not a flat disc: the noise is there
+
+    def relative_noise(noise: ReconstructionNoise) -> float:
+        slices = (np.asarray(noise(drawn))[..., 0] + 1) / 2
+        inside = slices[:, head] / slices[:, head].mean(axis=1, keepdims=True)
+        return float(inside.std())
+
+    assert relative_noise(layer(15.0)) / relative_noise(layer(60.0)) == pytest.approx(2.0, rel=0.1)
+    assert relative_noise(layer(15.0, np.log(4.0))) == pytest.approx(relative_noise(layer(60.0)), rel=0.1)
+    assert layer(15.0, np.log(4.0)).learned_counts() == pytest.approx(60.0)
+
+    noise = layer(15.0)
+    x = tf.Variable(drawn[:2])
+    with tf.GradientTape() as tape:
+        total = tf.reduce_sum(noise(x))
+    by_pixel, by_gain = tape.gradient(total, [x, noise.log_gain])
+    assert np.all(np.asarray(by_pixel)[:, ~head] > 0) and float(by_gain) != 0.0
+    np.testing.assert_array_equal(np.asarray(layer(15.0)(np.full((2, 64, 64, 1), -0.2, np.float32))), -1.0)
+
+    assert make_config("improved", reconstruction_counts=15.0).hash != make_config("improved").hash
+    with pytest.raises(ArgumentError, match="reconstruction_counts must be positive"):
+        make_config("improved", reconstruction_counts=-1.0)
+    with pytest.raises(ArgumentError, match="not with another output"):
+        make_config("improved", reconstruction_counts=15.0, floored_output=True)
+    gan = FastGAN(make_config("improved", width=4, reconstruction_counts=15.0), ConditionSpace(("COR",)))
+    z = np.random.default_rng(0).normal(size=(3, gan.config.latent_dim)).astype(np.float32)
+    images = gan.generate(z, gan.space.vectors(["COR"] * 3, ["normal"] * 3))
+    np.testing.assert_array_equal(images.max(axis=(1, 2)), 1.0)
+    assert images.min() == 0.0

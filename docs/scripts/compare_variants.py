@@ -34,6 +34,10 @@ VARIANTS = {
     "improved+remedies+unshifted": ("improved", {**REMEDIES, "ap_shift": 0}),
     "improved+remedies+fine": ("improved", {**REMEDIES, "full_resolution_convs": 2}),
     "improved+remedies+reflect": ("improved", {**REMEDIES, "generator_padding": "reflect"}),
+    "improved+remedies+reflect+scanner": (
+        "improved",
+        {**REMEDIES, "generator_padding": "reflect", "reconstruction_counts": 15.0},
+    ),
 }
 
 

@@ -22,6 +22,7 @@ _LATER_FIELDS = (
     "ap_shift",
     "full_resolution_convs",
     "generator_padding",
+    "reconstruction_counts",
 )
 PRECISIONS = ("float32", "bfloat16", "float16")
 GENERATOR_PADDINGS = ("zeros", "reflect")
@@ -59,6 +60,10 @@ class GanConfig:
     ap_shift: int = 2  # largest anterior-posterior shift of a real slice, pixels (paper: 2; 0: none)
     full_resolution_convs: int = 1  # 3x3 convolutions in the generator's 64-pixel block (FastGAN's UpBlockComp: 2)
     generator_padding: str = "zeros"  # how the generator's 3x3 convolutions pad the border: zeros or reflect
+    # count noise through a filtered back-projection on the generator's image, clipped and max-normalised as a real
+    # slice was: the starting count level (counts a pixel at the peak adds to each line through it), learned from
+    # there; 0: off
+    reconstruction_counts: float = 0.0
     # How the run is driven:
     checkpoint_every: int = 50
     steps_per_call: int = 16
@@ -82,6 +87,14 @@ class GanConfig:
             raise ArgumentError(f"ap_shift must lie in 0..{MAX_AP_SHIFT} pixels, got {self.ap_shift}")
         if self.floored_output and self.clipped_tanh_output:
             raise ArgumentError("choose one output: floored_output or clipped_tanh_output, not both")
+        if self.reconstruction_counts < 0:
+            raise ArgumentError(
+                f"reconstruction_counts must be positive, or 0 for none, got {self.reconstruction_counts}"
+            )
+        if self.reconstruction_counts and (self.floored_output or self.clipped_tanh_output):
+            raise ArgumentError(
+                "reconstruction_counts clips and normalises the tanh output itself; not with another output"
+            )
         if self.full_resolution_convs not in (1, 2):
             raise ArgumentError(f"full_resolution_convs must be 1 or 2, got {self.full_resolution_convs}")
         if self.generator_padding not in GENERATOR_PADDINGS:

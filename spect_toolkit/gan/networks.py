@@ -10,6 +10,7 @@ from __future__ import annotations
 import keras
 from keras import layers, ops
 
+from ..tomography import noise_operators
 from ..vocabulary import SLICE_SHAPE
 from .config import GanConfig
 from .fused import FusedBatchNormalization
@@ -161,7 +162,58 @@ def build_generator(config: GanConfig, condition_size: int) -> keras.Model:
         image = ClippedTanh(dtype="float32", name="output_clipped_tanh")(x)
     else:
         image = layers.Activation("tanh", dtype="float32", name="output_tanh")(x)
+        if config.reconstruction_counts:
+            image = ReconstructionNoise(
+                config.reconstruction_counts, seed=config.seed + 7, dtype="float32", name="output_reconstruction"
+            )(image)
     return keras.Model([z, y], image, name="generator")
+
+
+@keras.saving.register_keras_serializable(package="spect_toolkit")
+class ReconstructionNoise(layers.Layer):
+    """What the scanner adds to the generator's slice: count noise on the slice's projections, carried through
+    the filtered back-projection the phantom reconstructs with (:func:`spect_toolkit.tomography.noise_operators`),
+    then clipped at zero counts and divided by the slice's peak, as a real slice was reconstructed, clipped and
+    max-normalised.
+
+    Real slices' low counts lie in thin radial streaks (noise carried along the lines through the head and
+    clipped); a generator's own noise, added to feature maps and passed through 3x3 convolutions, makes blobs.
+    Here the generator draws the activity and this layer its noise. Input in [-1, 1]: 1 is the peak, 0 and below
+    no counts (below 0 the clip leaves exact zeros, as where the reoriented volume does not reach). Output in
+    [-1, 1] as real slices are given to the discriminator: -1 zero counts, 1 the slice's peak.
+
+    ``counts`` is the starting count level: each line's variance is its sum over the slice (in units of the
+    peak) divided by it. The level is learned from there (``counts * exp(log_gain)``); noise needs no gradient
+    through its own variance, and the clip passes its gradient straight through, so a pixel the noise took below
+    zero can come back.
+    """
+
+    def __init__(self, counts: float, seed: int = 0, **kwargs):
+        super().__init__(**kwargs)
+        self.counts = float(counts)
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    def build(self, input_shape):
+        self.log_gain = self.add_weight(shape=(), initializer="zeros", name="log_gain")
+
+    def learned_counts(self) -> float:
+        return self.counts * float(ops.convert_to_numpy(ops.exp(self.log_gain)))
+
+    def call(self, x):
+        line_sums, reconstruct = noise_operators(IMAGE_SIZE)
+        image = ops.reshape(ops.cast(x, "float32"), (-1, IMAGE_SIZE * IMAGE_SIZE))
+        variance = ops.maximum(ops.matmul(ops.stop_gradient(image), line_sums), 0.0) / self.counts
+        z = keras.random.normal(ops.shape(variance), seed=self.seed_generator)
+        noise = ops.matmul(ops.sqrt(variance) * z, reconstruct) * ops.exp(-0.5 * self.log_gain)
+        noisy = image + noise
+        clipped = noisy + ops.stop_gradient(ops.maximum(noisy, 0.0) - noisy)
+        peak = ops.max(clipped, axis=-1, keepdims=True)
+        slices = 2.0 * clipped / ops.maximum(peak, 1e-6) - 1.0
+        return ops.reshape(slices, (-1, IMAGE_SIZE, IMAGE_SIZE, 1))
+
+    def get_config(self):
+        return {**super().get_config(), "counts": self.counts, "seed": self.seed}
 
 
 @keras.saving.register_keras_serializable(package="spect_toolkit")

@@ -350,7 +350,8 @@ def train(
         None,
         min=0.0,
         help="count noise through a filtered back-projection on G's slice, clipped and max-normalised as a real "
-        "slice was, starting from this count level and learned (default 0: off; 15: the phantom's)",
+        "slice was, starting from this count level and learned (default 0: off; the phantom's is about 13, "
+        "docs/scripts/count_level.py)",
     ),
     steps_per_call: Optional[int] = typer.Option(None, min=1, help="training steps per compiled call"),
     precision: Optional[str] = typer.Option(

@@ -353,6 +353,12 @@ def train(
         "slice was, starting from this count level and learned (default 0: off; the phantom's is about 13, "
         "docs/scripts/count_level.py)",
     ),
+    reconstruction_resampled: Optional[bool] = typer.Option(
+        None,
+        "--reconstruction-resampled/--no-reconstruction-resampled",
+        help="with --reconstruction-counts: the clipped slice then resampled at a random sub-pixel offset, as the "
+        "reorientation onto the AC-PC grid resamples a real one (default off)",
+    ),
     steps_per_call: Optional[int] = typer.Option(None, min=1, help="training steps per compiled call"),
     precision: Optional[str] = typer.Option(
         None,
@@ -404,6 +410,7 @@ def train(
             full_resolution_convs=full_resolution_convs,
             generator_padding=generator_padding,
             reconstruction_counts=reconstruction_counts,
+            reconstruction_resampled=reconstruction_resampled,
             steps_per_call=steps_per_call,
             precision=precision,
             distribute=distribute or None,

@@ -38,6 +38,10 @@ VARIANTS = {
         "improved",
         {**REMEDIES, "generator_padding": "reflect", "reconstruction_counts": 15.0},
     ),
+    "improved+remedies+reflect+scanner+resampled": (
+        "improved",
+        {**REMEDIES, "generator_padding": "reflect", "reconstruction_counts": 15.0, "reconstruction_resampled": True},
+    ),
 }
 
 

@@ -23,6 +23,7 @@ _LATER_FIELDS = (
     "full_resolution_convs",
     "generator_padding",
     "reconstruction_counts",
+    "reconstruction_resampled",
 )
 PRECISIONS = ("float32", "bfloat16", "float16")
 GENERATOR_PADDINGS = ("zeros", "reflect")
@@ -64,6 +65,7 @@ class GanConfig:
     # slice was: the starting count level (counts a pixel at the peak adds to each line through it), learned from
     # there; 0: off
     reconstruction_counts: float = 0.0
+    reconstruction_resampled: bool = False  # then resampled at a random sub-pixel offset, as the reorientation does
     # How the run is driven:
     checkpoint_every: int = 50
     steps_per_call: int = 16
@@ -90,6 +92,10 @@ class GanConfig:
         if self.reconstruction_counts < 0:
             raise ArgumentError(
                 f"reconstruction_counts must be positive, or 0 for none, got {self.reconstruction_counts}"
+            )
+        if self.reconstruction_resampled and not self.reconstruction_counts:
+            raise ArgumentError(
+                "reconstruction_resampled resamples the reconstruction noise: set reconstruction_counts"
             )
         if self.reconstruction_counts and (self.floored_output or self.clipped_tanh_output):
             raise ArgumentError(

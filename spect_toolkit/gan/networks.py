@@ -164,7 +164,11 @@ def build_generator(config: GanConfig, condition_size: int) -> keras.Model:
         image = layers.Activation("tanh", dtype="float32", name="output_tanh")(x)
         if config.reconstruction_counts:
             image = ReconstructionNoise(
-                config.reconstruction_counts, seed=config.seed + 7, dtype="float32", name="output_reconstruction"
+                config.reconstruction_counts,
+                resample=config.reconstruction_resampled,
+                seed=config.seed + 7,
+                dtype="float32",
+                name="output_reconstruction",
             )(image)
     return keras.Model([z, y], image, name="generator")
 
@@ -186,11 +190,16 @@ class ReconstructionNoise(layers.Layer):
     peak) divided by it. The level is learned from there (``counts * exp(log_gain)``); noise needs no gradient
     through its own variance, and the clip passes its gradient straight through, so a pixel the noise took below
     zero can come back.
+
+    ``resample``: the clipped slice is then interpolated linearly at a random sub-pixel offset along rows and along
+    columns, as the reorientation onto the AC-PC grid (same spacing, linear interpolation) resampled the clipped
+    reconstruction: the finest noise is damped, and a zero stays exact only where its neighbours are zero too.
     """
 
-    def __init__(self, counts: float, seed: int = 0, **kwargs):
+    def __init__(self, counts: float, resample: bool = False, seed: int = 0, **kwargs):
         super().__init__(**kwargs)
         self.counts = float(counts)
+        self.resample = bool(resample)
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed)
 
@@ -208,12 +217,25 @@ class ReconstructionNoise(layers.Layer):
         noise = ops.matmul(ops.sqrt(variance) * z, reconstruct) * ops.exp(-0.5 * self.log_gain)
         noisy = image + noise
         clipped = noisy + ops.stop_gradient(ops.maximum(noisy, 0.0) - noisy)
-        peak = ops.max(clipped, axis=-1, keepdims=True)
+        clipped = ops.reshape(clipped, (-1, IMAGE_SIZE, IMAGE_SIZE))
+        if self.resample:
+            for axis in (1, 2):
+                clipped = self._interpolated(clipped, axis)
+        peak = ops.max(clipped, axis=(1, 2), keepdims=True)
         slices = 2.0 * clipped / ops.maximum(peak, 1e-6) - 1.0
-        return ops.reshape(slices, (-1, IMAGE_SIZE, IMAGE_SIZE, 1))
+        return slices[..., None]
+
+    def _interpolated(self, slices, axis: int):
+        """Each slice taken at ``k - d`` along ``axis`` for a random ``d`` in [0, 1), linearly between neighbours
+        (the first row or column kept where it has none before it)."""
+        offset = keras.random.uniform((ops.shape(slices)[0], 1, 1), seed=self.seed_generator)
+        before = ops.concatenate(
+            [slices[:, :1], slices[:, :-1]] if axis == 1 else [slices[:, :, :1], slices[:, :, :-1]], axis=axis
+        )
+        return (1.0 - offset) * slices + offset * before
 
     def get_config(self):
-        return {**super().get_config(), "counts": self.counts, "seed": self.seed}
+        return {**super().get_config(), "counts": self.counts, "resample": self.resample, "seed": self.seed}
 
 
 @keras.saving.register_keras_serializable(package="spect_toolkit")

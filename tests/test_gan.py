@@ -282,6 +282,10 @@ def test_cli_train_and_generate(ingested, tmp_path):
         + ["--reconstruction-counts", "15"],
     )
     assert clash.exit_code == 2 and "not with another output" in " ".join(clash.output.split())
+    alone = CliRunner().invoke(
+        app, ["train", str(work / "manifest.parquet"), "--out", str(tmp_path / "r5"), "--reconstruction-resampled"]
+    )
+    assert alone.exit_code == 2 and "set reconstruction_counts" in " ".join(alone.output.split())
     none = CliRunner().invoke(app, ["train", str(work / "manifest.parquet"), "--out", str(tmp_path / "r3"), "--resume"])
     assert none.exit_code == 1 and "nothing to resume" in " ".join(none.output.split())
 

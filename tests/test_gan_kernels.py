@@ -321,6 +321,27 @@ def test_reconstruction_noise_adds_the_scanners_noise_then_clips_and_normalises_
     assert np.all(np.asarray(by_pixel)[:, ~head] > 0) and float(by_gain) != 0.0
     np.testing.assert_array_equal(np.asarray(layer(15.0)(np.full((2, 64, 64, 1), -0.2, np.float32))), -1.0)
 
+    def power(resample: bool) -> tuple[float, float]:  # finest and middle bands of the noise on a flat slice
+        flat = np.full((32, 64, 64, 1), 0.5, np.float32)
+        slices = np.asarray(ReconstructionNoise(15.0, resample=resample, seed=1)(flat))[..., 0]
+        spectrum = np.abs(np.fft.fft2(slices - slices.mean(axis=(1, 2), keepdims=True))) ** 2
+        frequency = np.hypot(*np.meshgrid(np.fft.fftfreq(64), np.fft.fftfreq(64)))
+        return spectrum[:, frequency > 0.4].mean(), spectrum[:, (frequency > 0.1) & (frequency < 0.2)].mean()
+
+    (fine, middle), (fine_resampled, middle_resampled) = power(False), power(True)
+    assert fine_resampled < 0.6 * fine and middle_resampled == pytest.approx(middle, rel=0.25)
+    # drawn at zero counts around the head, the noise's clip leaves exact zeros in about half of it; resampled,
+    # a zero stays exact only where its neighbours were zero too
+    at_zero = np.where(head, 0.5, 0.0).astype(np.float32)[None, :, :, None].repeat(16, axis=0)
+    zero_share = {}
+    for resample in (False, True):
+        slices = np.asarray(ReconstructionNoise(15.0, resample=resample, seed=1)(at_zero))[..., 0]
+        np.testing.assert_array_equal(slices.max(axis=(1, 2)), 1.0)
+        zero_share[resample] = (slices[:, ~head] == -1.0).mean()
+    assert 0.4 < zero_share[False] < 0.6 and zero_share[True] < 0.6 * zero_share[False]
+    with pytest.raises(ArgumentError, match="set reconstruction_counts"):
+        make_config("improved", reconstruction_resampled=True)
+
     assert make_config("improved", reconstruction_counts=15.0).hash != make_config("improved").hash
     with pytest.raises(ArgumentError, match="reconstruction_counts must be positive"):
         make_config("improved", reconstruction_counts=-1.0)

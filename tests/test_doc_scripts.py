@@ -28,6 +28,7 @@ def _run(script: str, *args: str) -> subprocess.CompletedProcess:
         "compare_variants.py",
         "count_level.py",
         "phantom_realism.py",
+        "reconstruction_background.py",
         "reproduce_paper.py",
         "two_sample_checks.py",
     ],

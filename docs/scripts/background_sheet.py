@@ -51,7 +51,9 @@ def main() -> None:
             choice = next(int(i) for i in candidates if int(i) not in used)
             used.add(choice)
             picked.append(images[choice])
-        rows.append((f"{run.rstrip('/').split('/')[-1]}\nepoch {epoch}", np.stack(picked)))
+        parts = run.rstrip("/").split("/")[-1].split("+")  # a variant's name, one option a line
+        name = "\n+".join(["+".join(parts[:2]), *parts[2:]])
+        rows.append((f"{name}\nepoch {epoch}", np.stack(picked)))
 
     fig, axes = plt.subplots(len(rows), args.columns, figsize=(2 * args.columns, 2.1 * len(rows)), squeeze=False)
     for r, (title, images) in enumerate(rows):

@@ -304,6 +304,11 @@ def test_reconstruction_noise_adds_the_scanners_noise_then_clips_and_normalises_
     np.testing.assert_array_equal(out.max(axis=(1, 2)), 1.0)
     assert out[:, head].std() > 0.01  # not a flat disc: the noise is there
 
+    # below zero is no counts: a background drawn below zero gives the lines through the head no less noise
+    at_zero = np.where(head, 0.5, 0.0).astype(np.float32)[None, :, :, None].repeat(4, axis=0)
+    below, level = (np.asarray(layer(15.0)(images))[..., 0] for images in (drawn[:4], at_zero))
+    np.testing.assert_allclose(below[:, head], level[:, head], atol=1e-5)
+
     def relative_noise(noise: ReconstructionNoise) -> float:
         slices = (np.asarray(noise(drawn))[..., 0] + 1) / 2
         inside = slices[:, head] / slices[:, head].mean(axis=1, keepdims=True)

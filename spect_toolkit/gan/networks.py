@@ -187,9 +187,9 @@ class ReconstructionNoise(layers.Layer):
     [-1, 1] as real slices are given to the discriminator: -1 zero counts, 1 the slice's peak.
 
     ``counts`` is the starting count level: each line's variance is its sum over the slice (in units of the
-    peak) divided by it. The level is learned from there (``counts * exp(log_gain)``); noise needs no gradient
-    through its own variance, and the clip passes its gradient straight through, so a pixel the noise took below
-    zero can come back.
+    peak, below zero taken as zero) divided by it. The level is learned from there (``counts * exp(log_gain)``);
+    noise needs no gradient through its own variance, and the clip passes its gradient straight through, so a
+    pixel the noise took below zero can come back.
 
     ``resample``: the clipped slice is then interpolated linearly at a random sub-pixel offset along rows and along
     columns, as the reorientation onto the AC-PC grid (same spacing, linear interpolation) resampled the clipped
@@ -212,7 +212,8 @@ class ReconstructionNoise(layers.Layer):
     def call(self, x):
         line_sums, reconstruct = noise_operators(IMAGE_SIZE)
         image = ops.reshape(ops.cast(x, "float32"), (-1, IMAGE_SIZE * IMAGE_SIZE))
-        variance = ops.maximum(ops.matmul(ops.stop_gradient(image), line_sums), 0.0) / self.counts
+        counts = ops.maximum(ops.stop_gradient(image), 0.0)  # below zero is no counts, not fewer: no less noise
+        variance = ops.matmul(counts, line_sums) / self.counts
         z = keras.random.normal(ops.shape(variance), seed=self.seed_generator)
         noise = ops.matmul(ops.sqrt(variance) * z, reconstruct) * ops.exp(-0.5 * self.log_gain)
         noisy = image + noise

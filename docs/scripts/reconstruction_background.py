@@ -38,13 +38,13 @@ def main() -> None:
     from spect_toolkit.gan.networks import ReconstructionNoise
     from spect_toolkit.manifest import load_manifest, select_split
 
-    enclosed_zero_share = _two_sample_checks().enclosed_zero_share
+    checks = _two_sample_checks()
     manifest = load_manifest(args.manifest)
     train_rows, held_out_rows = select_split(manifest, "train"), select_split(manifest, "holdout")
     train = normalise(RealSlices.from_manifest(train_rows).images)
     real = normalise(RealSlices.from_manifest(held_out_rows).images)
-    level_mean = {level: train[(train_rows.level == level).to_numpy()].mean(0) for level in train_rows.level.unique()}
-    background = ~(np.stack([level_mean[level] for level in held_out_rows.level]) > args.brain)
+    level_brain = checks.brain_masks(train, train_rows.level.to_numpy(), args.brain)
+    background = ~np.stack([level_brain[level] for level in held_out_rows.level])
 
     gan, epoch = load_generator(args.run, args.epoch)
     noise = gan.generator.get_layer("output_reconstruction")
@@ -61,7 +61,7 @@ def main() -> None:
         zero = (slices[background] == 0).mean()
         print(
             f"{name}: background exactly zero {zero:.3f}, zeros with four zero neighbours "
-            f"{enclosed_zero_share(slices, background):.3f}"
+            f"{checks.enclosed_zero_share(slices, background):.3f}"
         )
 
     report("held-out slices", real)

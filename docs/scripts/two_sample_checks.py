@@ -114,6 +114,11 @@ def volume_support(image: np.ndarray) -> np.ndarray:
     return (grid @ hull.equations[:, :2].T + hull.equations[:, 2] <= 1e-9).all(axis=1).reshape(image.shape)
 
 
+def brain_masks(train: np.ndarray, levels: np.ndarray, threshold: float) -> dict[str, np.ndarray]:
+    """Each level's brain mask: where the level's mean training slice (max-normalised) is above ``threshold``."""
+    return {level: train[levels == level].mean(0) > threshold for level in np.unique(levels)}
+
+
 def enclosed_zero_share(images: np.ndarray, region: np.ndarray) -> float:
     """Of the exactly zero pixels in ``region``, the share whose four neighbours are zero too: low for thin
     streaks of zeros, high for blobs."""
@@ -186,11 +191,11 @@ def main() -> None:
             f"{values.min():.3f}-{values.max():.3f} (mean {values.mean():.3f}; {', '.join(f'{v:.3f}' for v in values)})"
         )
 
-    level_mean = {level: train[(train_rows.level == level).to_numpy()].mean(0) for level in train_rows.level.unique()}
+    level_brain = brain_masks(train, train_rows.level.to_numpy(), args.brain)
 
     def brain_of(levels) -> np.ndarray:
         """Each slice's brain mask, from its own level (the samples are not in the same order)."""
-        return np.stack([level_mean[level] for level in levels]) > args.brain
+        return np.stack([level_brain[level] for level in levels])
 
     brain, synthetic_brain = brain_of(held_out_rows.level), brain_of(generated.level)
     others_brain = brain_of(train_rows.level.to_numpy()[drawn])

@@ -359,6 +359,12 @@ def train(
         help="with --reconstruction-counts: the clipped slice then resampled at a random sub-pixel offset, as the "
         "reorientation onto the AC-PC grid resamples a real one (default off)",
     ),
+    reconstruction_field_of_view: Optional[bool] = typer.Option(
+        None,
+        "--reconstruction-field-of-view/--no-reconstruction-field-of-view",
+        help="with --reconstruction-counts: G's activity no less than zero counts, and the exact zeros where the "
+        "reoriented volume did not reach drawn from real slices of the same level (default off)",
+    ),
     steps_per_call: Optional[int] = typer.Option(None, min=1, help="training steps per compiled call"),
     precision: Optional[str] = typer.Option(
         None,
@@ -411,6 +417,7 @@ def train(
             generator_padding=generator_padding,
             reconstruction_counts=reconstruction_counts,
             reconstruction_resampled=reconstruction_resampled,
+            reconstruction_field_of_view=reconstruction_field_of_view,
             steps_per_call=steps_per_call,
             precision=precision,
             distribute=distribute or None,

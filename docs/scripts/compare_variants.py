@@ -42,6 +42,16 @@ VARIANTS = {
         "improved",
         {**REMEDIES, "generator_padding": "reflect", "reconstruction_counts": 15.0, "reconstruction_resampled": True},
     ),
+    "improved+remedies+reflect+scanner+resampled+fov": (
+        "improved",
+        {
+            **REMEDIES,
+            "generator_padding": "reflect",
+            "reconstruction_counts": 15.0,
+            "reconstruction_resampled": True,
+            "reconstruction_field_of_view": True,
+        },
+    ),
 }
 
 

@@ -24,6 +24,7 @@ _LATER_FIELDS = (
     "generator_padding",
     "reconstruction_counts",
     "reconstruction_resampled",
+    "reconstruction_field_of_view",
 )
 PRECISIONS = ("float32", "bfloat16", "float16")
 GENERATOR_PADDINGS = ("zeros", "reflect")
@@ -66,6 +67,8 @@ class GanConfig:
     # there; 0: off
     reconstruction_counts: float = 0.0
     reconstruction_resampled: bool = False  # then resampled at a random sub-pixel offset, as the reorientation does
+    # the drawn activity no less than zero counts; exact zeros from a real slice's field of view of the same level
+    reconstruction_field_of_view: bool = False
     # How the run is driven:
     checkpoint_every: int = 50
     steps_per_call: int = 16
@@ -96,6 +99,10 @@ class GanConfig:
         if self.reconstruction_resampled and not self.reconstruction_counts:
             raise ArgumentError(
                 "reconstruction_resampled resamples the reconstruction noise: set reconstruction_counts"
+            )
+        if self.reconstruction_field_of_view and not self.reconstruction_counts:
+            raise ArgumentError(
+                "reconstruction_field_of_view masks the reconstruction noise's slice: set reconstruction_counts"
             )
         if self.reconstruction_counts and (self.floored_output or self.clipped_tanh_output):
             raise ArgumentError(

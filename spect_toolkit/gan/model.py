@@ -17,6 +17,7 @@ from ..errors import ArgumentError
 from ..vocabulary import SLICE_SHAPE
 from .conditions import ConditionSpace
 from .config import GanConfig
+from .field_of_view import field_of_view_masks, mask_bank
 from .fused import FusedAdam
 from .networks import build_networks
 from .step import LOSS_NAMES
@@ -107,11 +108,22 @@ class FastGAN:
                     else []
                 )
                 self.step = keras.Variable(0, dtype="int32", trainable=False, name="step")
+                if data is not None and config.reconstruction_field_of_view:
+                    self._fill_field_of_view(data)
         finally:
             keras.mixed_precision.set_global_policy(policy)
         self.train_steps = (
             None if data is None else steps.Steps(self, data.device_arrays(config.balanced_patterns), mode)
         )
+
+    def _fill_field_of_view(self, data: TrainingSet) -> None:
+        """The generator's field-of-view masks, drawn from the training slices level by level (a resumed or loaded
+        run reads them back from its checkpoint)."""
+        levels = len(self.space.levels)
+        level_index = data.condition[:, :levels].argmax(axis=1) if levels > 1 else np.zeros(len(data), int)
+        inside = field_of_view_masks(data.slices, data.below, data.above)
+        layer = self.generator.get_layer("output_reconstruction")
+        layer.field_of_view.assign(mask_bank(inside, level_index, levels, self.config.seed))
 
     def _optimizer(self):
         c = self.config

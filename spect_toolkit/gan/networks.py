@@ -11,8 +11,9 @@ import keras
 from keras import layers, ops
 
 from ..tomography import noise_operators
-from ..vocabulary import SLICE_SHAPE
+from ..vocabulary import PATTERNS, SLICE_SHAPE
 from .config import GanConfig
+from .field_of_view import MASKS_PER_LEVEL
 from .fused import FusedBatchNormalization
 
 IMAGE_SIZE = SLICE_SHAPE[0]  # square slices
@@ -163,13 +164,18 @@ def build_generator(config: GanConfig, condition_size: int) -> keras.Model:
     else:
         image = layers.Activation("tanh", dtype="float32", name="output_tanh")(x)
         if config.reconstruction_counts:
-            image = ReconstructionNoise(
+            noise = ReconstructionNoise(
                 config.reconstruction_counts,
                 resample=config.reconstruction_resampled,
+                # the condition vector is the level one-hot (with several levels) then the pattern one-hot
+                field_of_view_levels=max(condition_size - len(PATTERNS), 1)
+                if config.reconstruction_field_of_view
+                else 0,
                 seed=config.seed + 7,
                 dtype="float32",
                 name="output_reconstruction",
-            )(image)
+            )
+            image = noise(image, y) if config.reconstruction_field_of_view else noise(image)
     return keras.Model([z, y], image, name="generator")
 
 
@@ -194,24 +200,41 @@ class ReconstructionNoise(layers.Layer):
     ``resample``: the clipped slice is then interpolated linearly at a random sub-pixel offset along rows and along
     columns, as the reorientation onto the AC-PC grid (same spacing, linear interpolation) resampled the clipped
     reconstruction: the finest noise is damped, and a zero stays exact only where its neighbours are zero too.
+
+    ``field_of_view_levels``: the drawn activity is taken as no less than zero counts (a background drawn below
+    zero gets the noise a real background has), and the exact zeros of the volume's edge come from a field of view
+    (:mod:`.field_of_view`) drawn among real slices' of the same level, which the layer then takes as its second
+    input, the condition vector (its first ``field_of_view_levels`` values are the level one-hot when there are
+    several levels). The masks are a non-trainable weight, filled from the training slices
+    (:meth:`FastGAN.__init__ <spect_toolkit.gan.model.FastGAN>`) and saved with the generator.
     """
 
-    def __init__(self, counts: float, resample: bool = False, seed: int = 0, **kwargs):
+    def __init__(self, counts: float, resample: bool = False, field_of_view_levels: int = 0, seed: int = 0, **kwargs):
         super().__init__(**kwargs)
         self.counts = float(counts)
         self.resample = bool(resample)
+        self.field_of_view_levels = int(field_of_view_levels)
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed)
 
-    def build(self, input_shape):
+    def build(self, x_shape, condition_shape=None):
         self.log_gain = self.add_weight(shape=(), initializer="zeros", name="log_gain")
+        if self.field_of_view_levels:
+            self.field_of_view = self.add_weight(
+                shape=(self.field_of_view_levels, MASKS_PER_LEVEL, IMAGE_SIZE, IMAGE_SIZE),
+                initializer="ones",
+                trainable=False,
+                name="field_of_view",
+            )
 
     def learned_counts(self) -> float:
         return self.counts * float(ops.convert_to_numpy(ops.exp(self.log_gain)))
 
-    def call(self, x):
+    def call(self, x, condition=None):
         line_sums, reconstruct = noise_operators(IMAGE_SIZE)
         image = ops.reshape(ops.cast(x, "float32"), (-1, IMAGE_SIZE * IMAGE_SIZE))
+        if self.field_of_view_levels:  # no exact zeros drawn: those come from the field of view below
+            image = image + ops.stop_gradient(ops.maximum(image, 0.0) - image)
         counts = ops.maximum(ops.stop_gradient(image), 0.0)  # below zero is no counts, not fewer: no less noise
         variance = ops.matmul(counts, line_sums) / self.counts
         z = keras.random.normal(ops.shape(variance), seed=self.seed_generator)
@@ -222,9 +245,23 @@ class ReconstructionNoise(layers.Layer):
         if self.resample:
             for axis in (1, 2):
                 clipped = self._interpolated(clipped, axis)
+        if self.field_of_view_levels:
+            clipped = clipped * self._drawn_field_of_view(condition)
         peak = ops.max(clipped, axis=(1, 2), keepdims=True)
         slices = 2.0 * clipped / ops.maximum(peak, 1e-6) - 1.0
         return slices[..., None]
+
+    def _drawn_field_of_view(self, condition):
+        """One mask per slice, drawn among its level's (after resampling: the real masks were read from resampled
+        slices)."""
+        n = ops.shape(condition)[0]
+        if self.field_of_view_levels > 1:
+            level = ops.argmax(condition[:, : self.field_of_view_levels], axis=1)
+        else:
+            level = ops.zeros((n,), "int32")
+        drawn = keras.random.randint((n,), 0, MASKS_PER_LEVEL, seed=self.seed_generator)
+        masks = ops.reshape(self.field_of_view, (-1, IMAGE_SIZE, IMAGE_SIZE))
+        return ops.take(masks, ops.cast(level, "int32") * MASKS_PER_LEVEL + drawn, axis=0)
 
     def _interpolated(self, slices, axis: int):
         """Each slice taken at ``k - d`` along ``axis`` for a random ``d`` in [0, 1), linearly between neighbours
@@ -236,7 +273,13 @@ class ReconstructionNoise(layers.Layer):
         return (1.0 - offset) * slices + offset * before
 
     def get_config(self):
-        return {**super().get_config(), "counts": self.counts, "resample": self.resample, "seed": self.seed}
+        return {
+            **super().get_config(),
+            "counts": self.counts,
+            "resample": self.resample,
+            "field_of_view_levels": self.field_of_view_levels,
+            "seed": self.seed,
+        }
 
 
 @keras.saving.register_keras_serializable(package="spect_toolkit")

@@ -1,0 +1,111 @@
+"""The field of view of reoriented slices: read from real slices, drawn for generated ones."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from spect_toolkit.errors import ArgumentError
+from spect_toolkit.gan import ConditionSpace, FastGAN, TrainingSet, checkpoint, make_config
+from spect_toolkit.gan.field_of_view import MASKS_PER_LEVEL, field_of_view_masks, mask_bank
+from spect_toolkit.gan.networks import ReconstructionNoise
+
+ROWS, COLS = np.mgrid[:64, :64]
+HEAD = ((ROWS - 34) / 20) ** 2 + ((COLS - 30) / 16) ** 2 < 1
+# outside a volume turned about its axis: a corner cut off along a straight edge, and a band along the bottom
+OUTSIDE = (ROWS + COLS < 14) | (ROWS > 60)
+
+
+def cut_slices(n: int, rng: np.random.Generator, outside: np.ndarray = OUTSIDE, background: float = 0.2) -> np.ndarray:
+    """``n`` slices of a head in clipped noise, zero ``outside``; each slice's noise zeros fall on their own (at a
+    background of 0.2, a tenth of it)."""
+    slices = np.where(HEAD, 1.0, background) + rng.normal(0.0, 0.15, (n, 64, 64))
+    slices = np.maximum(slices, 0.0)
+    slices[:, outside] = 0.0
+    return slices.astype(np.float32)
+
+
+def test_the_field_of_view_is_where_a_slice_and_both_neighbours_are_zero_out_to_the_border():
+    rng = np.random.default_rng(0)
+    slices, below, above = cut_slices(1, rng), cut_slices(1, rng), cut_slices(1, rng)
+    # a noise zero that happens to fall on all three slices inside the head's surroundings is not the edge
+    for s in (slices, below, above):
+        s[0, 20:22, 5:7] = 0.0
+    zero_on_three = (slices <= 0) & (below <= 0) & (above <= 0)
+    assert zero_on_three[0, ~OUTSIDE].sum() >= 4  # the test has noise zeros common to all three to tell apart
+    inside = field_of_view_masks(slices, below, above)
+    np.testing.assert_array_equal(inside[0], ~OUTSIDE)
+    # zeros in the slice alone (the noise's) are not outside
+    assert (slices[0, ~HEAD & ~OUTSIDE] == 0).mean() > 0.05
+    with pytest.raises(ValueError, match="alike"):
+        field_of_view_masks(slices, below[:, :32], above)
+
+
+def test_the_bank_draws_each_levels_masks_from_that_levels_slices():
+    inside = np.stack([~OUTSIDE, np.ones((64, 64), bool), ~OUTSIDE])
+    bank = mask_bank(inside, np.array([0, 2, 0]), levels=3, seed=1)
+    assert bank.shape == (3, MASKS_PER_LEVEL, 64, 64) and bank.dtype == np.float32
+    np.testing.assert_array_equal(bank[0], np.broadcast_to(~OUTSIDE, bank[0].shape))
+    np.testing.assert_array_equal(bank[1], 1.0)  # no slices at this level: the whole slice
+    np.testing.assert_array_equal(bank[2], 1.0)
+
+
+def test_with_a_field_of_view_the_background_gets_real_noise_and_the_edge_its_exact_zeros():
+    """Without the field of view a background drawn below zero comes out all zeros; with it, below zero is zero
+    counts, with the noise a real background has, and exact zeros lie where the drawn mask of the slice's own level
+    says the volume did not reach."""
+    noise = ReconstructionNoise(15.0, field_of_view_levels=2, seed=1)
+    condition = np.repeat(np.eye(5, dtype=np.float32)[[0, 1]], 16, axis=0)  # 16 slices at each of two levels
+    noise.build((32, 64, 64, 1), condition.shape)
+    noise.field_of_view.assign(
+        np.stack([np.ones((MASKS_PER_LEVEL, 64, 64)), np.broadcast_to(~OUTSIDE, (MASKS_PER_LEVEL, 64, 64))])
+    )
+    drawn = np.where(HEAD, 0.5, -0.5).astype(np.float32)[None, :, :, None].repeat(32, axis=0)
+    out = np.asarray(noise(drawn, condition))[..., 0]
+    np.testing.assert_array_equal(out.max(axis=(1, 2)), 1.0)
+    np.testing.assert_array_equal(out[16:, OUTSIDE], -1.0)
+    background = ~HEAD & ~OUTSIDE
+    for level in (slice(0, 16), slice(16, 32)):
+        assert 0.3 < (out[level][:, background] == -1.0).mean() < 0.7  # noise clipped at zero counts, as real
+    assert (out[:16, OUTSIDE] == -1.0).mean() < 0.7  # level 0's mask is the whole slice
+
+    without = ReconstructionNoise(15.0, seed=1)
+    np.testing.assert_array_equal(np.asarray(without(drawn))[..., 0][:, ~HEAD], -1.0)
+
+    x = tf.Variable(drawn[:2])
+    with tf.GradientTape() as tape:
+        total = tf.reduce_sum(noise(x, condition[:2]))
+    by_pixel = np.asarray(tape.gradient(total, x))[..., 0]
+    assert np.all(by_pixel[:, background] != 0.0)  # a pixel drawn below zero can still come up
+    with pytest.raises(ArgumentError, match="set reconstruction_counts"):
+        make_config("improved", reconstruction_field_of_view=True)
+
+
+def test_a_gan_with_the_field_of_view_fills_it_from_its_training_slices_and_keeps_it(tmp_path):
+    rng = np.random.default_rng(2)
+    # few noise zeros, so that none lies on all three slices beside the edge and joins it
+    cer = [cut_slices(6, rng, background=0.4) for _ in range(3)]  # below, slice, above
+    cor = [cut_slices(6, rng, outside=np.zeros((64, 64), bool), background=0.4) for _ in range(3)]
+    below, slices, above = (np.concatenate([c, k]) for c, k in zip(cer, cor))
+    space = ConditionSpace(("CER", "COR"))
+    data = TrainingSet.from_arrays(slices, below, above, ["CER"] * 6 + ["COR"] * 6, ["normal"] * 12, space)
+    config = make_config(
+        "improved", width=4, levels=space.levels, reconstruction_counts=15.0, reconstruction_field_of_view=True
+    )
+    gan = FastGAN(config, space, data)
+    bank = np.asarray(gan.generator.get_layer("output_reconstruction").field_of_view)
+    np.testing.assert_array_equal(bank[0], np.broadcast_to(~OUTSIDE, bank[0].shape))
+    np.testing.assert_array_equal(bank[1], 1.0)
+    assert "field_of_view" in {v.name for v in gan.generator.weights}
+
+    z = rng.standard_normal((4, config.latent_dim)).astype(np.float32)
+    images = gan.generate(z, space.vectors(["CER"] * 4, ["normal"] * 4))
+    np.testing.assert_array_equal(images[:, OUTSIDE], 0.0)
+    np.testing.assert_array_equal(images.max(axis=(1, 2)), 1.0)
+
+    checkpoint.save(tmp_path / "g.npz", gan.generator_state(), epoch=1)
+    loaded = FastGAN(config, space)  # no training slices: the masks come from the checkpoint
+    np.testing.assert_array_equal(np.asarray(loaded.generator.get_layer("output_reconstruction").field_of_view), 1.0)
+    checkpoint.load(tmp_path / "g.npz", loaded.generator_state())
+    np.testing.assert_array_equal(np.asarray(loaded.generator.get_layer("output_reconstruction").field_of_view), bank)

@@ -286,6 +286,10 @@ def test_cli_train_and_generate(ingested, tmp_path):
         app, ["train", str(work / "manifest.parquet"), "--out", str(tmp_path / "r5"), "--reconstruction-resampled"]
     )
     assert alone.exit_code == 2 and "set reconstruction_counts" in " ".join(alone.output.split())
+    unmasked = CliRunner().invoke(
+        app, ["train", str(work / "manifest.parquet"), "--out", str(tmp_path / "r6"), "--reconstruction-field-of-view"]
+    )
+    assert unmasked.exit_code == 2 and "masks the reconstruction noise" in " ".join(unmasked.output.split())
     none = CliRunner().invoke(app, ["train", str(work / "manifest.parquet"), "--out", str(tmp_path / "r3"), "--resume"])
     assert none.exit_code == 1 and "nothing to resume" in " ".join(none.output.split())
 

@@ -65,7 +65,8 @@ def main() -> None:
         )
 
     report("held-out slices", real)
-    report("generated", (np.asarray(noise(drawn))[..., 0] + 1) / 2)
+    inputs = (drawn, condition) if noise.field_of_view_levels else (drawn,)  # the field of view is drawn by level
+    report("generated", (np.asarray(noise(*inputs))[..., 0] + 1) / 2)
     for resample in (False, True):
         layer = ReconstructionNoise(noise.learned_counts(), resample=resample, seed=args.seed)
         raised = (np.asarray(layer(np.maximum(drawn, 0.0)))[..., 0] + 1) / 2

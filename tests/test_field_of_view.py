@@ -38,7 +38,7 @@ def test_the_field_of_view_is_where_a_slice_and_both_neighbours_are_zero_out_to_
     np.testing.assert_array_equal(inside[0], ~OUTSIDE)
     # zeros in the slice alone (the noise's) are not outside
     assert (slices[0, ~HEAD & ~OUTSIDE] == 0).mean() > 0.05
-    with pytest.raises(ValueError, match="alike"):
+    with pytest.raises(ArgumentError, match="alike"):
         field_of_view_masks(slices, below[:, :32], above)
 
 

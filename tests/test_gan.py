@@ -40,6 +40,9 @@ def test_condition_vectors_match_table_2_of_the_paper():
     for pattern, bits in {"normal": "100", "unilateral": "010", "bilateral": "001"}.items():
         assert b.vector("COR", pattern).tolist() == [float(x) for x in bits]
     assert (a.size, b.size) == (6, 3)
+    levels = ["COR", "CER", "BG", "COR"]
+    assert a.level_index(a.vectors(levels, ["bilateral", "normal", "unilateral", "normal"])).tolist() == [2, 0, 1, 2]
+    assert b.level_index(b.vectors(["COR"] * 2, ["bilateral", "normal"])).tolist() == [0, 0]
     assert ConditionSpace(("COR", "CER")).levels == ("CER", "COR")  # the paper's order whatever the input order
     with pytest.raises(ArgumentError, match="level 'CER' is not in this model's data set"):
         b.vector("CER", "normal")

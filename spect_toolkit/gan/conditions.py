@@ -47,6 +47,13 @@ class ConditionSpace:
         level_part = np.eye(len(self.levels))[self.levels.index(level)] if len(self.levels) > 1 else np.zeros(0)
         return np.concatenate([level_part, np.eye(len(PATTERNS))[PATTERNS.index(pattern)]]).astype(np.float32)
 
+    def level_index(self, vectors: np.ndarray) -> np.ndarray:
+        """Each vector's level as its index in ``levels`` (all 0 with one level, whose vectors carry none)."""
+        vectors = np.asarray(vectors)
+        if len(self.levels) == 1:
+            return np.zeros(len(vectors), int)
+        return vectors[:, : len(self.levels)].argmax(axis=1)
+
     def vectors(self, levels, patterns) -> np.ndarray:
         """Stacked vectors for paired sequences of levels and patterns, shape (n, size)."""
         table = {condition: self.vector(*condition) for condition in self.conditions}

@@ -12,6 +12,8 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
+from ..errors import ArgumentError
+
 MASKS_PER_LEVEL = 64  # drawn from the training slices of each level, kept with the generator's weights
 
 
@@ -20,7 +22,7 @@ def field_of_view_masks(slices: np.ndarray, below: np.ndarray, above: np.ndarray
     beside (same shapes; zero counts exactly 0)."""
     slices, below, above = (np.asarray(a) for a in (slices, below, above))
     if not slices.shape == below.shape == above.shape or slices.ndim != 3:
-        raise ValueError(
+        raise ArgumentError(
             f"slices and neighbours must be (n, H, W) alike, got {slices.shape}, {below.shape}, {above.shape}"
         )
     zero_on_three = (slices <= 0) & (below <= 0) & (above <= 0)

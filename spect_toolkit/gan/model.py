@@ -119,11 +119,9 @@ class FastGAN:
     def _fill_field_of_view(self, data: TrainingSet) -> None:
         """The generator's field-of-view masks, drawn from the training slices level by level (a resumed or loaded
         run reads them back from its checkpoint)."""
-        levels = len(self.space.levels)
-        level_index = data.condition[:, :levels].argmax(axis=1) if levels > 1 else np.zeros(len(data), int)
         inside = field_of_view_masks(data.slices, data.below, data.above)
-        layer = self.generator.get_layer("output_reconstruction")
-        layer.field_of_view.assign(mask_bank(inside, level_index, levels, self.config.seed))
+        bank = mask_bank(inside, self.space.level_index(data.condition), len(self.space.levels), self.config.seed)
+        self.generator.get_layer("output_reconstruction").field_of_view.assign(bank)
 
     def _optimizer(self):
         c = self.config

@@ -365,6 +365,12 @@ def train(
         help="with --reconstruction-counts: G's activity no less than zero counts, and the exact zeros where the "
         "reoriented volume did not reach drawn from real slices of the same level (default off)",
     ),
+    reconstruction_of_activity: Optional[bool] = typer.Option(
+        None,
+        "--reconstruction-of-activity/--no-reconstruction-of-activity",
+        help="with --reconstruction-counts: G's slice taken as the activity and reconstructed (projected and "
+        "filtered back-projected) as its noise is, so that its finest band is the scanner's noise alone (default off)",
+    ),
     steps_per_call: Optional[int] = typer.Option(None, min=1, help="training steps per compiled call"),
     precision: Optional[str] = typer.Option(
         None,
@@ -418,6 +424,7 @@ def train(
             reconstruction_counts=reconstruction_counts,
             reconstruction_resampled=reconstruction_resampled,
             reconstruction_field_of_view=reconstruction_field_of_view,
+            reconstruction_of_activity=reconstruction_of_activity,
             steps_per_call=steps_per_call,
             precision=precision,
             distribute=distribute or None,

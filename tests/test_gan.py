@@ -293,6 +293,10 @@ def test_cli_train_and_generate(ingested, tmp_path):
         app, ["train", str(work / "manifest.parquet"), "--out", str(tmp_path / "r6"), "--reconstruction-field-of-view"]
     )
     assert unmasked.exit_code == 2 and "masks the reconstruction noise" in " ".join(unmasked.output.split())
+    unreconstructed = CliRunner().invoke(
+        app, ["train", str(work / "manifest.parquet"), "--out", str(tmp_path / "r7"), "--reconstruction-of-activity"]
+    )
+    assert unreconstructed.exit_code == 2 and "reconstructs the slice" in " ".join(unreconstructed.output.split())
     none = CliRunner().invoke(app, ["train", str(work / "manifest.parquet"), "--out", str(tmp_path / "r3"), "--resume"])
     assert none.exit_code == 1 and "nothing to resume" in " ".join(none.output.split())
 

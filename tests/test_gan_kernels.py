@@ -357,3 +357,42 @@ def test_reconstruction_noise_adds_the_scanners_noise_then_clips_and_normalises_
     images = gan.generate(z, gan.space.vectors(["COR"] * 3, ["normal"] * 3))
     np.testing.assert_array_equal(images.max(axis=(1, 2)), 1.0)
     assert images.min() == 0.0
+
+
+def test_reconstruction_of_activity_is_the_phantoms_noiseless_reconstruction_and_filters_away_the_finest_texture():
+    """With ``reconstruct_activity`` the drawn slice is reconstructed as the phantom reconstructs a noiseless
+    activity (its own 90-view projector and filtered back-projection, a separate code path); a texture at the
+    finest frequencies, which the generator can draw and no reconstruction keeps, does not come through."""
+    from spect_toolkit.gan.networks import ReconstructionNoise
+    from spect_toolkit.phantom.physics import Scanner, fbp, project
+
+    rows, cols = np.mgrid[:64, :64]
+    head = ((rows - 34) / 20) ** 2 + ((cols - 30) / 16) ** 2 < 1
+    cortex = head & (((rows - 34) / 14) ** 2 + ((cols - 30) / 10) ** 2 > 1)
+    activity = np.where(cortex, 0.9, np.where(head, 0.4, 0.0)).astype(np.float32)
+    checkerboard = 0.3 * (-1.0) ** (rows + cols) * np.exp(-((rows - 34) ** 2 + (cols - 30) ** 2) / 2 / 8**2)
+    drawn = np.stack([activity, activity + checkerboard]).astype(np.float32)[..., None]
+
+    def slices(reconstruct_activity: bool) -> np.ndarray:  # at 1e9 counts the noise is below float32's grain
+        noise = ReconstructionNoise(1e9, reconstruct_activity=reconstruct_activity, seed=1)
+        return (np.asarray(noise(drawn))[..., 0] + 1) / 2
+
+    reconstructed = fbp(project(activity[None].astype(np.float64), Scanner()), Scanner())[0].clip(0, None)
+    plain, through = slices(False), slices(True)
+    np.testing.assert_allclose(through[0], reconstructed / reconstructed.max(), atol=1e-4)
+    assert np.abs(plain[0] - activity / activity.max()).max() < 1e-4  # without the option: passed as drawn
+    assert np.abs(plain[1] - plain[0]).max() > 0.3  # the texture comes through as drawn
+    assert np.abs(through[1] - through[0]).max() < 0.03  # and is filtered away by the reconstruction
+
+    x = tf.Variable(drawn)
+    noise = ReconstructionNoise(15.0, reconstruct_activity=True, seed=1)
+    with tf.GradientTape() as tape:
+        total = tf.reduce_sum(noise(x) * drawn)
+    assert np.abs(np.asarray(tape.gradient(total, x))).max() > 0  # reconstruction is linear: the gradient passes
+    assert ReconstructionNoise.from_config(noise.get_config()).reconstruct_activity
+    with pytest.raises(ArgumentError, match="reconstructs the slice beside its noise"):
+        make_config("improved", reconstruction_of_activity=True)
+    assert (
+        make_config("improved", reconstruction_counts=15.0, reconstruction_of_activity=True).hash
+        != make_config("improved", reconstruction_counts=15.0).hash
+    )

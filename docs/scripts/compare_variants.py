@@ -52,6 +52,17 @@ VARIANTS = {
             "reconstruction_field_of_view": True,
         },
     ),
+    "improved+remedies+reflect+scanner+resampled+fov+activity": (
+        "improved",
+        {
+            **REMEDIES,
+            "generator_padding": "reflect",
+            "reconstruction_counts": 15.0,
+            "reconstruction_resampled": True,
+            "reconstruction_field_of_view": True,
+            "reconstruction_of_activity": True,
+        },
+    ),
 }
 
 

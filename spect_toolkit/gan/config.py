@@ -25,6 +25,7 @@ _LATER_FIELDS = (
     "reconstruction_counts",
     "reconstruction_resampled",
     "reconstruction_field_of_view",
+    "reconstruction_of_activity",
 )
 PRECISIONS = ("float32", "bfloat16", "float16")
 GENERATOR_PADDINGS = ("zeros", "reflect")
@@ -69,6 +70,8 @@ class GanConfig:
     reconstruction_resampled: bool = False  # then resampled at a random sub-pixel offset, as the reorientation does
     # the drawn activity no less than zero counts; exact zeros from a real slice's field of view of the same level
     reconstruction_field_of_view: bool = False
+    # the drawn slice reconstructed as the activity (projected and filtered back-projected), not only its noise
+    reconstruction_of_activity: bool = False
     # How the run is driven:
     checkpoint_every: int = 50
     steps_per_call: int = 16
@@ -103,6 +106,10 @@ class GanConfig:
         if self.reconstruction_field_of_view and not self.reconstruction_counts:
             raise ArgumentError(
                 "reconstruction_field_of_view masks the reconstruction noise's slice: set reconstruction_counts"
+            )
+        if self.reconstruction_of_activity and not self.reconstruction_counts:
+            raise ArgumentError(
+                "reconstruction_of_activity reconstructs the slice beside its noise: set reconstruction_counts"
             )
         if self.reconstruction_counts and (self.floored_output or self.clipped_tanh_output):
             raise ArgumentError(

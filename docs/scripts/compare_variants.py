@@ -23,6 +23,9 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 REMEDIES = dict(minibatch_std=True, balanced_patterns=True, mirror_generated=True)
+SCANNER = {**REMEDIES, "generator_padding": "reflect", "reconstruction_counts": 15.0}
+RESAMPLED = {**SCANNER, "reconstruction_resampled": True}
+FIELD_OF_VIEW = {**RESAMPLED, "reconstruction_field_of_view": True}
 VARIANTS = {
     "paper": ("paper", {}),
     "paper+remedies": ("paper", REMEDIES),
@@ -34,34 +37,13 @@ VARIANTS = {
     "improved+remedies+unshifted": ("improved", {**REMEDIES, "ap_shift": 0}),
     "improved+remedies+fine": ("improved", {**REMEDIES, "full_resolution_convs": 2}),
     "improved+remedies+reflect": ("improved", {**REMEDIES, "generator_padding": "reflect"}),
-    "improved+remedies+reflect+scanner": (
-        "improved",
-        {**REMEDIES, "generator_padding": "reflect", "reconstruction_counts": 15.0},
-    ),
-    "improved+remedies+reflect+scanner+resampled": (
-        "improved",
-        {**REMEDIES, "generator_padding": "reflect", "reconstruction_counts": 15.0, "reconstruction_resampled": True},
-    ),
-    "improved+remedies+reflect+scanner+resampled+fov": (
-        "improved",
-        {
-            **REMEDIES,
-            "generator_padding": "reflect",
-            "reconstruction_counts": 15.0,
-            "reconstruction_resampled": True,
-            "reconstruction_field_of_view": True,
-        },
-    ),
+    # the reconstruction layer's options, each added to the one before
+    "improved+remedies+reflect+scanner": ("improved", SCANNER),
+    "improved+remedies+reflect+scanner+resampled": ("improved", RESAMPLED),
+    "improved+remedies+reflect+scanner+resampled+fov": ("improved", FIELD_OF_VIEW),
     "improved+remedies+reflect+scanner+resampled+fov+activity": (
         "improved",
-        {
-            **REMEDIES,
-            "generator_padding": "reflect",
-            "reconstruction_counts": 15.0,
-            "reconstruction_resampled": True,
-            "reconstruction_field_of_view": True,
-            "reconstruction_of_activity": True,
-        },
+        {**FIELD_OF_VIEW, "reconstruction_of_activity": True},
     ),
 }
 

@@ -559,12 +559,16 @@ def evaluate(
     out: Path = typer.Option(..., help="report folder: report.html, metrics.json, slices.csv"),
     split: str = typer.Option("holdout", help="real slices to compare with: holdout or train (split by patient)"),
     seed: int = typer.Option(0, help="seed of the evaluation networks and resampling"),
+    c2st_repeats: int = typer.Option(
+        1, min=1, help="two-sample AUC as the mean of N classifiers (one classifier's AUC swings with its seed)"
+    ),
 ) -> None:
     """Compare synthetic slices with real ones: the paper's statistics and figures, and measures beyond them."""
     from .evaluate import evaluate as run_evaluation
 
     start = time.perf_counter()
-    result = run_evaluation(real, _synthetic_sets(synthetic), out, split=split, seed=seed, show_progress=True)
+    sets = _synthetic_sets(synthetic)
+    result = run_evaluation(real, sets, out, split=split, seed=seed, show_progress=True, c2st_repeats=c2st_repeats)
     console.print(f"evaluated in {time.perf_counter() - start:.0f} s; report: {result.report}")
     for g in result.groups.values():
         console.print(

@@ -8,8 +8,9 @@ seed after another. The last checkpoint of every run is compared with the held-o
 selected on those slices first, so none of the variants is scored on data it was chosen by. One ``evaluate`` per
 seed puts that seed's variants in one feature space; the Frechet distance and two-sample AUC are also averaged
 over the last ``--last-checkpoints`` checkpoints (``measures_over_epochs``), since one checkpoint's value swings
-with the checkpoint. Prints a line per run and writes ``variants.json``; a second call trains and scores only
-what is missing.
+with the checkpoint; ``--c2st-repeats`` makes the last checkpoint's AUC the mean of several classifiers, whose
+AUCs on the same slices differ by their seed. Prints a line per run and writes ``variants.json``; a second call
+trains and scores only what is missing.
 """
 
 from __future__ import annotations
@@ -60,6 +61,9 @@ def main() -> None:
     parser.add_argument("--precision", default="bfloat16")
     parser.add_argument("--checkpoint-every", type=int, default=5)
     parser.add_argument("--last-checkpoints", type=int, default=3, help="also scored: the mean over the last N")
+    parser.add_argument(
+        "--c2st-repeats", type=int, default=1, help="the last checkpoint's two-sample AUC as the mean of N classifiers"
+    )
     args = parser.parse_args()
     # Here, not at the top: reproduce_paper.py imports VARIANTS before it chooses the Keras backend.
     from spect_toolkit.evaluate import evaluate
@@ -96,10 +100,13 @@ def main() -> None:
         scored = {}  # entries of another two-sample test are scored again: their AUCs do not compare
         for name in args.variants:
             entry = results.setdefault(name, {}).get(str(seed))
-            scored[name] = entry if entry and entry.get("two_sample_test") == two_sample_label() else None
+            scored[name] = (
+                entry if entry and entry.get("two_sample_test") == two_sample_label(repeats=args.c2st_repeats) else None
+            )
         if not all(scored.values()):  # one evaluate for the seed: its variants in one feature space
             samples = {name: generate(out / f"seed{seed}" / name, like=real_train, seed=seed) for name in args.variants}
-            evaluation = evaluate(manifest, samples, out / f"seed{seed}" / "report", split="holdout", seed=seed)
+            report = out / f"seed{seed}" / "report"
+            evaluation = evaluate(manifest, samples, report, split="holdout", seed=seed, c2st_repeats=args.c2st_repeats)
             for name, group in evaluation.metrics["groups"].items():
                 two = group["two_sample"]
                 scored[name] = results[name][str(seed)] = {
@@ -107,6 +114,7 @@ def main() -> None:
                     "frechet_distance": group["frechet_distance"],
                     "two_sample_auc": two["auc"],
                     "auc_ci": [two["auc_low"], two["auc_high"]],
+                    "auc_repeats": two["auc_repeats"],
                     "two_sample_test": two["test"],
                     "memorised": group["memorisation"]["share_below"],
                     "conditional_accuracy": group["conditional_accuracy"],
@@ -120,6 +128,7 @@ def main() -> None:
             print(
                 f"seed {seed} {name}: epoch {entry['epoch']} Frechet {entry['frechet_distance']:.2f} "
                 f"AUC {entry['two_sample_auc']:.3f} [{entry['auc_ci'][0]:.3f}, {entry['auc_ci'][1]:.3f}]"
+                + _repeats(entry.get("auc_repeats", []))
                 + (
                     f"; mean of epochs {last['epochs']}: Frechet {last['frechet_distance']:.2f}, "
                     f"AUC {last['two_sample_auc']:.3f}"
@@ -129,6 +138,10 @@ def main() -> None:
                 flush=True,
             )
             (out / "variants.json").write_text(json.dumps(results, indent=2, default=float) + "\n")
+
+
+def _repeats(values: list[float]) -> str:
+    return f" (mean of {len(values)}: {min(values):.3f}-{max(values):.3f})" if len(values) > 1 else ""
 
 
 def last_checkpoints(run_dir: Path, held_out, manifest, seed: int, count: int) -> dict:

@@ -72,7 +72,8 @@ def two_sample_auc(
     boot: int = 1000,
     real_groups: np.ndarray | None = None,
     synthetic_groups: np.ndarray | None = None,
-) -> dict[str, float | int | str]:
+    repeats: int = 1,
+) -> dict[str, float | int | str | list[float]]:
     """Classifier two-sample test: a CNN learns real against synthetic on all folds but one and scores the
     held-out fold; AUC over every held-out score, with a 95 % bootstrap interval. 0.5: indistinguishable. The CNN
     trains ``epochs`` passes, more where a pass is shorter than ``C2ST_MIN_BATCHES`` batches
@@ -84,14 +85,63 @@ def two_sample_auc(
     patients then score well above 0.5 once the classifier is trained long enough to learn them.
 
     ``synthetic_groups`` does the same for the other sample, where it is real slices too (a control: two real
-    samples of different patients, both grouped, are a null and should score near 0.5)."""
+    samples of different patients, both grouped, are a null and should score near 0.5).
+
+    ``repeats``: the whole test run that many times, each with its own draw of slices, folds and classifier
+    initialisation; ``auc`` is their mean and ``auc_repeats`` each one. One classifier's AUC on the same slices
+    swings with its seed (0.80-0.91 over five seeds for one checkpoint, docs/gan.md), so near 0.5 one fit can
+    flatter a generator. The interval is then the bootstrap's of the mean: each draw resamples the patients (or
+    slices) once and scores every repeat on that one resample."""
+    if repeats < 1:
+        raise ArgumentError(f"repeats must be at least 1, got {repeats}")
     for groups, sample, name in ((real_groups, real, "real"), (synthetic_groups, synthetic, "synthetic")):
         if groups is not None and len(groups) != len(sample):
             raise ArgumentError(f"{len(groups)} patient labels for {len(sample)} {name} slices")
     rng = np.random.default_rng(seed)
     n = min(len(real), len(synthetic))
-    real_pick = rng.choice(len(real), n, replace=False)
-    synthetic_pick = rng.choice(len(synthetic), n, replace=False)
+    picks, fits = [], []
+    for r in range(repeats):
+        # the first repeat is the single test's own draw, so that repeats=1 is the single test
+        draw = rng if r == 0 else np.random.default_rng([seed, r])
+        pick = draw.choice(len(real), n, replace=False), draw.choice(len(synthetic), n, replace=False)
+        picks.append(pick)
+        groups = real_groups, synthetic_groups
+        fits.append(_scored_folds((real, synthetic), pick, groups, folds, epochs, seed + r * folds, draw))
+    labels = np.repeat([0, 1], n)
+    real_clusters = _shared_clusters([p for p, _ in picks], real_groups)
+    synthetic_clusters = _shared_clusters([p for _, p in picks], synthetic_groups)
+    offset = max(c.max() for c in real_clusters) + 1
+    count = offset + max(c.max() for c in synthetic_clusters) + 1
+    clusters = [np.concatenate([r, offset + s]) for r, s in zip(real_clusters, synthetic_clusters)]
+    values = [auc(scores[labels == 1], scores[labels == 0]) for scores, _ in fits]
+    draws = []
+    for _ in range(boot):
+        weight = np.bincount(rng.integers(0, count, count), minlength=count)
+        drawn = []
+        for (scores, _), cluster in zip(fits, clusters):
+            y, s = np.repeat(labels, weight[cluster]), np.repeat(scores, weight[cluster])
+            if not 0 < y.sum() < len(y):
+                break
+            drawn.append(auc(s[y == 1], s[y == 0]))
+        else:
+            draws.append(float(np.mean(drawn)))
+    low, high = np.percentile(draws, [2.5, 97.5])
+    return {
+        "auc": float(np.mean(values)),
+        "auc_low": float(low),
+        "auc_high": float(high),
+        "auc_repeats": values,
+        "n_per_class": int(n),
+        "classifier_steps": min(steps for _, steps in fits),
+        "test": two_sample_label(epochs, by_patient=real_groups is not None, repeats=repeats),
+    }
+
+
+def _scored_folds(samples, picks, groups, folds: int, epochs: int, seed: int, rng) -> tuple[np.ndarray, int]:
+    """Each picked slice's held-out score (the real sample's picks first) and the fewest optimiser steps of a
+    fold; ``samples``, ``picks`` and ``groups``: (real, synthetic) pairs."""
+    (real, synthetic), (real_pick, synthetic_pick), (real_groups, synthetic_groups) = samples, picks, groups
+    n = len(real_pick)
     images = np.concatenate([real[real_pick], synthetic[synthetic_pick]])
     labels = np.repeat([0, 1], n)
     real_clusters = _clusters(real_groups, real_pick)
@@ -104,24 +154,7 @@ def two_sample_auc(
         steps.append(int(model.optimizer.iterations.numpy()))
         logits = features.predict_logits(model, images[fold == f])
         scores[fold == f] = logits[:, 1] - logits[:, 0]
-    value = auc(scores[labels == 1], scores[labels == 0])
-    members = np.split(np.argsort(clusters, kind="stable"), np.cumsum(np.bincount(clusters))[:-1])
-    draws = []
-    for _ in range(boot):
-        pick = np.concatenate([members[c] for c in rng.integers(0, len(members), len(members))])
-        s, y = scores[pick], labels[pick]
-        if 0 < y.sum() < len(y):
-            draws.append(auc(s[y == 1], s[y == 0]))
-    low, high = np.percentile(draws, [2.5, 97.5])
-    test = two_sample_label(epochs, by_patient=real_groups is not None)
-    return {
-        "auc": value,
-        "auc_low": float(low),
-        "auc_high": float(high),
-        "n_per_class": int(n),
-        "classifier_steps": min(steps),
-        "test": test,
-    }
+    return scores, min(steps)
 
 
 def _clusters(groups: np.ndarray | None, pick: np.ndarray) -> np.ndarray:
@@ -131,10 +164,24 @@ def _clusters(groups: np.ndarray | None, pick: np.ndarray) -> np.ndarray:
     return np.unique(np.asarray(groups)[pick], return_inverse=True)[1]
 
 
-def two_sample_label(epochs: int = C2ST_EPOCHS, by_patient: bool = True) -> str:
+def _shared_clusters(picks: list[np.ndarray], groups: np.ndarray | None) -> list[np.ndarray]:
+    """:func:`_clusters` numbered across several draws, so that one bootstrap resample means the same patients (or
+    slices) in each: patients in sorted order, slices in the order of their first draw (so that a single draw's
+    numbers are :func:`_clusters`')."""
+    keys = np.concatenate([np.asarray(groups)[p] if groups is not None else p for p in picks])
+    values, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
+    if groups is None:
+        rank = np.empty(len(values), dtype=int)
+        rank[np.argsort(first, kind="stable")] = np.arange(len(values))
+        inverse = rank[inverse]
+    return np.split(inverse, np.cumsum([len(p) for p in picks])[:-1])
+
+
+def two_sample_label(epochs: int = C2ST_EPOCHS, by_patient: bool = True, repeats: int = 1) -> str:
     """How an AUC was measured (carried in every result), so that stored AUCs of different tests are not mixed."""
     folded = "by patient" if by_patient else "slice by slice"
-    return f"classifier {epochs} epochs of at least {C2ST_MIN_BATCHES} batches, real slices folded {folded}"
+    label = f"classifier {epochs} epochs of at least {C2ST_MIN_BATCHES} batches, real slices folded {folded}"
+    return label if repeats == 1 else f"{label}, mean of {repeats} repeats"
 
 
 def nearest_distances(queries: np.ndarray, reference: np.ndarray, chunk: int = 512) -> tuple[np.ndarray, np.ndarray]:

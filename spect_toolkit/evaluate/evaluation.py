@@ -95,9 +95,12 @@ def evaluate(
     c2st_epochs: int = distances.C2ST_EPOCHS,
     seed: int = 0,
     show_progress: bool = False,
+    c2st_repeats: int = 1,
 ) -> Evaluation:
     """Compare the real slices of ``split`` with each synthetic set; write ``report.html``, ``metrics.json`` and
-    ``slices.csv`` to ``out``. Feature, judge and utility networks learn from the training split only."""
+    ``slices.csv`` to ``out``. Feature, judge and utility networks learn from the training split only.
+    ``c2st_repeats``: the two-sample test's AUC is the mean of that many classifiers
+    (:func:`~spect_toolkit.evaluate.distances.two_sample_auc`); one classifier's AUC swings with its seed."""
     manifest = real_manifest if isinstance(real_manifest, pd.DataFrame) else load_manifest(real_manifest)
     if split not in ("train", "holdout"):
         raise ArgumentError(f"split must be train or holdout, got {split!r}")
@@ -147,7 +150,12 @@ def evaluate(
             }
             advance(1)
             result["two_sample"] = distances.two_sample_auc(
-                reference.images, samples.images, epochs=c2st_epochs, seed=seed, real_groups=reference.patient
+                reference.images,
+                samples.images,
+                epochs=c2st_epochs,
+                seed=seed,
+                real_groups=reference.patient,
+                repeats=c2st_repeats,
             )
             advance(1)
             audit = distances.memorisation_audit(

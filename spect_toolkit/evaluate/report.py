@@ -60,10 +60,19 @@ def _group_table(metrics: dict) -> str:
             f"<td>{g['frechet_distance']:.2f}</td><td>{g['kernel_distance']:.3f}</td><td>{g['precision']:.2f}</td>"
             f"<td>{g['recall']:.2f}</td><td>{g['coverage']:.2f}</td>"
             f"<td>{c['level']:.2f} / {c['pattern']:.2f} / {c['both']:.2f}</td>"
-            f"<td>{t['auc']:.2f} [{t['auc_low']:.2f}, {t['auc_high']:.2f}]</td><td>{m['share_below']:.3f}</td>"
+            f"<td>{t['auc']:.2f} [{t['auc_low']:.2f}, {t['auc_high']:.2f}]{_repeats(t)}</td>"
+            f"<td>{m['share_below']:.3f}</td>"
             f"<td>{u['trained_on_synthetic']:.2f} / {u['trained_on_real']:.2f}</td></tr>"
         )
     return f"<table>{head}{''.join(rows)}</table>"
+
+
+def _repeats(test: dict) -> str:
+    """Where the AUC is a mean of several classifiers, their range: one classifier's AUC swings with its seed."""
+    values = test.get("auc_repeats", [])
+    if len(values) < 2:
+        return ""
+    return f"<br>mean of {len(values)}: {min(values):.2f}-{max(values):.2f}"
 
 
 def _memorisation_null(metrics: dict) -> str:

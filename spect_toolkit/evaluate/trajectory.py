@@ -48,6 +48,7 @@ def measures_over_epochs(
     c2st_epochs: int = distances.C2ST_EPOCHS,
     show_progress: bool = False,
     space: features.FeatureSpace | None = None,
+    c2st_repeats: int = 1,
 ) -> pd.DataFrame:
     """One row per epoch of ``samples`` (epoch -> that checkpoint's slices), columns :data:`COLUMNS`; the real
     slices' LR medians per pattern are in ``attrs["real_lr_median"]``. Epochs whose samples cannot be read are
@@ -89,7 +90,12 @@ def measures_over_epochs(
             row["frechet_distance"] = distances.frechet_distance(reference_features, space.embed(group.images))
             if two_sample:
                 test = distances.two_sample_auc(
-                    reference.images, group.images, epochs=c2st_epochs, seed=seed, real_groups=reference.patient
+                    reference.images,
+                    group.images,
+                    epochs=c2st_epochs,
+                    seed=seed,
+                    real_groups=reference.patient,
+                    repeats=c2st_repeats,
                 )
                 row.update(two_sample_auc=test["auc"], auc_low=test["auc_low"], auc_high=test["auc_high"])
                 row["two_sample_test"] = test["test"]

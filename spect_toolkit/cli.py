@@ -371,6 +371,13 @@ def train(
         help="with --reconstruction-counts: G's slice taken as the activity and reconstructed (projected and "
         "filtered back-projected) as its noise is, so that its finest band is the scanner's noise alone (default off)",
     ),
+    reconstruction_acquisition_grid: Optional[bool] = typer.Option(
+        None,
+        "--reconstruction-acquisition-grid/--no-reconstruction-acquisition-grid",
+        help="with --reconstruction-field-of-view: G's slice reconstructed on the scanner's grid, placed a few "
+        "pixels off the slice where the drawn field of view says it lay, so that the reconstruction's bright edge "
+        "is not on the slice's border (default off)",
+    ),
     steps_per_call: Optional[int] = typer.Option(None, min=1, help="training steps per compiled call"),
     precision: Optional[str] = typer.Option(
         None,
@@ -425,6 +432,7 @@ def train(
             reconstruction_resampled=reconstruction_resampled,
             reconstruction_field_of_view=reconstruction_field_of_view,
             reconstruction_of_activity=reconstruction_of_activity,
+            reconstruction_acquisition_grid=reconstruction_acquisition_grid,
             steps_per_call=steps_per_call,
             precision=precision,
             distribute=distribute or None,

@@ -109,3 +109,51 @@ def test_a_gan_with_the_field_of_view_fills_it_from_its_training_slices_and_keep
     np.testing.assert_array_equal(np.asarray(loaded.generator.get_layer("output_reconstruction").field_of_view), 1.0)
     checkpoint.load(tmp_path / "g.npz", loaded.generator_state())
     np.testing.assert_array_equal(np.asarray(loaded.generator.get_layer("output_reconstruction").field_of_view), bank)
+
+
+def test_the_scanners_grid_is_read_from_the_masks_bands_and_the_slice_reconstructed_on_it():
+    """A window that reaches 5 rows past the scanner's grid at the top and 3 columns past it on the left has its
+    grid's first pixel at row 5, column 3: the slice is reconstructed there, as the phantom reconstructs the same
+    activity on that grid (its own projector and filtered back-projection, a separate code path), and moved back.
+    The reconstruction's bright outer rows then lie on the band's edge, not on the slice's far border."""
+    from spect_toolkit.gan.field_of_view import acquisition_offsets
+    from spect_toolkit.phantom.physics import Scanner, fbp, project
+
+    inside = np.ones((64, 64), bool)
+    inside[:5], inside[:, :3] = False, False
+    other = np.ones((64, 64), bool)
+    other[-4:] = False
+    np.testing.assert_array_equal(
+        # OUTSIDE: a band of 3 rows along the bottom; its cut corner takes no whole row or column
+        np.asarray(acquisition_offsets(np.stack([inside, other, ~OUTSIDE]))),
+        [[5, 3], [-4, 0], [-3, 0]],
+    )
+
+    activity = np.where(HEAD, 0.8, 0.0).astype(np.float32)
+    on_grid = np.zeros((64, 64))
+    on_grid[:-5, :-3] = activity[5:, 3:]  # grid row r is the slice's row r + 5
+    reconstructed = fbp(project(on_grid[None], Scanner()), Scanner())[0].clip(0, None)
+    expected = np.zeros((64, 64))
+    expected[5:, 3:] = reconstructed[:-5, :-3]
+    expected /= expected.max()
+
+    def slices(acquisition_grid: bool) -> np.ndarray:  # at 1e9 counts the noise is below float32's grain
+        noise = ReconstructionNoise(
+            1e9, field_of_view_levels=1, reconstruct_activity=True, acquisition_grid=acquisition_grid, seed=1
+        )
+        noise.build((2, 64, 64, 1), (2, 3))
+        noise.field_of_view.assign(np.broadcast_to(inside, (1, MASKS_PER_LEVEL, 64, 64)).astype(np.float32))
+        return (np.asarray(noise(np.repeat(activity[None, :, :, None], 2, axis=0), np.zeros((2, 3))))[..., 0] + 1) / 2
+
+    placed, unplaced = slices(True), slices(False)
+    np.testing.assert_allclose(placed[0], expected, atol=1e-4)
+    # the far border: the grid's edge without the placement, 5 rows (3 columns) inside the grid with it
+    assert placed[0, -1, 3:].mean() < 0.7 * unplaced[0, -1, 3:].mean()
+    assert placed[0, 5:, -1].mean() < 0.7 * unplaced[0, 5:, -1].mean()
+    with pytest.raises(ArgumentError, match="set reconstruction_field_of_view"):
+        make_config("improved", reconstruction_counts=15.0, reconstruction_acquisition_grid=True)
+    with pytest.raises(ArgumentError, match="give its levels"):
+        ReconstructionNoise(15.0, acquisition_grid=True)
+    assert ReconstructionNoise.from_config(
+        ReconstructionNoise(15.0, field_of_view_levels=1, acquisition_grid=True).get_config()
+    ).acquisition_grid

@@ -297,6 +297,12 @@ def test_cli_train_and_generate(ingested, tmp_path):
         app, ["train", str(work / "manifest.parquet"), "--out", str(tmp_path / "r7"), "--reconstruction-of-activity"]
     )
     assert unreconstructed.exit_code == 2 and "reconstructs the slice" in " ".join(unreconstructed.output.split())
+    unplaced = CliRunner().invoke(
+        app,
+        ["train", str(work / "manifest.parquet"), "--out", str(tmp_path / "r8"), "--reconstruction-counts", "15"]
+        + ["--reconstruction-acquisition-grid"],
+    )
+    assert unplaced.exit_code == 2 and "set reconstruction_field_of_view" in " ".join(unplaced.output.split())
     none = CliRunner().invoke(app, ["train", str(work / "manifest.parquet"), "--out", str(tmp_path / "r3"), "--resume"])
     assert none.exit_code == 1 and "nothing to resume" in " ".join(none.output.split())
 

@@ -27,6 +27,7 @@ REMEDIES = dict(minibatch_std=True, balanced_patterns=True, mirror_generated=Tru
 SCANNER = {**REMEDIES, "generator_padding": "reflect", "reconstruction_counts": 15.0}
 RESAMPLED = {**SCANNER, "reconstruction_resampled": True}
 FIELD_OF_VIEW = {**RESAMPLED, "reconstruction_field_of_view": True}
+ACTIVITY = {**FIELD_OF_VIEW, "reconstruction_of_activity": True}
 VARIANTS = {
     "paper": ("paper", {}),
     "paper+remedies": ("paper", REMEDIES),
@@ -42,9 +43,10 @@ VARIANTS = {
     "improved+remedies+reflect+scanner": ("improved", SCANNER),
     "improved+remedies+reflect+scanner+resampled": ("improved", RESAMPLED),
     "improved+remedies+reflect+scanner+resampled+fov": ("improved", FIELD_OF_VIEW),
-    "improved+remedies+reflect+scanner+resampled+fov+activity": (
+    "improved+remedies+reflect+scanner+resampled+fov+activity": ("improved", ACTIVITY),
+    "improved+remedies+reflect+scanner+resampled+fov+activity+grid": (
         "improved",
-        {**FIELD_OF_VIEW, "reconstruction_of_activity": True},
+        {**ACTIVITY, "reconstruction_acquisition_grid": True},
     ),
 }
 

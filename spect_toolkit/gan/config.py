@@ -26,6 +26,7 @@ _LATER_FIELDS = (
     "reconstruction_resampled",
     "reconstruction_field_of_view",
     "reconstruction_of_activity",
+    "reconstruction_acquisition_grid",
 )
 PRECISIONS = ("float32", "bfloat16", "float16")
 GENERATOR_PADDINGS = ("zeros", "reflect")
@@ -72,6 +73,8 @@ class GanConfig:
     reconstruction_field_of_view: bool = False
     # the drawn slice reconstructed as the activity (projected and filtered back-projected), not only its noise
     reconstruction_of_activity: bool = False
+    # reconstructed on the scanner's grid, placed where the drawn field of view says it lay, not on the slice's own
+    reconstruction_acquisition_grid: bool = False
     # How the run is driven:
     checkpoint_every: int = 50
     steps_per_call: int = 16
@@ -110,6 +113,11 @@ class GanConfig:
         if self.reconstruction_of_activity and not self.reconstruction_counts:
             raise ArgumentError(
                 "reconstruction_of_activity reconstructs the slice beside its noise: set reconstruction_counts"
+            )
+        if self.reconstruction_acquisition_grid and not self.reconstruction_field_of_view:
+            raise ArgumentError(
+                "reconstruction_acquisition_grid places the scanner's grid by the drawn field of view: set "
+                "reconstruction_field_of_view"
             )
         if self.reconstruction_counts and (self.floored_output or self.clipped_tanh_output):
             raise ArgumentError(

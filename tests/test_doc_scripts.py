@@ -29,6 +29,7 @@ def _run(script: str, *args: str) -> subprocess.CompletedProcess:
         "count_level.py",
         "phantom_realism.py",
         "reconstruction_background.py",
+        "reconstruction_edge.py",
         "reproduce_paper.py",
         "two_sample_checks.py",
     ],

@@ -240,17 +240,26 @@ def simulate(
     subject: Subject, scanner: Scanner = Scanner(), total_counts: float = 6e6, noise: bool = True
 ) -> dict[str, np.ndarray]:
     """Rest and stress reconstructed CBF volumes ``(z, y, x)`` on the subject's acquisition grid."""
+    out = {}
+    for n, (condition, truth) in enumerate(true_activity(subject).items()):
+        rng = np.random.default_rng([subject.seed, n]) if noise else None
+        # stress counts come on top of rest in split-dose DTARG; their noise is similar, so one count level serves
+        out[condition] = acquire_and_reconstruct(truth, scanner, total_counts, rng)
+    return out
+
+
+def true_activity(subject: Subject) -> dict[str, np.ndarray]:
+    """Rest and stress CBF ``(z, y, x)`` on the subject's acquisition grid, before the scanner: what it images."""
     maps = cbf_maps(subject)
     index = world_to_anatomy_index(subject, subject.acquisition_grid)
     # smooth before sampling the 2 mm anatomy on the 4.42 mm grid so that fine structure does not alias
     presmooth = fwhm_to_sigma(ANTI_ALIAS_FWHM_MM) / ANATOMY_GRID.spacing[0]
-    out = {}
-    for n, condition in enumerate(CONDITIONS):
-        truth = ndimage.map_coordinates(ndimage.gaussian_filter(maps[condition], presmooth), index, order=1)
-        rng = np.random.default_rng([subject.seed, n]) if noise else None
-        # stress counts come on top of rest in split-dose DTARG; their noise is similar, so one count level serves
-        out[condition] = acquire_and_reconstruct(truth.astype(np.float32), scanner, total_counts, rng)
-    return out
+    return {
+        condition: ndimage.map_coordinates(ndimage.gaussian_filter(maps[condition], presmooth), index, order=1).astype(
+            np.float32
+        )
+        for condition in CONDITIONS
+    }
 
 
 def tissue_masks(subject: Subject, gm_threshold: float = 0.5, wm_threshold: float = 0.5) -> dict[str, np.ndarray]:

@@ -290,8 +290,8 @@ class ReconstructionNoise(layers.Layer):
             clipped = clipped * (self._drawn_field_of_view(condition) if field_of_view is None else field_of_view)
         peak = ops.max(clipped, axis=(1, 2), keepdims=True)
         slices = 2.0 * clipped / ops.maximum(peak, 1e-6) - 1.0
-        # exactly 1 at the peak, as in a real slice (XLA may divide by multiplying with the reciprocal: 1 ulp short;
-        # the peak pixel's own value has no gradient either way)
+        # exactly 1 at the peak, as in a real slice (compiled by XLA the division came out 1 ulp short; the peak
+        # pixel's own value has no gradient either way)
         slices = ops.where((clipped >= peak) & (peak > 0.0), 1.0, slices)
         return slices[..., None]
 

@@ -99,13 +99,12 @@ def two_sample_auc(
             raise ArgumentError(f"{len(groups)} patient labels for {len(sample)} {name} slices")
     rng = np.random.default_rng(seed)
     n = min(len(real), len(synthetic))
-    picks, fits = [], []
+    picks, fits, groups = [], [], (real_groups, synthetic_groups)
     for r in range(repeats):
         # the first repeat is the single test's own draw, so that repeats=1 is the single test
         draw = rng if r == 0 else np.random.default_rng([seed, r])
         pick = draw.choice(len(real), n, replace=False), draw.choice(len(synthetic), n, replace=False)
         picks.append(pick)
-        groups = real_groups, synthetic_groups
         fits.append(_scored_folds((real, synthetic), pick, groups, folds, epochs, seed + r * folds, draw))
     labels = np.repeat([0, 1], n)
     real_clusters = _shared_clusters([p for p, _ in picks], real_groups)

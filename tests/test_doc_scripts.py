@@ -167,3 +167,20 @@ def test_the_count_level_is_recovered_from_noise_made_at_a_known_level():
     noise = (sigma * np.random.default_rng(0).normal(size=(40, line_sums.shape[1]))) @ reconstruct
     levels = script.count_levels(clean, clean + 5.0 * noise.reshape(40, 64, 64))
     assert np.median(levels) == pytest.approx(20.0, rel=0.1)
+
+
+def test_the_reproduction_cohorts_key_is_fixed_by_its_seed(tmp_path, monkeypatch):
+    """Two machines that prepare the cohort with one seed get one key, so the same pseudonyms and the same held-out
+    patients; another seed gets another key."""
+    from spect_toolkit.pseudonym import load_or_create_key
+
+    monkeypatch.syspath_prepend(str(SCRIPTS))  # the script imports compare_variants from its folder
+    spec = importlib.util.spec_from_file_location("reproduce_paper", SCRIPTS / "reproduce_paper.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    keys = {}
+    for name, seed in [("here", 7), ("there", 7), ("other", 8)]:
+        (tmp_path / name).mkdir()
+        keys[name] = load_or_create_key(script.cohort_key(tmp_path / name, seed))
+    assert keys["here"] == keys["there"] != keys["other"]
+    assert len(keys["here"]) >= 16

@@ -28,6 +28,7 @@ SCANNER = {**REMEDIES, "generator_padding": "reflect", "reconstruction_counts": 
 RESAMPLED = {**SCANNER, "reconstruction_resampled": True}
 FIELD_OF_VIEW = {**RESAMPLED, "reconstruction_field_of_view": True}
 ACTIVITY = {**FIELD_OF_VIEW, "reconstruction_of_activity": True}
+GRID = {**ACTIVITY, "reconstruction_acquisition_grid": True}
 VARIANTS = {
     "paper": ("paper", {}),
     "paper+remedies": ("paper", REMEDIES),
@@ -44,10 +45,10 @@ VARIANTS = {
     "improved+remedies+reflect+scanner+resampled": ("improved", RESAMPLED),
     "improved+remedies+reflect+scanner+resampled+fov": ("improved", FIELD_OF_VIEW),
     "improved+remedies+reflect+scanner+resampled+fov+activity": ("improved", ACTIVITY),
-    "improved+remedies+reflect+scanner+resampled+fov+activity+grid": (
-        "improved",
-        {**ACTIVITY, "reconstruction_acquisition_grid": True},
-    ),
+    "improved+remedies+reflect+scanner+resampled+fov+activity+grid": ("improved", GRID),
+    # the augmentation's own cue (docs/gan.md, --ap-shift): the paper's shift of 2 pixels, halved or none
+    "improved+remedies+reflect+scanner+resampled+fov+activity+grid+shift1": ("improved", {**GRID, "ap_shift": 1}),
+    "improved+remedies+reflect+scanner+resampled+fov+activity+grid+unshifted": ("improved", {**GRID, "ap_shift": 0}),
 }
 
 

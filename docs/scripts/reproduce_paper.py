@@ -34,6 +34,7 @@ The paper's full schedule on a GPU, then the evaluation on the CPU::
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import time
@@ -97,13 +98,27 @@ def run_names(variants: list[str], data_sets: list[str]) -> dict[str, tuple[str,
     }
 
 
+def cohort_key(out: Path, seed: int) -> Path:
+    """A pseudonym key derived from the cohort's seed, beside the export (never inside it).
+
+    The phantom's patients are made up, so their pseudonyms need no secret; a key fixed by the seed makes the
+    patient split (the lowest keyed hashes are held out) the same on every machine and in every later run, so
+    that runs prepared apart compare on the same held-out patients.
+    """
+    path = out / "pseudonym.key"
+    digest = hashlib.sha256(f"spect-toolkit phantom cohort, seed {seed}".encode()).hexdigest()
+    path.write_text(digest + "\n")
+    return path
+
+
 def prepare(out: Path, patients: int, seed: int) -> Path:
     from spect_toolkit.manifest import load_manifest, write_subset
     from spect_toolkit.manifest.ingest import ingest
     from spect_toolkit.phantom import make_cohort
 
     cohort = make_cohort(out / "cohort", patients, seed, jobs=2, show_progress=True)
-    result = ingest(cohort.dicom, cohort.labels, out / "ingest", jobs=2, show_progress=True)
+    key = cohort_key(out, seed)
+    result = ingest(cohort.dicom, cohort.labels, out / "ingest", key=key, jobs=2, show_progress=True)
     subset = table_1_subset(load_manifest(result.manifest), seed)
     subset_path = out / "ingest" / "manifest_table1.parquet"
     subset.to_parquet(subset_path)

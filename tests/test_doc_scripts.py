@@ -27,6 +27,7 @@ def _run(script: str, *args: str) -> subprocess.CompletedProcess:
         "background_sheet.py",
         "compare_variants.py",
         "count_level.py",
+        "paper_comparisons.py",
         "phantom_realism.py",
         "reconstruction_background.py",
         "reconstruction_edge.py",
@@ -184,3 +185,26 @@ def test_the_reproduction_cohorts_key_is_fixed_by_its_seed(tmp_path, monkeypatch
         keys[name] = load_or_create_key(script.cohort_key(tmp_path / name, seed))
     assert keys["here"] == keys["there"] != keys["other"]
     assert len(keys["here"]) >= 16
+
+
+def test_the_paper_comparison_tells_a_shifted_mean_and_leaves_the_side_out_of_asymmetry():
+    """Left and right defects of one depth: LR tells the samples apart, asymmetry does not; a sample like the
+    reference passes both; a brighter one fails MC."""
+    spec = importlib.util.spec_from_file_location("paper_comparisons", SCRIPTS / "paper_comparisons.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    rng = np.random.default_rng(0)
+
+    def sample(n, mc, log_lr):
+        return script.with_asymmetry(
+            pd.DataFrame(
+                {"pattern": "unilateral", "mc": rng.normal(mc, 0.02, n), "lr": np.exp(rng.normal(log_lr, 0.01, n))}
+            )
+        )
+
+    left = sample(200, 0.70, -0.1)
+    p = lambda group: script.against(left, group, "g").set_index("measure")["dunnett_p"]  # noqa: E731
+    alike, right, brighter = p(sample(200, 0.70, -0.1)), p(sample(200, 0.70, 0.1)), p(sample(200, 0.72, -0.1))
+    assert (alike > 0.01).all()
+    assert right["lr"] < 1e-6 and right["asymmetry"] > 0.01 and right["mc"] > 0.01
+    assert brighter["mc"] < 1e-6 and brighter["lr"] > 0.01

@@ -1,0 +1,92 @@
+"""The paper's MC and LR comparisons of evaluated runs, against two real references, beside the same test between
+the two real samples themselves.
+
+    python docs/scripts/paper_comparisons.py repro/ingest/manifest_table1.parquet shift150/seed1/report
+
+Each ``REPORT`` is a folder that ``evaluate(..., split="holdout")`` wrote (``compare_variants.py`` writes one per
+seed): its ``slices.csv`` holds the held-out patients' slices (group ``real``) and each synthetic set's, with the
+paper's per-slice measures. For every synthetic set, alone against each reference (so that its P values do not
+depend on the other sets evaluated with it), one-way ANOVA and Dunnett's P per pattern:
+
+- against the held-out patients, as ``compare_variants.py`` scores the variants;
+- against the training slices, as the paper compared its generated slices with the real ones it trained on;
+- and the held-out patients themselves against the training slices: two real samples. Where this null comparison
+  is significant, the held-out reference differs from the training data the generator learnt, and a generator
+  that learnt them well must differ from the held-out patients too.
+
+LR is a signed measure: a unilateral defect on the patient's left lowers it, one on the right raises it, so its
+mean follows the sides of the few defect patients in a sample (the manifest's ``side`` column, counted here).
+``asymmetry`` (|log LR|: how far from symmetric, whichever side) is compared as well, the side left out.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+MEASURES = ("mc", "lr", "asymmetry")
+
+
+def with_asymmetry(table: pd.DataFrame) -> pd.DataFrame:
+    return table.assign(asymmetry=np.abs(np.log(table["lr"])))
+
+
+def against(reference: pd.DataFrame, group: pd.DataFrame, name: str) -> pd.DataFrame:
+    """``group`` alone against ``reference`` (both tables of per-slice measures): one row per (measure, pattern)."""
+    from spect_toolkit.evaluate.stats import REAL, compare_with_real
+
+    table = pd.concat([reference.assign(group=REAL), group.assign(group=name)], ignore_index=True)
+    return pd.concat([compare_with_real(table, measure) for measure in MEASURES], ignore_index=True)
+
+
+def sides(manifest: pd.DataFrame) -> str:
+    defects = manifest[manifest["pattern"] != "normal"].drop_duplicates("patient_key")
+    counts = defects.groupby(["pattern", "side"]).size()
+    return ", ".join(f"{pattern} {side} {n}" for (pattern, side), n in counts.items())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("manifest")
+    parser.add_argument("reports", nargs="+", type=Path, help="folders written by evaluate(..., split='holdout')")
+    args = parser.parse_args()
+    from spect_toolkit.evaluate.evaluation import RealSlices
+    from spect_toolkit.evaluate.measures import slice_measures
+    from spect_toolkit.manifest import load_manifest, select_split
+
+    manifest = load_manifest(args.manifest)
+    train_rows, held_out_rows = select_split(manifest, "train"), select_split(manifest, "holdout")
+    train = RealSlices.from_manifest(train_rows)
+    training = with_asymmetry(
+        pd.DataFrame({"level": train.level, "pattern": train.pattern}).join(slice_measures(train.images, train.level))
+    )
+    print(f"defect patients by side: training {sides(train_rows)}; held out {sides(held_out_rows)}\n")
+    rows = []
+    held_out = None
+    for report in args.reports:
+        table = with_asymmetry(pd.read_csv(report / "slices.csv"))
+        real = table[table["group"] == "real"]
+        if held_out is None:
+            held_out = real
+            rows.append(against(training, held_out, "held-out patients").assign(reference="training slices"))
+        elif len(real) != len(held_out) or not np.allclose(real["mc"], held_out["mc"]):
+            raise SystemExit(f"{report}: its real slices are not the first report's held-out patients")
+        for name in dict.fromkeys(table.loc[table["group"] != "real", "group"]):
+            group = table[table["group"] == name]
+            label = f"{report.parent.name}/{name.rsplit('+', 1)[-1]}"
+            rows.append(against(held_out, group, label).assign(reference="held-out patients"))
+            rows.append(against(training, group, label).assign(reference="training slices"))
+    result = pd.concat(rows, ignore_index=True)
+    print("| group | reference | measure | normal: mean (ref.) P | unilateral | bilateral | not significant |")
+    print("|---|---|---|---|---|---|---|")
+    for (group, reference, measure), part in result.groupby(["group", "reference", "measure"], sort=False):
+        cells = [f"{r.mean_group:.3f} ({r.mean_real:.3f}) {r.dunnett_p:.2g}" for r in part.itertuples()]
+        kept = int((part["dunnett_p"] >= 0.05).sum())
+        print(f"| {group} | {reference} | {measure} | " + " | ".join(cells) + f" | {kept} of {len(part)} |")
+
+
+if __name__ == "__main__":
+    main()

@@ -52,11 +52,16 @@ def test_the_parameter_table_in_the_gan_docs_is_what_the_networks_have():
     )
 
 
+def _script(name: str):
+    """A docs script as a module, for its functions."""
+    spec = importlib.util.spec_from_file_location(name, SCRIPTS / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def _two_sample_checks():
-    spec = importlib.util.spec_from_file_location("two_sample_checks", SCRIPTS / "two_sample_checks.py")
-    checks = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(checks)
-    return checks
+    return _script("two_sample_checks")
 
 
 def test_the_control_sample_has_the_held_out_slices_levels_and_patterns():
@@ -156,9 +161,7 @@ def test_the_count_level_is_recovered_from_noise_made_at_a_known_level():
     from the noisy and noiseless slices comes back at 20."""
     from spect_toolkit.tomography import noise_operators
 
-    spec = importlib.util.spec_from_file_location("count_level", SCRIPTS / "count_level.py")
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
+    script = _script("count_level")
     rows, cols = np.mgrid[:64, :64]
     head = (((rows - 34) / 20) ** 2 + ((cols - 30) / 16) ** 2 < 1) * 0.6 + ((rows - 28) ** 2 + (cols - 36) ** 2 < 25)
     head = head / head.max()  # the level is in units of the slice's peak
@@ -176,9 +179,7 @@ def test_the_reproduction_cohorts_key_is_fixed_by_its_seed(tmp_path, monkeypatch
     from spect_toolkit.pseudonym import load_or_create_key
 
     monkeypatch.syspath_prepend(str(SCRIPTS))  # the script imports compare_variants from its folder
-    spec = importlib.util.spec_from_file_location("reproduce_paper", SCRIPTS / "reproduce_paper.py")
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
+    script = _script("reproduce_paper")
     keys = {}
     for name, seed in [("here", 7), ("there", 7), ("other", 8)]:
         (tmp_path / name).mkdir()
@@ -190,9 +191,7 @@ def test_the_reproduction_cohorts_key_is_fixed_by_its_seed(tmp_path, monkeypatch
 def test_the_paper_comparison_tells_a_shifted_mean_and_leaves_the_side_out_of_asymmetry():
     """Left and right defects of one depth: LR tells the samples apart, asymmetry does not; a sample like the
     reference passes both; a brighter one fails MC."""
-    spec = importlib.util.spec_from_file_location("paper_comparisons", SCRIPTS / "paper_comparisons.py")
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
+    script = _script("paper_comparisons")
     rng = np.random.default_rng(0)
 
     def sample(n, mc, log_lr):

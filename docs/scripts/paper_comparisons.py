@@ -53,16 +53,12 @@ def main() -> None:
     parser.add_argument("manifest")
     parser.add_argument("reports", nargs="+", type=Path, help="folders written by evaluate(..., split='holdout')")
     args = parser.parse_args()
-    from spect_toolkit.evaluate.evaluation import RealSlices
-    from spect_toolkit.evaluate.measures import slice_measures
+    from spect_toolkit.evaluate.evaluation import RealSlices, slice_table
     from spect_toolkit.manifest import load_manifest, select_split
 
     manifest = load_manifest(args.manifest)
     train_rows, held_out_rows = select_split(manifest, "train"), select_split(manifest, "holdout")
-    train = RealSlices.from_manifest(train_rows)
-    training = with_asymmetry(
-        pd.DataFrame({"level": train.level, "pattern": train.pattern}).join(slice_measures(train.images, train.level))
-    )
+    training = with_asymmetry(slice_table(RealSlices.from_manifest(train_rows), {}))
     print(f"defect patients by side: training {sides(train_rows)}; held out {sides(held_out_rows)}\n")
     rows = []
     held_out = None

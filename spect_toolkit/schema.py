@@ -16,6 +16,7 @@ class Column:
     dtype: str  # "string", "int", "float", "bool"
     description: str
     allowed: tuple[str, ...] | None = None
+    optional: bool = False  # checked where present; a table without it is still valid
 
 
 @dataclass(frozen=True)
@@ -27,13 +28,20 @@ class Schema:
     def names(self) -> list[str]:
         return [c.name for c in self.columns]
 
+    @property
+    def required(self) -> list[str]:
+        """The columns every table of this schema has (a stage that writes one writes these)."""
+        return [c.name for c in self.columns if not c.optional]
+
     def validate(self, table: pd.DataFrame, source: str | Path | None = None) -> pd.DataFrame:
         """Raise :class:`SchemaError` naming every missing column or disallowed value; return the table typed."""
-        missing = [c for c in self.names if c not in table.columns]
+        missing = [name for name in self.required if name not in table.columns]
         if missing:
             raise SchemaError(source, f"{self.name} lacks column(s) {', '.join(missing)}")
         table = table.copy()
         for column in self.columns:
+            if column.name not in table.columns:
+                continue
             values = table[column.name]
             if column.allowed is not None:
                 bad = sorted(set(values.dropna().astype(str)) - set(column.allowed))
@@ -60,5 +68,6 @@ class Schema:
         lines = ["| column | type | meaning |", "|---|---|---|"]
         for c in self.columns:
             allowed = f" ({', '.join(c.allowed)})" if c.allowed else ""
-            lines.append(f"| `{c.name}` | {c.dtype} | {c.description}{allowed} |")
+            optional = "; optional" if c.optional else ""
+            lines.append(f"| `{c.name}` | {c.dtype}{optional} | {c.description}{allowed} |")
         return "\n".join(lines)

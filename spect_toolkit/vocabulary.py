@@ -19,6 +19,9 @@ CONDITIONS = ("rest", "stress")
 SIDES = ("L", "R", "none")
 """Affected (or worse) hemisphere, patient's left or right; ``none`` for normal scans."""
 
+SPLIT_NAMES = ("train", "holdout")
+"""The two sides of the patient split: every slice of a patient on one."""
+
 SLICE_SHAPE = (64, 64)
 """Rows x columns of every slice: the QSPECT reconstruction matrix."""
 

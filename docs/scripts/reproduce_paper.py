@@ -111,8 +111,8 @@ def cohort_key(out: Path, seed: int) -> Path:
     return path
 
 
-def prepare(out: Path, patients: int, seed: int) -> Path:
-    from spect_toolkit.manifest import load_manifest, write_subset
+def prepare(out: Path, patients: int, seed: int, stratified: bool = False) -> Path:
+    from spect_toolkit.manifest import load_manifest, patient_strata, stratified_split, write_subset
     from spect_toolkit.manifest.ingest import ingest
     from spect_toolkit.phantom import make_cohort
 
@@ -120,6 +120,10 @@ def prepare(out: Path, patients: int, seed: int) -> Path:
     key = cohort_key(out, seed)
     result = ingest(cohort.dicom, cohort.labels, out / "ingest", key=key, jobs=2, show_progress=True)
     subset = table_1_subset(load_manifest(result.manifest), seed)
+    if stratified:  # held-out patients in proportion from every pattern and side, written into the manifest
+        subset = subset.assign(split=stratified_split(subset))
+        held = subset.drop_duplicates("patient_key").set_index("patient_key")["split"]
+        print("patients by stratum:\n", pd.crosstab(patient_strata(subset), held))
     subset_path = out / "ingest" / "manifest_table1.parquet"
     subset.to_parquet(subset_path)
     portable = write_subset(subset, out / "table1")  # what a GPU machine needs: 46 MB, not the whole store
@@ -266,6 +270,12 @@ def main() -> None:
     )
     parser.add_argument("--patients", type=int, default=90)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--stratified-split",
+        action="store_true",
+        help="prepare: hold out patients in proportion from every pattern and defect side (a 'split' column in "
+        "the manifest) instead of the lowest patient keys",
+    )
     parser.add_argument("--epochs", type=int, default=1000)
     parser.add_argument("--checkpoint-every", type=int, default=10)
     parser.add_argument("--samples-every", type=int, default=10, help="slices from the checkpoints of every Nth epoch")
@@ -283,7 +293,7 @@ def main() -> None:
     for stage in stages:
         start = time.perf_counter()
         if stage == "prepare":
-            prepare(out, args.patients, args.seed)
+            prepare(out, args.patients, args.seed, args.stratified_split)
         elif stage == "train":
             summary["runs"] = train_runs(out, subset_path, args)
         elif stage == "samples":

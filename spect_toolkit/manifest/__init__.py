@@ -11,7 +11,9 @@ from .store import (
     load_slices,
     load_table,
     patient_split,
+    patient_strata,
     select_split,
+    stratified_split,
     write_subset,
 )
 
@@ -28,6 +30,8 @@ __all__ = [
     "SliceSet",
     "STORE_NAME",
     "patient_split",
+    "patient_strata",
+    "stratified_split",
     "select_split",
     "write_subset",
     "SPLITS",

@@ -337,7 +337,7 @@ def assemble(plan: IngestPlan, results: list[VolumeSlices | VolumeFailure]) -> t
     digest = store_digest(store)
     for row in rows:
         row["store_digest"] = digest
-    return MANIFEST.validate(pd.DataFrame(rows, columns=MANIFEST.names)), store
+    return MANIFEST.validate(pd.DataFrame(rows, columns=MANIFEST.required)), store
 
 
 def write_outputs(out: Path, manifest: pd.DataFrame, store: np.ndarray, report: list[dict]) -> IngestResult:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..schema import Column, Schema
-from ..vocabulary import CONDITIONS, LEVELS, PATTERNS, SIDES
+from ..vocabulary import CONDITIONS, LEVELS, PATTERNS, SIDES, SPLIT_NAMES
 
 LABELS = Schema(
     "labels",
@@ -60,5 +60,13 @@ MANIFEST = Schema(
         Column("yaw_deg", "float", "rotation about the superior-inferior axis"),
         Column("similarity", "float", "correlation of the aligned volume with the template (brain mask)"),
         Column("qc_flag", "string", "'ok' or why a person should look at this volume"),
+        Column(
+            "split",
+            "string",
+            "the patient's side of a split written into the manifest (stratified_split); without the column "
+            "the split is drawn from the patient keys",
+            SPLIT_NAMES,
+            optional=True,
+        ),
     ),
 )

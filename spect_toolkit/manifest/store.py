@@ -12,11 +12,11 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ArgumentError, SchemaError
-from ..vocabulary import SLICE_SHAPE
+from ..vocabulary import PATTERNS, SLICE_SHAPE, SPLIT_NAMES
 from .schema import MANIFEST
 
 STORE_NAME = "slices.npy"
-SPLITS = ("all", "train", "holdout")
+SPLITS = ("all", *SPLIT_NAMES)
 HOLDOUT_FRACTION = 0.2
 
 
@@ -190,17 +190,67 @@ def write_subset(manifest: pd.DataFrame, folder: str | Path) -> Path:
     return path
 
 
+def _holdout_count(patients: int, holdout_fraction: float) -> int:
+    """``round(fraction * patients)``, at least one and not every patient when there are two or more."""
+    n_holdout = int(round(holdout_fraction * patients))
+    if patients >= 2:
+        n_holdout = min(max(n_holdout, 1), patients - 1)
+    return n_holdout
+
+
 def patient_split(manifest: pd.DataFrame, holdout_fraction: float = HOLDOUT_FRACTION) -> pd.Series:
     """``train`` or ``holdout`` per row, by patient (both scans and every slice of a patient on one side).
 
-    The patient keys are keyed hashes, so taking the lowest keys is a random draw that is the same on every
-    run and machine; ``round(fraction * patients)`` patients (at least one when there are two or more) are held out.
+    A manifest with a ``split`` column (written by :func:`stratified_split`) keeps that split. Otherwise the
+    patient keys decide: they are keyed hashes, so taking the lowest keys is a random draw that is the same on
+    every run and machine; ``round(fraction * patients)`` patients (at least one when there are two or more) are
+    held out.
     """
+    if "split" in manifest.columns:
+        if manifest["split"].isna().any():
+            raise SchemaError(
+                manifest.attrs.get("root"),
+                f"manifest column 'split' is empty in {int(manifest['split'].isna().sum())} row(s); "
+                "give every row train or holdout, or drop the column to split by patient key",
+            )
+        split = manifest["split"].astype(str)
+        torn = manifest.assign(split=split).groupby("patient_key")["split"].nunique()
+        if (torn > 1).any():
+            raise SchemaError(
+                manifest.attrs.get("root"),
+                f"manifest column 'split' puts patient {torn.index[torn > 1][0]} on both sides; "
+                "every slice of a patient belongs to one",
+            )
+        return split.rename("split")
     patients = sorted(manifest["patient_key"].unique())
-    n_holdout = int(round(holdout_fraction * len(patients)))
-    if len(patients) >= 2:
-        n_holdout = min(max(n_holdout, 1), len(patients) - 1)
-    holdout = set(patients[:n_holdout])
+    holdout = set(patients[: _holdout_count(len(patients), holdout_fraction)])
+    return manifest["patient_key"].map(lambda key: "holdout" if key in holdout else "train").rename("split")
+
+
+def patient_strata(manifest: pd.DataFrame) -> pd.Series:
+    """Each patient's stratum, ``pattern/side``, indexed by patient key: the worse of the patient's scans
+    (bilateral over unilateral over normal) and the side labelled with it."""
+    rank = manifest["pattern"].astype(str).map({p: i for i, p in enumerate(PATTERNS)})
+    worst = manifest.assign(rank=rank).sort_values(["rank", "side"], ascending=[False, True])
+    first = worst.groupby("patient_key", sort=True).head(1).set_index("patient_key")
+    return (first["pattern"].astype(str) + "/" + first["side"].astype(str)).sort_index().rename("stratum")
+
+
+def stratified_split(manifest: pd.DataFrame, holdout_fraction: float = HOLDOUT_FRACTION) -> pd.Series:
+    """``train`` or ``holdout`` per row, with the held-out patients drawn in proportion from every pattern and
+    side (:func:`patient_strata`); as many as :func:`patient_split` holds out.
+
+    A random draw of 18 patients can hold out four right-sided unilateral defects of five where the training
+    patients have two of three on the left; the two real samples then differ in left/right ratio by
+    themselves, and no generator of the training slices can match the held-out ones. Patients are ordered by
+    stratum and, within it, by key (a keyed hash: random, the same on every machine), and every
+    ``1 / fraction``-th is held out, so each stratum gives its share, give or take one patient.
+    Write the result into the manifest as its ``split`` column; every stage then uses it.
+    """
+    strata = patient_strata(manifest)
+    order = sorted(strata.index, key=lambda key: (strata[key], key))
+    share = _holdout_count(len(order), holdout_fraction) / max(len(order), 1)
+    holdout = {key for i, key in enumerate(order) if np.floor((i + 1) * share + 0.5) > np.floor(i * share + 0.5)}
     return manifest["patient_key"].map(lambda key: "holdout" if key in holdout else "train").rename("split")
 
 

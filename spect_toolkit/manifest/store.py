@@ -198,6 +198,10 @@ def _holdout_count(patients: int, holdout_fraction: float) -> int:
     return n_holdout
 
 
+def _sides(manifest: pd.DataFrame, holdout: set[str]) -> pd.Series:
+    return manifest["patient_key"].map(lambda key: "holdout" if key in holdout else "train").rename("split")
+
+
 def patient_split(manifest: pd.DataFrame, holdout_fraction: float = HOLDOUT_FRACTION) -> pd.Series:
     """``train`` or ``holdout`` per row, by patient (both scans and every slice of a patient on one side).
 
@@ -224,7 +228,7 @@ def patient_split(manifest: pd.DataFrame, holdout_fraction: float = HOLDOUT_FRAC
         return split.rename("split")
     patients = sorted(manifest["patient_key"].unique())
     holdout = set(patients[: _holdout_count(len(patients), holdout_fraction)])
-    return manifest["patient_key"].map(lambda key: "holdout" if key in holdout else "train").rename("split")
+    return _sides(manifest, holdout)
 
 
 def patient_strata(manifest: pd.DataFrame) -> pd.Series:
@@ -251,7 +255,7 @@ def stratified_split(manifest: pd.DataFrame, holdout_fraction: float = HOLDOUT_F
     order = sorted(strata.index, key=lambda key: (strata[key], key))
     share = _holdout_count(len(order), holdout_fraction) / max(len(order), 1)
     holdout = {key for i, key in enumerate(order) if np.floor((i + 1) * share + 0.5) > np.floor(i * share + 0.5)}
-    return manifest["patient_key"].map(lambda key: "holdout" if key in holdout else "train").rename("split")
+    return _sides(manifest, holdout)
 
 
 def select_split(manifest: pd.DataFrame, split: str) -> pd.DataFrame:

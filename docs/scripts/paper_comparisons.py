@@ -17,6 +17,12 @@ depend on the other sets evaluated with it), one-way ANOVA and Dunnett's P per p
 LR is a signed measure: a unilateral defect on the patient's left lowers it, one on the right raises it, so its
 mean follows the sides of the few defect patients in a sample (the manifest's ``side`` column, counted here).
 ``asymmetry`` (|log LR|: how far from symmetric, whichever side) is compared as well, the side left out.
+
+``--real-splits N`` measures what the six MC and LR comparisons ask of two real samples: N random patient
+splits of the manifest, as many held out as its own split, drawn by patient key (``patient_split``) and
+stratified by pattern and side (``stratified_split``), each held-out sample tested against its training slices.
+A generator that matched the training slices perfectly would pass against the held-out patients about as often
+as these real samples do.
 """
 
 from __future__ import annotations
@@ -34,12 +40,36 @@ def with_asymmetry(table: pd.DataFrame) -> pd.DataFrame:
     return table.assign(asymmetry=np.abs(np.log(table["lr"])))
 
 
-def against(reference: pd.DataFrame, group: pd.DataFrame, name: str) -> pd.DataFrame:
+def against(reference: pd.DataFrame, group: pd.DataFrame, name: str, measures=MEASURES) -> pd.DataFrame:
     """``group`` alone against ``reference`` (both tables of per-slice measures): one row per (measure, pattern)."""
     from spect_toolkit.evaluate.stats import REAL, compare_with_real
 
     table = pd.concat([reference.assign(group=REAL), group.assign(group=name)], ignore_index=True)
-    return pd.concat([compare_with_real(table, measure) for measure in MEASURES], ignore_index=True)
+    return pd.concat([compare_with_real(table, measure) for measure in measures], ignore_index=True)
+
+
+def real_split_null(manifest: pd.DataFrame, table: pd.DataFrame, draws: int, seed: int = 0) -> pd.DataFrame:
+    """One row per draw, way of drawing and MC or LR comparison: whether a random held-out sample of real
+    patients passes it (Dunnett's P >= 0.05) against the rest; none for a pattern the draw holds out no patient
+    of. ``table`` holds the manifest's slices."""
+    from spect_toolkit.manifest import patient_split, stratified_split
+
+    rng = np.random.default_rng(seed)
+    keys = manifest["patient_key"].unique()
+    unsplit = manifest.drop(columns="split", errors="ignore")
+    rows = []
+    for draw in range(draws):
+        # renaming the patients at random turns the key-ordered splits into random draws
+        names = dict(zip(keys, (f"{i:06d}" for i in rng.permutation(len(keys)))))
+        relabelled = unsplit.assign(patient_key=unsplit["patient_key"].map(names))
+        for way, split_by in (("patient key", patient_split), ("stratified", stratified_split)):
+            held = split_by(relabelled).to_numpy() == "holdout"
+            result = against(table[~held], table[held], "held out", measures=("mc", "lr"))
+            rows += [
+                {"draw": draw, "split": way, "comparison": f"{r.measure} {r.pattern}", "passed": r.dunnett_p >= 0.05}
+                for r in result.itertuples()
+            ]
+    return pd.DataFrame(rows)
 
 
 def sides(manifest: pd.DataFrame) -> str:
@@ -52,6 +82,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("manifest")
     parser.add_argument("reports", nargs="+", type=Path, help="folders written by evaluate(..., split='holdout')")
+    parser.add_argument("--real-splits", type=int, default=0, help="random patient splits to test real against real")
     args = parser.parse_args()
     from spect_toolkit.evaluate.evaluation import RealSlices, slice_table
     from spect_toolkit.manifest import load_manifest, select_split
@@ -82,6 +113,20 @@ def main() -> None:
         cells = [f"{r.mean_group:.3f} ({r.mean_real:.3f}) {r.dunnett_p:.2g}" for r in part.itertuples()]
         kept = int((part["dunnett_p"] >= 0.05).sum())
         print(f"| {group} | {reference} | {measure} | " + " | ".join(cells) + f" | {kept} of {len(part)} |")
+    if args.real_splits:
+        everyone = slice_table(RealSlices.from_manifest(manifest), {})
+        null = real_split_null(manifest, everyone, args.real_splits)
+        print(f"\nreal held-out patients against the rest, {args.real_splits} random splits, MC and LR passed:")
+        comparisons = list(dict.fromkeys(null["comparison"]))
+        print("| split drawn by | 6 of 6 | 5 | 4 or fewer | a pattern not held out | " + " | ".join(comparisons) + " |")
+        print("|---" * (5 + len(comparisons)) + "|")
+        for way, part in null.groupby("split", sort=False):
+            # a draw that holds out no patient of a pattern cannot test it: it passes at most five
+            passed = part.groupby("draw")["passed"].sum().reindex(range(args.real_splits), fill_value=0)
+            tested = part.groupby("draw").size().reindex(range(args.real_splits), fill_value=0)
+            shares = [np.mean(passed == 6), np.mean(passed == 5), np.mean(passed <= 4), np.mean(tested < 6)]
+            shares += [part.loc[part["comparison"] == c, "passed"].mean() for c in comparisons]
+            print(f"| {way} | " + " | ".join(f"{share:.0%}" for share in shares) + " |")
 
 
 if __name__ == "__main__":

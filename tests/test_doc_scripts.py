@@ -202,16 +202,17 @@ def test_the_paper_comparison_tells_a_shifted_mean_and_leaves_the_side_out_of_as
         )
 
     left = sample(200, 0.70, -0.1)
-    p = lambda group: script.against(left, group, "g").set_index("measure")["dunnett_p"]  # noqa: E731
+    p = lambda group: script.against(left, group, "g").set_index("measure")["p"]  # noqa: E731
     alike, right, brighter = p(sample(200, 0.70, -0.1)), p(sample(200, 0.70, 0.1)), p(sample(200, 0.72, -0.1))
     assert (alike > 0.01).all()
     assert right["lr"] < 1e-6 and right["asymmetry"] > 0.01 and right["mc"] > 0.01
     assert brighter["mc"] < 1e-6 and brighter["lr"] > 0.01
 
 
-def test_the_real_split_null_fails_where_a_patients_slices_move_together():
-    """Twelve slices per patient: with each patient's own offset, held-out patients differ from the rest far more
-    often than one draw in twenty; with slices independent of the patient, about as often as the level says."""
+def test_the_real_split_null_fails_where_a_patients_slices_move_together_unless_the_test_counts_patients():
+    """Twelve slices per patient: with each patient's own offset, the slice-level test finds held-out patients
+    different from the rest far more often than one draw in twenty, the patient-level test about as often as its
+    level says; with slices independent of the patient, both do."""
     script = _script("paper_comparisons")
     rng = np.random.default_rng(1)
     patterns = ["normal"] * 30 + ["unilateral"] * 15 + ["bilateral"] * 15
@@ -223,14 +224,14 @@ def test_the_real_split_null_fails_where_a_patients_slices_move_together():
         ]
     )
 
-    def passed(patient_sd):
+    def passed(patient_sd, test):
         offset = manifest["patient_key"].map(dict(zip(manifest["patient_key"].unique(), rng.normal(0, 1, 60))))
         noise = rng.normal(0, 1, (2, len(manifest)))
         table = manifest.assign(mc=0.7 + 0.01 * (patient_sd * offset + noise[0]))
         table = table.assign(lr=np.exp(0.01 * (patient_sd * offset + noise[1])))
-        null = script.real_split_null(manifest, table, draws=40)
+        null = script.real_split_null(manifest, table, draws=40, test=test)
         assert null.groupby(["draw", "split"]).size().max() == 6 and set(null["split"]) == {"patient key", "stratified"}
         return null["passed"].mean()
 
-    independent, clustered = passed(0.0), passed(2.0)
-    assert independent > 0.85 and clustered < 0.6
+    assert passed(0.0, script.against) > 0.85 and passed(2.0, script.against) < 0.6
+    assert passed(0.0, script.against_patients) > 0.85 and passed(2.0, script.against_patients) > 0.85

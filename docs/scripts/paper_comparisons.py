@@ -18,6 +18,11 @@ LR is a signed measure: a unilateral defect on the patient's left lowers it, one
 mean follows the sides of the few defect patients in a sample (the manifest's ``side`` column, counted here).
 ``asymmetry`` (|log LR|: how far from symmetric, whichever side) is compared as well, the side left out.
 
+The MC and LR comparisons are given twice: with the paper's test, over slices, and with one that counts
+patients (Welch's t-test on means, a real sample's standard error from its patients' means; generated slices are
+independent draws and counted one by one), since a patient's slices move together and the slice-level test reads
+the differences between patients as a difference between the samples.
+
 ``--real-splits N`` measures what the six MC and LR comparisons ask of two real samples: N random patient
 splits of the manifest, as many held out as its own split, drawn by patient key (``patient_split``) and
 stratified by pattern and side (``stratified_split``), each held-out sample tested against its training slices.
@@ -45,13 +50,49 @@ def against(reference: pd.DataFrame, group: pd.DataFrame, name: str, measures=ME
     from spect_toolkit.evaluate.stats import REAL, compare_with_real
 
     table = pd.concat([reference.assign(group=REAL), group.assign(group=name)], ignore_index=True)
-    return pd.concat([compare_with_real(table, measure) for measure in measures], ignore_index=True)
+    result = pd.concat([compare_with_real(table, measure) for measure in measures], ignore_index=True)
+    return result.rename(columns={"dunnett_p": "p"})
 
 
-def real_split_null(manifest: pd.DataFrame, table: pd.DataFrame, draws: int, seed: int = 0) -> pd.DataFrame:
+def _mean_and_error(sample: pd.DataFrame, measure: str) -> tuple[float, float, int]:
+    """The mean, its squared standard error and degrees of freedom: by patient means where the sample names its
+    patients (a patient's slices move together), by slices where it does not (generated slices, independent)."""
+    values = sample.groupby("patient_key")[measure].mean() if "patient_key" in sample else sample[measure]
+    if len(values) < 2:
+        return float("nan"), float("nan"), 0
+    return float(values.mean()), float(values.var(ddof=1) / len(values)), len(values) - 1
+
+
+def against_patients(reference: pd.DataFrame, group: pd.DataFrame, name: str, measures=("mc", "lr")) -> pd.DataFrame:
+    """``group`` against ``reference`` per (measure, pattern) by Welch's t-test on means whose errors count
+    patients, not slices, wherever a table has a ``patient_key`` column; same columns as :func:`against`."""
+    from scipy.stats import t as student
+
+    from spect_toolkit.vocabulary import PATTERNS
+
+    rows = []
+    for measure in measures:
+        for pattern in PATTERNS:
+            ref, own = reference[reference["pattern"] == pattern], group[group["pattern"] == pattern]
+            (mean_ref, var_ref, df_ref), (mean_own, var_own, df_own) = (_mean_and_error(x, measure) for x in (ref, own))
+            if min(df_ref, df_own) < 1:  # fewer than two patients or slices: no spread to test against
+                continue
+            spread = var_ref + var_own
+            df = spread**2 / (var_ref**2 / df_ref + var_own**2 / df_own)
+            p = 2 * student.sf(abs(mean_own - mean_ref) / np.sqrt(spread), df)
+            rows.append(
+                {"measure": measure, "pattern": pattern, "group": name, "mean_real": mean_ref, "mean_group": mean_own}
+                | {"p": float(p)}
+            )
+    return pd.DataFrame(rows)
+
+
+def real_split_null(
+    manifest: pd.DataFrame, table: pd.DataFrame, draws: int, seed: int = 0, test=against
+) -> pd.DataFrame:
     """One row per draw, way of drawing and MC or LR comparison: whether a random held-out sample of real
-    patients passes it (Dunnett's P >= 0.05) against the rest; none for a pattern the draw holds out no patient
-    of. ``table`` holds the manifest's slices."""
+    patients passes it (P >= 0.05 by ``test``: :func:`against` or :func:`against_patients`) against the rest;
+    none for a pattern the draw holds out no patient of. ``table`` holds the manifest's slices."""
     from spect_toolkit.manifest import patient_split, stratified_split
 
     rng = np.random.default_rng(seed)
@@ -64,9 +105,9 @@ def real_split_null(manifest: pd.DataFrame, table: pd.DataFrame, draws: int, see
         relabelled = unsplit.assign(patient_key=unsplit["patient_key"].map(names))
         for way, split_by in (("patient key", patient_split), ("stratified", stratified_split)):
             held = split_by(relabelled).to_numpy() == "holdout"
-            result = against(table[~held], table[held], "held out", measures=("mc", "lr"))
+            result = test(table[~held], table[held], "held out", measures=("mc", "lr"))
             rows += [
-                {"draw": draw, "split": way, "comparison": f"{r.measure} {r.pattern}", "passed": r.dunnett_p >= 0.05}
+                {"draw": draw, "split": way, "comparison": f"{r.measure} {r.pattern}", "passed": r.p >= 0.05}
                 for r in result.itertuples()
             ]
     return pd.DataFrame(rows)
@@ -78,6 +119,30 @@ def sides(manifest: pd.DataFrame) -> str:
     return ", ".join(f"{pattern} {side} {n}" for (pattern, side), n in counts.items())
 
 
+def print_table(result: pd.DataFrame) -> None:
+    print("| group | reference | measure | normal: mean (ref.) P | unilateral | bilateral | not significant |")
+    print("|---|---|---|---|---|---|---|")
+    for (group, reference, measure), part in result.groupby(["group", "reference", "measure"], sort=False):
+        cells = [f"{r.mean_group:.3f} ({r.mean_real:.3f}) {r.p:.2g}" for r in part.itertuples()]
+        kept = int((part["p"] >= 0.05).sum())
+        print(f"| {group} | {reference} | {measure} | " + " | ".join(cells) + f" | {kept} of {len(part)} |")
+
+
+def print_null(null: pd.DataFrame, draws: int) -> None:
+    from spect_toolkit.vocabulary import PATTERNS
+
+    comparisons = [f"{m} {p}" for m in ("mc", "lr") for p in PATTERNS if f"{m} {p}" in set(null["comparison"])]
+    print("| split drawn by | 6 of 6 | 5 | 4 or fewer | a pattern untested | " + " | ".join(comparisons) + " |")
+    print("|---" * (5 + len(comparisons)) + "|")
+    for way, part in null.groupby("split", sort=False):
+        # a pattern the draw holds out no patient of (the patients test: fewer than two) is untested: five at most
+        passed = part.groupby("draw")["passed"].sum().reindex(range(draws), fill_value=0)
+        tested = part.groupby("draw").size().reindex(range(draws), fill_value=0)
+        shares = [np.mean(passed == 6), np.mean(passed == 5), np.mean(passed <= 4), np.mean(tested < 6)]
+        shares += [part.loc[part["comparison"] == c, "passed"].mean() for c in comparisons]
+        print(f"| {way} | " + " | ".join(f"{share:.0%}" for share in shares) + " |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("manifest")
@@ -87,46 +152,41 @@ def main() -> None:
     from spect_toolkit.evaluate.evaluation import RealSlices, slice_table
     from spect_toolkit.manifest import load_manifest, select_split
 
+    def real_slices(rows: pd.DataFrame) -> pd.DataFrame:  # in the manifest's order, so its patient keys apply
+        return with_asymmetry(slice_table(RealSlices.from_manifest(rows), {})).assign(
+            patient_key=rows["patient_key"].to_numpy()
+        )
+
     manifest = load_manifest(args.manifest)
     train_rows, held_out_rows = select_split(manifest, "train"), select_split(manifest, "holdout")
-    training = with_asymmetry(slice_table(RealSlices.from_manifest(train_rows), {}))
+    training, held_out = real_slices(train_rows), real_slices(held_out_rows)
     print(f"defect patients by side: training {sides(train_rows)}; held out {sides(held_out_rows)}\n")
-    rows = []
-    held_out = None
+    tests = {"paper": against, "patients": against_patients}
+    rows = {
+        name: [test(training, held_out, "held-out patients").assign(reference="training slices")]
+        for name, test in tests.items()
+    }
     for report in args.reports:
         table = with_asymmetry(pd.read_csv(report / "slices.csv"))
         real = table[table["group"] == "real"]
-        if held_out is None:
-            held_out = real
-            rows.append(against(training, held_out, "held-out patients").assign(reference="training slices"))
-        elif len(real) != len(held_out) or not np.allclose(real["mc"], held_out["mc"]):
-            raise SystemExit(f"{report}: its real slices are not the first report's held-out patients")
+        if len(real) != len(held_out) or not np.allclose(real["mc"], held_out["mc"]):
+            raise SystemExit(f"{report}: its real slices are not this manifest's held-out patients")
         for name in dict.fromkeys(table.loc[table["group"] != "real", "group"]):
-            group = table[table["group"] == name]
+            group = table[table["group"] == name].drop(columns="patient_key", errors="ignore")
             label = f"{report.parent.name}/{name.rsplit('+', 1)[-1]}"
-            rows.append(against(held_out, group, label).assign(reference="held-out patients"))
-            rows.append(against(training, group, label).assign(reference="training slices"))
-    result = pd.concat(rows, ignore_index=True)
-    print("| group | reference | measure | normal: mean (ref.) P | unilateral | bilateral | not significant |")
-    print("|---|---|---|---|---|---|---|")
-    for (group, reference, measure), part in result.groupby(["group", "reference", "measure"], sort=False):
-        cells = [f"{r.mean_group:.3f} ({r.mean_real:.3f}) {r.dunnett_p:.2g}" for r in part.itertuples()]
-        kept = int((part["dunnett_p"] >= 0.05).sum())
-        print(f"| {group} | {reference} | {measure} | " + " | ".join(cells) + f" | {kept} of {len(part)} |")
+            for test_name, test in tests.items():
+                rows[test_name].append(test(held_out, group, label).assign(reference="held-out patients"))
+                rows[test_name].append(test(training, group, label).assign(reference="training slices"))
+    print("The paper's test: one-way ANOVA and Dunnett's test over slices.")
+    print_table(pd.concat(rows["paper"], ignore_index=True))
+    print("\nBy patients: Welch's t-test, a real sample's error from its patients' means, generated slices as drawn.")
+    print_table(pd.concat(rows["patients"], ignore_index=True))
     if args.real_splits:
-        everyone = slice_table(RealSlices.from_manifest(manifest), {})
-        null = real_split_null(manifest, everyone, args.real_splits)
-        print(f"\nreal held-out patients against the rest, {args.real_splits} random splits, MC and LR passed:")
-        comparisons = list(dict.fromkeys(null["comparison"]))
-        print("| split drawn by | 6 of 6 | 5 | 4 or fewer | a pattern not held out | " + " | ".join(comparisons) + " |")
-        print("|---" * (5 + len(comparisons)) + "|")
-        for way, part in null.groupby("split", sort=False):
-            # a draw that holds out no patient of a pattern cannot test it: it passes at most five
-            passed = part.groupby("draw")["passed"].sum().reindex(range(args.real_splits), fill_value=0)
-            tested = part.groupby("draw").size().reindex(range(args.real_splits), fill_value=0)
-            shares = [np.mean(passed == 6), np.mean(passed == 5), np.mean(passed <= 4), np.mean(tested < 6)]
-            shares += [part.loc[part["comparison"] == c, "passed"].mean() for c in comparisons]
-            print(f"| {way} | " + " | ".join(f"{share:.0%}" for share in shares) + " |")
+        everyone = real_slices(manifest)
+        for test_name, test in tests.items():
+            null = real_split_null(manifest, everyone, args.real_splits, test=test)
+            print(f"\n{test_name} test, real held-out patients against the rest, {args.real_splits} random splits:")
+            print_null(null, args.real_splits)
 
 
 if __name__ == "__main__":

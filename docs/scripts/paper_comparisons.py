@@ -81,8 +81,14 @@ def against_patients(reference: pd.DataFrame, group: pd.DataFrame, name: str, me
             df = spread**2 / (var_ref**2 / df_ref + var_own**2 / df_own)
             p = 2 * student.sf(abs(mean_own - mean_ref) / np.sqrt(spread), df)
             rows.append(
-                {"measure": measure, "pattern": pattern, "group": name, "mean_real": mean_ref, "mean_group": mean_own}
-                | {"p": float(p)}
+                {
+                    "measure": measure,
+                    "pattern": pattern,
+                    "group": name,
+                    "mean_real": mean_ref,
+                    "mean_group": mean_own,
+                    "p": float(p),
+                }
             )
     return pd.DataFrame(rows)
 

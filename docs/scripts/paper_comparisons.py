@@ -38,6 +38,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from spect_toolkit.vocabulary import PATTERNS
+
 MEASURES = ("mc", "lr", "asymmetry")
 
 
@@ -67,8 +69,6 @@ def against_patients(reference: pd.DataFrame, group: pd.DataFrame, name: str, me
     """``group`` against ``reference`` per (measure, pattern) by Welch's t-test on means whose errors count
     patients, not slices, wherever a table has a ``patient_key`` column; same columns as :func:`against`."""
     from scipy.stats import t as student
-
-    from spect_toolkit.vocabulary import PATTERNS
 
     rows = []
     for measure in measures:
@@ -135,8 +135,6 @@ def print_table(result: pd.DataFrame) -> None:
 
 
 def print_null(null: pd.DataFrame, draws: int) -> None:
-    from spect_toolkit.vocabulary import PATTERNS
-
     comparisons = [f"{m} {p}" for m in ("mc", "lr") for p in PATTERNS if f"{m} {p}" in set(null["comparison"])]
     print("| split drawn by | 6 of 6 | 5 | 4 or fewer | a pattern untested | " + " | ".join(comparisons) + " |")
     print("|---" * (5 + len(comparisons)) + "|")
@@ -178,7 +176,7 @@ def main() -> None:
         if len(real) != len(held_out) or not np.allclose(real["mc"], held_out["mc"]):
             raise SystemExit(f"{report}: its real slices are not this manifest's held-out patients")
         for name in dict.fromkeys(table.loc[table["group"] != "real", "group"]):
-            group = table[table["group"] == name].drop(columns="patient_key", errors="ignore")
+            group = table[table["group"] == name]  # no patient_key: generated slices are counted one by one
             label = f"{report.parent.name}/{name.rsplit('+', 1)[-1]}"
             for test_name, test in tests.items():
                 rows[test_name].append(test(held_out, group, label).assign(reference="held-out patients"))

@@ -218,7 +218,7 @@ def patient_split(manifest: pd.DataFrame, holdout_fraction: float = HOLDOUT_FRAC
                 "give every row train or holdout, or drop the column to split by patient key",
             )
         split = manifest["split"].astype(str)
-        torn = manifest.assign(split=split).groupby("patient_key")["split"].nunique()
+        torn = split.groupby(manifest["patient_key"]).nunique()
         if (torn > 1).any():
             raise SchemaError(
                 manifest.attrs.get("root"),
@@ -251,11 +251,11 @@ def stratified_split(manifest: pd.DataFrame, holdout_fraction: float = HOLDOUT_F
     ``1 / fraction``-th is held out, so each stratum gives its share, give or take one patient.
     Write the result into the manifest as its ``split`` column; every stage then uses it.
     """
-    strata = patient_strata(manifest)
-    order = sorted(strata.index, key=lambda key: (strata[key], key))
+    order = patient_strata(manifest).sort_values(kind="stable").index  # by stratum, then key (the index's order)
     share = _holdout_count(len(order), holdout_fraction) / max(len(order), 1)
-    holdout = {key for i, key in enumerate(order) if np.floor((i + 1) * share + 0.5) > np.floor(i * share + 0.5)}
-    return _sides(manifest, holdout)
+    # position i is held out where the running count round(i * share) steps up: evenly spaced, exact in total
+    steps = np.diff(np.floor(np.arange(len(order) + 1) * share + 0.5)) > 0
+    return _sides(manifest, set(order[steps]))
 
 
 def select_split(manifest: pd.DataFrame, split: str) -> pd.DataFrame:

@@ -307,6 +307,11 @@ def train(
     diff_augment: Optional[bool] = typer.Option(
         None, "--diff-augment/--no-diff-augment", help="DiffAugment (brightness, contrast, translation) before D"
     ),
+    diff_augment_cutout: Optional[bool] = typer.Option(
+        None,
+        "--diff-augment-cutout/--no-diff-augment-cutout",
+        help="DiffAugment's cutout too: a square of half the slice blanked before D (default off)",
+    ),
     minibatch_std: Optional[bool] = typer.Option(
         None, "--minibatch-std/--no-minibatch-std", help="a minibatch standard deviation feature in D (default off)"
     ),
@@ -419,6 +424,7 @@ def train(
             random_margin=random_margin,
             ema_decay=ema_decay,
             diff_augment=diff_augment,
+            diff_augment_cutout=diff_augment_cutout,
             minibatch_std=minibatch_std,
             balanced_patterns=balanced_patterns,
             mirror_generated=mirror_generated,

@@ -227,7 +227,7 @@ def test_the_real_split_null_fails_where_a_patients_slices_move_together_unless_
     def passed(patient_sd, test):
         offset = manifest["patient_key"].map(dict(zip(manifest["patient_key"].unique(), rng.normal(0, 1, 60))))
         noise = rng.normal(0, 1, (2, len(manifest)))
-        table = manifest.assign(mc=0.7 + 0.01 * (patient_sd * offset + noise[0]))
+        table = manifest.assign(patient=manifest["patient_key"], mc=0.7 + 0.01 * (patient_sd * offset + noise[0]))
         table = table.assign(lr=np.exp(0.01 * (patient_sd * offset + noise[1])))
         null = script.real_split_null(manifest, table, draws=40, test=test)
         assert null.groupby(["draw", "split"]).size().max() == 6 and set(null["split"]) == {"patient key", "stratified"}

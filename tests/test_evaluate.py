@@ -22,8 +22,8 @@ from spect_toolkit.evaluate.distances import (
     two_sample_label,
 )
 from spect_toolkit.evaluate.features import BATCH_SIZE
-from spect_toolkit.evaluate.stats import compare_with_real
-from spect_toolkit.manifest import load_manifest, load_slices, patient_split
+from spect_toolkit.evaluate.stats import compare_by_patient, compare_with_real, paper_comparisons
+from spect_toolkit.manifest import load_manifest, load_slices, patient_split, select_split
 from spect_toolkit.samples import Samples
 
 
@@ -75,6 +75,55 @@ def test_a_clearly_wrong_set_is_flagged(real):
     assert len(large) >= 2 and (large["dunnett_p"] < 0.001).all() and (large["anova_p"] < 0.001).all()
     assert (compare_with_real(table, "lr")["dunnett_p"] < 0.001).any()  # the shift moves counts to one side
     assert two_sample_auc(images, _wrong(images), epochs=10)["auc"] > 0.9
+
+
+def _patients(rng, count, slices, patient_sd, mean=0.7, pattern="normal", prefix="P"):
+    """``count`` real patients of ``slices`` slices each, each patient's MC offset by its own draw."""
+    offset = np.repeat(rng.normal(0, patient_sd, count), slices)
+    return pd.DataFrame(
+        {
+            "group": "real",
+            "pattern": pattern,
+            "patient": np.repeat([f"{prefix}{i}" for i in range(count)], slices),
+            "mc": mean + offset + rng.normal(0, 0.01, count * slices),
+        }
+    )
+
+
+def test_the_patient_test_holds_its_level_where_a_patients_slices_move_together():
+    """Generated slices drawn from the real population (a new patient for every slice) against 12 real patients
+    whose slices share an offset: the paper's slice-level test calls most such samples different, the patient
+    test about one in twenty; a real shift is found by both."""
+    rng = np.random.default_rng(3)
+    rejected = {"dunnett_p": 0, "welch_p": 0}
+    draws = 200
+    for _ in range(draws):
+        real = _patients(rng, 12, 10, patient_sd=0.03)
+        drawn = pd.DataFrame(
+            {"group": "g", "pattern": "normal", "patient": None, "mc": 0.7 + rng.normal(0, np.hypot(0.03, 0.01), 120)}
+        )
+        table = pd.concat([real, drawn], ignore_index=True)
+        rejected["dunnett_p"] += compare_with_real(table, "mc")["dunnett_p"].iloc[0] < 0.05
+        rejected["welch_p"] += compare_by_patient(table, "mc")["welch_p"].iloc[0] < 0.05
+    assert rejected["dunnett_p"] / draws > 0.25 and rejected["welch_p"] / draws < 0.1, rejected
+    real = _patients(rng, 12, 10, patient_sd=0.03)
+    brighter = real.assign(group="g", patient=None, mc=real["mc"] + 0.06)
+    shifted = compare_by_patient(pd.concat([real, brighter], ignore_index=True), "mc").iloc[0]
+    assert shifted.welch_p < 0.001 and shifted.n_real == 12 and shifted.n_group == 120
+
+
+def test_the_patient_test_needs_two_patients_of_a_pattern_and_sits_beside_dunnetts_p():
+    rng = np.random.default_rng(4)
+    real = pd.concat(
+        [_patients(rng, 6, 8, 0.02), _patients(rng, 1, 8, 0.02, pattern="bilateral", prefix="B")], ignore_index=True
+    )
+    drawn = real.assign(group="g", patient=None, mc=real["mc"] + rng.normal(0, 0.02, len(real)))
+    table = pd.concat([real, drawn], ignore_index=True).assign(sd=0.1, lr=1.0)
+    assert compare_by_patient(table, "mc")["pattern"].tolist() == ["normal"]  # one bilateral patient: no spread
+    paper = paper_comparisons(table, measures=("mc",)).set_index("pattern")
+    assert paper.loc["normal", "n_real"] == 48 and paper.loc["normal", "n_real_patients"] == 6
+    assert 0 <= paper.loc["normal", "patients_p"] <= 1 and pd.isna(paper.loc["bilateral", "patients_p"])
+    assert "patients_p" not in paper_comparisons(table.drop(columns="patient"), measures=("mc",))
 
 
 def test_two_sample_test_keeps_a_patients_slices_in_one_fold():
@@ -197,7 +246,11 @@ def test_evaluate_writes_report_metrics_and_table(real, ingested, tmp_path):
     # two held-out patients cannot be halved into a null: none is given rather than one from a single split
     assert metrics["n_holdout"] > 0 and "memorisation_null" not in metrics and "New real patients" not in html
     table = pd.read_csv(tmp_path / "report" / "slices.csv")
-    assert {"group", "level", "pattern", "mc", "sd", "lr", "nearest_train_distance"} <= set(table.columns)
+    assert {"group", "level", "pattern", "patient", "mc", "sd", "lr", "nearest_train_distance"} <= set(table.columns)
+    real_rows = table[table.group == "real"]
+    assert real_rows.patient.notna().all() and table.loc[table.group != "real", "patient"].isna().all()
+    assert set(real_rows.patient) == set(select_split(manifest, "holdout")["patient_key"])
+    assert "counting patients" in html and all("patients_p" in row for row in metrics["paper"])
     assert (table.group == "A").sum() == len(images) and result.report.exists()
     assert (tmp_path / "report" / "figures" / "whiskers.png").stat().st_size > 1000
 
@@ -207,7 +260,6 @@ def test_measures_over_epochs_track_a_run_that_goes_wrong_and_skip_a_damaged_epo
     from spect_toolkit.evaluate.features import FeatureSpace
     from spect_toolkit.evaluate.figures import over_epochs
     from spect_toolkit.evaluate.trajectory import COLUMNS, measures_over_epochs
-    from spect_toolkit.manifest import select_split
 
     manifest, _ = real
     held_out = select_split(manifest, "holdout")

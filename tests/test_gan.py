@@ -319,6 +319,38 @@ def test_improved_preset_runs_its_extra_parts():
     assert make_config("paper") != make_config("improved") and make_config("paper").hash != config.hash
 
 
+def test_cutout_blanks_a_square_of_half_the_slice_clipped_at_the_edge():
+    ones = np.ones((2, 64, 64), "float32")
+    cut = np.asarray(augment.cutout(ones, np.array([32, 0]), np.array([32, 63]), 32))
+    centred, corner = np.argwhere(cut[0] == 0), np.argwhere(cut[1] == 0)
+    assert len(centred) == 32 * 32 and centred.min(0).tolist() == [16, 16] and centred.max(0).tolist() == [47, 47]
+    assert len(corner) == 16 * 17 and corner.min(0).tolist() == [0, 47] and corner.max(0).tolist() == [15, 63]
+    assert np.all(cut[cut != 0] == 1)
+
+
+def test_diff_augment_cutout_blanks_every_image_before_the_discriminator_and_trains():
+    import tensorflow as tf
+
+    from spect_toolkit.gan.step import CUTOUT_SIZE, diff_augment
+    from spect_toolkit.gan.tensorflow_step import TensorFlowDraws
+
+    config = make_config("improved", diff_augment_cutout=True, **{**TINY, "batch_size": 4})
+    # a constant slice keeps its value under DiffAugment's contrast and, within the translation, its brightness
+    # shift; the cutout is the one place it becomes 0
+    images = np.full((64, 64, 64, 1), 0.9, "float32")
+    augmented = np.asarray(diff_augment(images, config, TensorFlowDraws(tf.constant([3, 4], tf.int64))))[..., 0]
+    blanked = (augmented == 0).sum(axis=(1, 2))
+    assert np.all(blanked > 0) and np.all(blanked <= CUTOUT_SIZE**2) and (blanked == CUTOUT_SIZE**2).any()
+    plain = np.asarray(diff_augment(images, make_config("improved"), TensorFlowDraws(tf.constant([3, 4], tf.int64))))
+    assert not (plain == 0).any()
+    with pytest.raises(ArgumentError, match="set diff_augment"):
+        make_config("paper", diff_augment_cutout=True)
+    data, space = _marker_set(["normal", "unilateral", "bilateral"])
+    gan = FastGAN(config, space, data, mode="function")
+    assert np.isfinite(np.asarray(gan.train_steps(2))).all()
+    assert config.hash != make_config("improved", **{**TINY, "batch_size": 4}).hash
+
+
 def test_spectral_norm_divides_the_kernel_at_inference_after_stateless_training_calls():
     # The JAX step calls every layer statelessly, keeping only the non-trainable state a call returns. Keras' own
     # SpectralNormalization writes kernel / sigma into the (trainable) kernel and divides nothing at inference, so

@@ -49,6 +49,10 @@ VARIANTS = {
     # the augmentation's own cue (docs/gan.md, --ap-shift): the paper's shift of 2 pixels, halved or none
     "improved+remedies+reflect+scanner+resampled+fov+activity+grid+shift1": ("improved", {**GRID, "ap_shift": 1}),
     "improved+remedies+reflect+scanner+resampled+fov+activity+grid+unshifted": ("improved", {**GRID, "ap_shift": 0}),
+    "improved+remedies+reflect+scanner+resampled+fov+activity+grid+unshifted+cutout": (
+        "improved",
+        {**GRID, "ap_shift": 0, "diff_augment_cutout": True},
+    ),
 }
 
 

@@ -47,50 +47,28 @@ def with_asymmetry(table: pd.DataFrame) -> pd.DataFrame:
     return table.assign(asymmetry=np.abs(np.log(table["lr"])))
 
 
-def against(reference: pd.DataFrame, group: pd.DataFrame, name: str, measures=MEASURES) -> pd.DataFrame:
-    """``group`` alone against ``reference`` (both tables of per-slice measures): one row per (measure, pattern)."""
-    from spect_toolkit.evaluate.stats import REAL, compare_with_real
+def _compared(compare, p_column: str, reference: pd.DataFrame, group: pd.DataFrame, name: str, measures):
+    from spect_toolkit.evaluate.stats import REAL
 
     table = pd.concat([reference.assign(group=REAL), group.assign(group=name)], ignore_index=True)
-    result = pd.concat([compare_with_real(table, measure) for measure in measures], ignore_index=True)
-    return result.rename(columns={"dunnett_p": "p"})
+    result = pd.concat([compare(table, measure) for measure in measures], ignore_index=True)
+    return result.rename(columns={p_column: "p"})
 
 
-def _mean_and_error(sample: pd.DataFrame, measure: str) -> tuple[float, float, int]:
-    """The mean, its squared standard error and degrees of freedom: by patient means where the sample names its
-    patients (a patient's slices move together), by slices where it does not (generated slices, independent)."""
-    values = sample.groupby("patient_key")[measure].mean() if "patient_key" in sample else sample[measure]
-    if len(values) < 2:
-        return float("nan"), float("nan"), 0
-    return float(values.mean()), float(values.var(ddof=1) / len(values)), len(values) - 1
+def against(reference: pd.DataFrame, group: pd.DataFrame, name: str, measures=MEASURES) -> pd.DataFrame:
+    """``group`` alone against ``reference`` (both tables of per-slice measures) by the paper's test, over slices:
+    one row per (measure, pattern), its P in column ``p``."""
+    from spect_toolkit.evaluate.stats import compare_with_real
+
+    return _compared(compare_with_real, "dunnett_p", reference, group, name, measures)
 
 
 def against_patients(reference: pd.DataFrame, group: pd.DataFrame, name: str, measures=("mc", "lr")) -> pd.DataFrame:
-    """``group`` against ``reference`` per (measure, pattern) by Welch's t-test on means whose errors count
-    patients, not slices, wherever a table has a ``patient_key`` column; same columns as :func:`against`."""
-    from scipy.stats import t as student
+    """The same by Welch's t-test on means whose errors count patients wherever a table has a ``patient`` column
+    (:func:`spect_toolkit.evaluate.stats.compare_by_patient`); same columns as :func:`against`."""
+    from spect_toolkit.evaluate.stats import compare_by_patient
 
-    rows = []
-    for measure in measures:
-        for pattern in PATTERNS:
-            ref, own = reference[reference["pattern"] == pattern], group[group["pattern"] == pattern]
-            (mean_ref, var_ref, df_ref), (mean_own, var_own, df_own) = (_mean_and_error(x, measure) for x in (ref, own))
-            if min(df_ref, df_own) < 1:  # fewer than two patients or slices: no spread to test against
-                continue
-            spread = var_ref + var_own
-            df = spread**2 / (var_ref**2 / df_ref + var_own**2 / df_own)
-            p = 2 * student.sf(abs(mean_own - mean_ref) / np.sqrt(spread), df)
-            rows.append(
-                {
-                    "measure": measure,
-                    "pattern": pattern,
-                    "group": name,
-                    "mean_real": mean_ref,
-                    "mean_group": mean_own,
-                    "p": float(p),
-                }
-            )
-    return pd.DataFrame(rows)
+    return _compared(compare_by_patient, "welch_p", reference, group, name, measures)
 
 
 def real_split_null(
@@ -156,10 +134,8 @@ def main() -> None:
     from spect_toolkit.evaluate.evaluation import RealSlices, slice_table
     from spect_toolkit.manifest import load_manifest, select_split
 
-    def real_slices(rows: pd.DataFrame) -> pd.DataFrame:  # in the manifest's order, so its patient keys apply
-        return with_asymmetry(slice_table(RealSlices.from_manifest(rows), {})).assign(
-            patient_key=rows["patient_key"].to_numpy()
-        )
+    def real_slices(rows: pd.DataFrame) -> pd.DataFrame:  # with each slice's patient (``patient``)
+        return with_asymmetry(slice_table(RealSlices.from_manifest(rows), {}))
 
     manifest = load_manifest(args.manifest)
     train_rows, held_out_rows = select_split(manifest, "train"), select_split(manifest, "holdout")
@@ -176,7 +152,7 @@ def main() -> None:
         if len(real) != len(held_out) or not np.allclose(real["mc"], held_out["mc"]):
             raise SystemExit(f"{report}: its real slices are not this manifest's held-out patients")
         for name in dict.fromkeys(table.loc[table["group"] != "real", "group"]):
-            group = table[table["group"] == name]  # no patient_key: generated slices are counted one by one
+            group = table[table["group"] == name]  # no patient: generated slices are counted one by one
             label = f"{report.parent.name}/{name.rsplit('+', 1)[-1]}"
             for test_name, test in tests.items():
                 rows[test_name].append(test(held_out, group, label).assign(reference="held-out patients"))

@@ -17,7 +17,7 @@ from ..vocabulary import PATTERNS, SLICE_SHAPE
 from . import distances, features, figures
 from .measures import slice_measures
 from .report import write_report
-from .stats import REAL, compare_with_real
+from .stats import PATIENT, REAL, paper_comparisons
 
 
 @dataclass(frozen=True)
@@ -117,7 +117,7 @@ def evaluate(
     stages = 2 + 4 * len(groups)
     with progress_bar("evaluating", total=stages, enabled=show_progress) as advance:
         table = slice_table(real, groups)
-        paper = pd.concat([compare_with_real(table, m) for m in ("mc", "sd", "lr")], ignore_index=True)
+        paper = paper_comparisons(table)
         space = features.FeatureSpace.of(train, feature_epochs, seed)
         judge_on_real = _conditional_accuracy(space, holdout)
         advance(2)
@@ -200,9 +200,10 @@ def evaluate(
 
 
 def slice_table(real: RealSlices, groups: dict[str, Samples]) -> pd.DataFrame:
-    """One row per slice, real first: ``group`` (``real`` or the set's name), level, pattern, MC, SD, LR."""
+    """One row per slice, real first: ``group`` (``real`` or the set's name), level, pattern, ``patient`` (the
+    keyed hash of a real slice's patient; empty for generated slices), MC, SD, LR."""
     parts = [
-        pd.DataFrame({"group": REAL, "level": real.level, "pattern": real.pattern}).join(
+        pd.DataFrame({"group": REAL, "level": real.level, "pattern": real.pattern, PATIENT: real.patient}).join(
             slice_measures(real.images, real.level)
         )
     ]

@@ -26,6 +26,8 @@ def _img(data: bytes, alt: str) -> str:
 
 
 def _p(value: float) -> str:
+    if pd.isna(value):
+        return "-"
     text = "< 0.0001" if value < 1e-4 else f"{value:.4f}" if value < 0.01 else f"{value:.3f}"
     return f'<span class="sig">{text}</span>' if value < 0.05 else text
 
@@ -34,15 +36,23 @@ def _paper_table(paper: pd.DataFrame, measure: str) -> str:
     rows = paper[paper.measure == measure]
     if rows.empty:
         return "<p class='note'>Too few slices per pattern for the test.</p>"
+    by_patient = "patients_p" in rows
     body = "".join(
         f"<tr><td>{html.escape(r.group)}</td><td>{r.pattern}</td><td>{r.n_real}</td><td>{r.n_group}</td>"
-        f"<td>{r.mean_real:.3f}</td><td>{r.mean_group:.3f}</td><td>{_p(r.anova_p)}</td><td>{_p(r.dunnett_p)}</td></tr>"
+        f"<td>{r.mean_real:.3f}</td><td>{r.mean_group:.3f}</td><td>{_p(r.anova_p)}</td><td>{_p(r.dunnett_p)}</td>"
+        + (f"<td>{_count(r.n_real_patients)}</td><td>{_p(r.patients_p)}</td>" if by_patient else "")
+        + "</tr>"
         for r in rows.itertuples()
     )
+    patients = "<th>real patients</th><th>Welch P, counting patients</th>" if by_patient else ""
     return (
         "<table><tr><th>group</th><th>pattern</th><th>n real</th><th>n group</th><th>mean real</th>"
-        f"<th>mean group</th><th>ANOVA P</th><th>Dunnett P vs real</th></tr>{body}</table>"
+        f"<th>mean group</th><th>ANOVA P</th><th>Dunnett P vs real</th>{patients}</tr>{body}</table>"
     )
+
+
+def _count(value: float) -> str:
+    return "-" if pd.isna(value) else str(int(value))
 
 
 def _group_table(metrics: dict) -> str:
@@ -152,6 +162,12 @@ hemisphere over the right (midline between columns 31 and 32 of the AC-PC grid).
 all synthetic groups per pattern, then Dunnett's test of each synthetic group against real (P per group and
 pattern). As in the paper, each synthetic group is compared with all real slices of that pattern, whatever its
 levels. P &lt; 0.05 in red.</p>
+<p class="note">The paper's test counts every real slice as an independent observation, but one patient's slices
+move together, so the differences between patients read as a difference between the samples: two samples of real
+patients from one cohort differ at P &lt; 0.05 far more often than one time in twenty. The last column tests the
+same means counting patients (Welch's t-test, the real mean's standard error from its patients' means, generated
+slices counted one by one as the independent draws they are); it needs two real patients of a pattern (- where
+there are fewer).</p>
 {_img(figs["whiskers"], "whisker plots")}
 <h3>MC</h3>{_paper_table(paper, "mc")}
 <h3>LR</h3>{_paper_table(paper, "lr")}

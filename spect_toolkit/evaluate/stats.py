@@ -1,16 +1,23 @@
 """The paper's statistics: one-way ANOVA of the real group and the synthetic groups per defect pattern, followed
 by Dunnett's many-to-one comparisons of each synthetic group against real (the post-hoc test GraphPad Prism
-offers for "compare every group with a control"), giving one P value per (group, pattern) as in Figure 5."""
+offers for "compare every group with a control"), giving one P value per (group, pattern) as in Figure 5.
+
+Beside it, the same comparison counting patients (:func:`compare_by_patient`): the paper's test treats every real
+slice as an independent draw, but a patient's ten or so slices move together, so differences between patients
+read as a difference between the samples (two random halves of the same real cohort differ at P < 0.05 far more
+often than one time in twenty; docs/reproduction.md, the real-split null)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 from scipy.stats import dunnett, f_oneway
+from scipy.stats import t as student
 
 from ..vocabulary import PATTERNS
 
 REAL = "real"
+PATIENT = "patient"  # the column of a slice's keyed patient hash; empty for generated slices
 
 
 def compare_with_real(table: pd.DataFrame, measure: str) -> pd.DataFrame:
@@ -42,3 +49,61 @@ def compare_with_real(table: pd.DataFrame, measure: str) -> pd.DataFrame:
                 }
             )
     return pd.DataFrame(rows)
+
+
+def _mean_and_error(sample: pd.DataFrame, measure: str) -> tuple[float, float, int, int]:
+    """Mean, squared standard error, degrees of freedom and count: over patient means where every slice names its
+    patient, over slices where none does (generated slices are independent draws)."""
+    if PATIENT in sample and len(sample) and sample[PATIENT].notna().all():
+        values = sample.groupby(PATIENT)[measure].mean().dropna()
+    else:
+        values = sample[measure].dropna()
+    if len(values) < 2:
+        return float("nan"), float("nan"), 0, len(values)
+    return float(values.mean()), float(values.var(ddof=1) / len(values)), len(values) - 1, len(values)
+
+
+def compare_by_patient(table: pd.DataFrame, measure: str) -> pd.DataFrame:
+    """Each synthetic group's mean against real's per pattern by Welch's t-test, real's standard error taken from
+    its patients' means (the ``patient`` column); one row per (group, pattern) with ``n_real`` counting patients
+    and ``welch_p``. A pattern with fewer than two real patients (or group slices) gets no row."""
+    rows = []
+    groups = [g for g in dict.fromkeys(table["group"]) if g != REAL]
+    for pattern in PATTERNS:
+        subset = table[table["pattern"] == pattern]
+        mean_real, error_real, df_real, n_real = _mean_and_error(subset[subset["group"] == REAL], measure)
+        for group in groups:
+            mean, error, df, n = _mean_and_error(subset[subset["group"] == group], measure)
+            if min(df_real, df) < 1 or error_real + error == 0:
+                continue
+            spread = error_real + error
+            welch_df = spread**2 / (error_real**2 / df_real + error**2 / df)
+            p = 2 * student.sf(abs(mean - mean_real) / np.sqrt(spread), welch_df)
+            rows.append(
+                {
+                    "measure": measure,
+                    "pattern": pattern,
+                    "group": group,
+                    "n_real": n_real,
+                    "n_group": n,
+                    "mean_real": mean_real,
+                    "mean_group": mean,
+                    "welch_p": float(p),
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def paper_comparisons(table: pd.DataFrame, measures=("mc", "sd", "lr")) -> pd.DataFrame:
+    """:func:`compare_with_real` for each measure, with the patient-counting test beside it where the real slices
+    name their patients: ``patients_p`` and ``n_real_patients``."""
+    paper = pd.concat([compare_with_real(table, m) for m in measures], ignore_index=True)
+    if paper.empty or PATIENT not in table:
+        return paper
+    by_patient = pd.concat([compare_by_patient(table, m) for m in measures], ignore_index=True)
+    if by_patient.empty:
+        return paper.assign(n_real_patients=np.nan, patients_p=np.nan)
+    by_patient = by_patient[["measure", "pattern", "group", "n_real", "welch_p"]].rename(
+        columns={"n_real": "n_real_patients", "welch_p": "patients_p"}
+    )
+    return paper.merge(by_patient, on=["measure", "pattern", "group"], how="left")

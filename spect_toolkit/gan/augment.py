@@ -1,5 +1,6 @@
 """The paper's augmentation (Eq. 6 mixing, anterior-posterior shift, flip of symmetric patterns) and FastGAN's
-DiffAugment, as functions of images and of the random draws, so they are deterministic and testable.
+DiffAugment (colour, translation, cutout), as functions of images and of the random draws, so they are
+deterministic and testable.
 
 Slices are (n, 64, 64) with rows running anterior to posterior and columns right to left (the canonical
 grid's LPS layout, exported with Patient Orientation L\\P): axis 1 is anterior-posterior, axis 2 left-right.
@@ -49,3 +50,14 @@ def diff_augment(images, brightness, contrast, shift_ap, shift_lr, background=-1
     mean = ops.mean(images, axis=(1, 2), keepdims=True)
     images = (images - mean) * ops.reshape(contrast, (-1, 1, 1)) + mean
     return shift_columns(shift_rows(images, shift_ap, background), shift_lr, background)
+
+
+def cutout(images, row, column, size: int, fill=0.0):
+    """DiffAugment's cutout: a ``size`` x ``size`` square whose centre is drawn anywhere in the image (row[i],
+    column[i]), set to ``fill``, and clipped where it runs over the edge."""
+    half, length = size // 2, ops.shape(images)[1]
+    index = ops.arange(length, dtype="int32")[None, :]
+    start = lambda centre: ops.cast(ops.reshape(centre, (-1, 1)), "int32") - half  # noqa: E731
+    inside = lambda centre: ops.logical_and(index >= start(centre), index < start(centre) + size)  # noqa: E731
+    square = ops.logical_and(inside(row)[:, :, None], inside(column)[:, None, :])
+    return ops.where(square, ops.cast(fill, images.dtype), images)

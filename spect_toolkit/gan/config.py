@@ -27,6 +27,7 @@ _LATER_FIELDS = (
     "reconstruction_field_of_view",
     "reconstruction_of_activity",
     "reconstruction_acquisition_grid",
+    "diff_augment_cutout",
 )
 PRECISIONS = ("float32", "bfloat16", "float16")
 GENERATOR_PADDINGS = ("zeros", "reflect")
@@ -54,6 +55,8 @@ class GanConfig:
     random_margin: bool = False
     ema_decay: float = 0.0
     diff_augment: bool = False
+    # DiffAugment's third policy, cutout (off in both presets: FastGAN's code leaves it out)
+    diff_augment_cutout: bool = False
     # Beyond the paper and FastGAN, off in both presets unless asked for:
     minibatch_std: bool = False  # the paper's suggested remedy for low diversity (a minibatch-std feature in D)
     balanced_patterns: bool = False  # draw each pattern equally often (the data are 551 / 291 / 96)
@@ -119,6 +122,8 @@ class GanConfig:
                 "reconstruction_acquisition_grid places the scanner's grid by the drawn field of view: set "
                 "reconstruction_field_of_view"
             )
+        if self.diff_augment_cutout and not self.diff_augment:
+            raise ArgumentError("diff_augment_cutout is a part of DiffAugment: set diff_augment")
         if self.reconstruction_counts and (self.floored_output or self.clipped_tanh_output):
             raise ArgumentError(
                 "reconstruction_counts clips and normalises the tanh output itself; not with another output"

@@ -20,6 +20,7 @@ from .config import GanConfig
 LOSS_NAMES = ("d_real", "d_fake", "recon", "g_loss")
 FEATURE_CROP = 8  # half of B1's 16x16; the image crop is 4 times larger
 DIFF_AUGMENT_SHIFT = 8  # pixels, an eighth of the image (DiffAugment's translation)
+CUTOUT_SIZE = 32  # pixels, half the image (DiffAugment's cutout)
 
 
 class Draws(Protocol):
@@ -67,11 +68,20 @@ def diff_augment(images, config: GanConfig, draws: Draws):
     """DiffAugment of a batch before the discriminator, where the configuration asks for it."""
     if not config.diff_augment:
         return images
+    if config.diff_augment_cutout:  # a stream of its own only where asked for: a run without it draws as before
+        draws, cut = draws.split(2)
     n, s = ops.shape(images)[0], draws.split(4)
     shift = lambda k: s[k].integers([n], -DIFF_AUGMENT_SHIFT, DIFF_AUGMENT_SHIFT + 1)  # noqa: E731
-    return augment.diff_augment(
+    images = augment.diff_augment(
         images[..., 0], s[0].uniform([n], -0.5, 0.5), s[1].uniform([n], 0.5, 1.5), shift(2), shift(3)
-    )[..., None]
+    )
+    if config.diff_augment_cutout:
+        centre = cut.split(2)
+        length = ops.shape(images)[1]
+        images = augment.cutout(
+            images, centre[0].integers([n], 0, length), centre[1].integers([n], 0, length), CUTOUT_SIZE
+        )
+    return images[..., None]
 
 
 def mirror_generated(images, condition, config: GanConfig, draws: Draws):

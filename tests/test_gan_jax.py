@@ -102,6 +102,7 @@ def test_jax_with_improved_preset_and_bfloat16_trains_in_that_precision(tmp_path
         ap_shift=0,
         full_resolution_convs=2,
         generator_padding="reflect",
+        diff_augment_cutout=True,
     )
     gan = FastGAN(config, space, data)
     layer = gan.generator.get_layer("up8_bn")  # with spectral norm the conv is wrapped: its input tells

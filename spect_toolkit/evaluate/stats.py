@@ -74,9 +74,9 @@ def compare_by_patient(table: pd.DataFrame, measure: str) -> pd.DataFrame:
         mean_real, error_real, df_real, n_real = _mean_and_error(subset[subset["group"] == REAL], measure)
         for group in groups:
             mean, error, df, n = _mean_and_error(subset[subset["group"] == group], measure)
-            if min(df_real, df) < 1 or error_real + error == 0:
-                continue
             spread = error_real + error
+            if min(df_real, df) < 1 or spread == 0:  # no spread to test against
+                continue
             welch_df = spread**2 / (error_real**2 / df_real + error**2 / df)
             p = 2 * student.sf(abs(mean - mean_real) / np.sqrt(spread), welch_df)
             rows.append(

@@ -27,6 +27,7 @@ def _run(script: str, *args: str) -> subprocess.CompletedProcess:
         "background_sheet.py",
         "compare_variants.py",
         "count_level.py",
+        "discriminator_gap.py",
         "paper_comparisons.py",
         "phantom_realism.py",
         "reconstruction_background.py",
@@ -235,3 +236,24 @@ def test_the_real_split_null_fails_where_a_patients_slices_move_together_unless_
 
     assert passed(0.0, script.against) > 0.85 and passed(2.0, script.against) < 0.6
     assert passed(0.0, script.against_patients) > 0.85 and passed(2.0, script.against_patients) > 0.85
+
+
+def test_the_discriminator_gap_scores_a_runs_last_checkpoint_and_refuses_one_it_cannot_sample(tiny_run, ingested):
+    import shutil
+
+    from spect_toolkit.manifest import load_manifest
+
+    script = _script("discriminator_gap")
+    _, work, _ = ingested
+    manifest = load_manifest(work / "manifest.parquet")
+    result = script.gap(tiny_run.run_dir, manifest)
+    assert result["epoch"] == 2
+    assert all(0.0 <= result[k] <= 1.0 for k in ("train_vs_holdout_auc", "holdout_vs_generated_auc"))
+    assert -1.0 <= result["ada_rt"] <= 1.0
+    assert script.auc(np.array([2.0, 3.0]), np.array([0.0, 1.0])) == 1.0
+    assert script.auc(np.array([0.0, 1.0]), np.array([0.0, 1.0])) == 0.5
+    unsampled = work.parent / "unsampled_run"
+    shutil.copytree(tiny_run.run_dir, unsampled, dirs_exist_ok=True)
+    (unsampled / "checkpoints" / "epoch_0002.npz").unlink()
+    with pytest.raises(SystemExit, match="epoch 2"):
+        script.gap(unsampled, manifest)

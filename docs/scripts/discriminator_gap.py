@@ -15,7 +15,11 @@ in training, where a batch is all real or all generated), and batches of the run
 - ADA's overfitting heuristic, the mean sign of its logits on the training slices (0: undecided, 1: every
   training slice called real).
 
-The slices are scored as they are, without the training step's augmentation.
+The slices are scored as they are, without the training step's augmentation. ``--states`` scores one run's
+discriminator at several epochs from copies of its ``last.npz`` kept while it trained (each with the epoch
+checkpoint of the same epoch):
+
+    python docs/scripts/discriminator_gap.py MANIFEST RUN --states snapshots/epoch_*.npz
 """
 
 from __future__ import annotations
@@ -48,7 +52,9 @@ def logits(gan, images: np.ndarray, condition: np.ndarray, batch: int) -> np.nda
     return np.concatenate(out).astype(np.float64).ravel()
 
 
-def gap(run: Path, manifest, seed: int = 0) -> dict:
+def gap(run: Path, manifest, seed: int = 0, state: Path | None = None) -> dict:
+    """The measures above for ``run``'s discriminator as ``state`` (a full checkpoint; default ``last.npz``)
+    holds it, against the generator of the same epoch."""
     from spect_toolkit.gan import checkpoint
     from spect_toolkit.gan.generate import generate
     from spect_toolkit.gan.model import FastGAN
@@ -61,7 +67,7 @@ def gap(run: Path, manifest, seed: int = 0) -> dict:
     train, space = training_set(select_split(manifest, "train"), config.levels)
     held_out, _ = training_set(select_split(manifest, "holdout"), config.levels)
     gan = FastGAN(config, space)
-    epoch = checkpoint.load(folder.root / "checkpoints" / "last.npz", gan.state())
+    epoch = checkpoint.load(state or folder.root / "checkpoints" / "last.npz", gan.state())
     # training and held-out slices shuffled together, so every batch normalises both alike
     images = np.concatenate([train.slices, held_out.slices])
     condition = np.concatenate([train.condition, held_out.condition])
@@ -70,7 +76,7 @@ def gap(run: Path, manifest, seed: int = 0) -> dict:
     scored = logits(gan, images[order], condition[order], config.batch_size)
     kept = is_train[order][: len(scored)]
     if epoch not in folder.saved_epochs():
-        raise SystemExit(f"{run}: its last checkpoint (epoch {epoch}) has no epoch checkpoint to sample; let it finish")
+        raise SystemExit(f"{run}: no epoch checkpoint to sample at the discriminator's epoch {epoch}; let it finish")
     generated = generate(run, like=select_split(manifest, "train"), seed=seed, epoch=epoch)
     fake = logits(gan, generated.images, space.vectors(generated.level, generated.pattern), config.batch_size)
     return {
@@ -90,7 +96,15 @@ def main() -> None:
     parser.add_argument("manifest")
     parser.add_argument("runs", nargs="+", type=Path, help="run folders trained with --split train")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--states",
+        nargs="+",
+        type=Path,
+        help="full checkpoints of the one RUN (copies of last.npz kept over its epochs)",
+    )
     args = parser.parse_args()
+    if args.states and len(args.runs) != 1:
+        parser.error("--states belong to one run")
     from spect_toolkit.manifest import load_manifest
 
     manifest = load_manifest(args.manifest)
@@ -99,8 +113,8 @@ def main() -> None:
         "| mean logit: training / held-out / generated |"
     )
     print("|---|---|---|---|---|---|")
-    for run in args.runs:
-        r = gap(run, manifest, args.seed)
+    for run, state in [(args.runs[0], s) for s in args.states] if args.states else [(r, None) for r in args.runs]:
+        r = gap(run, manifest, args.seed, state)
         print(
             f"| {r['run']} | {r['epoch']} | {r['train_vs_holdout_auc']:.3f} | {r['holdout_vs_generated_auc']:.3f} | "
             f"{r['ada_rt']:.3f} | {r['mean_logit_train']:.2f} / {r['mean_logit_holdout']:.2f} / "

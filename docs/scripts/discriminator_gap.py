@@ -15,9 +15,9 @@ in training, where a batch is all real or all generated), and batches of the run
 - ADA's overfitting heuristic, the mean sign of its logits on the training slices (0: undecided, 1: every
   training slice called real).
 
-The slices are scored as they are, without the training step's augmentation. ``--states`` scores one run's
-discriminator at several epochs from copies of its ``last.npz`` kept while it trained (each with the epoch
-checkpoint of the same epoch):
+The generated slices come from the same checkpoint's generator average. The slices are scored as they are,
+without the training step's augmentation. ``--states`` scores one run's discriminator at several epochs from
+copies of its ``last.npz`` kept while it trained:
 
     python docs/scripts/discriminator_gap.py MANIFEST RUN --states snapshots/epoch_*.npz
 """
@@ -56,7 +56,7 @@ def gap(run: Path, manifest, seed: int = 0, state: Path | None = None) -> dict:
     """The measures above for ``run``'s discriminator as ``state`` (a full checkpoint; default ``last.npz``)
     holds it, against the generator of the same epoch."""
     from spect_toolkit.gan import checkpoint
-    from spect_toolkit.gan.generate import generate
+    from spect_toolkit.gan.generate import sample, sample_from_average
     from spect_toolkit.gan.model import FastGAN
     from spect_toolkit.gan.run_folder import RunFolder
     from spect_toolkit.gan.train import training_set
@@ -75,9 +75,8 @@ def gap(run: Path, manifest, seed: int = 0, state: Path | None = None) -> dict:
     order = np.random.default_rng(seed).permutation(len(images))
     scored = logits(gan, images[order], condition[order], config.batch_size)
     kept = is_train[order][: len(scored)]
-    if epoch not in folder.saved_epochs():
-        raise SystemExit(f"{run}: no epoch checkpoint to sample at the discriminator's epoch {epoch}; let it finish")
-    generated = generate(run, like=select_split(manifest, "train"), seed=seed, epoch=epoch)
+    sample_from_average(gan)  # the discriminator is a model of its own: it keeps its weights
+    generated = sample(gan, epoch, like=select_split(manifest, "train"), seed=seed)
     fake = logits(gan, generated.images, space.vectors(generated.level, generated.pattern), config.batch_size)
     return {
         "run": str(run),

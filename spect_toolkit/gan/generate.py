@@ -36,9 +36,14 @@ def load_generator(run_dir: str | Path, epoch: int | str | None = None) -> tuple
         raise SchemaError(run.root, f"no checkpoint for epoch {epoch}; saved: {', '.join(map(str, saved))}")
     gan = FastGAN(config, ConditionSpace(config.levels))
     checkpoint.load(run.epoch_checkpoint(epoch), gan.generator_state())
+    sample_from_average(gan)
+    return gan, epoch
+
+
+def sample_from_average(gan: FastGAN) -> None:
+    """Put the generator's running average (where the run kept one) in place of its weights: what is sampled."""
     for variable, average in zip(gan.generator.trainable_variables, gan.ema):
         variable.assign(average)
-    return gan, epoch
 
 
 def condition_counts(
@@ -72,6 +77,11 @@ def generate(
     run_dir: str | Path, per_condition: int | None = None, like=None, seed: int = 0, epoch: int | str | None = None
 ) -> Samples:
     gan, epoch = load_generator(run_dir, epoch)
+    return sample(gan, epoch, per_condition, like, seed)
+
+
+def sample(gan: FastGAN, epoch: int | None, per_condition: int | None = None, like=None, seed: int = 0) -> Samples:
+    """Slices from a loaded generator (as :func:`load_generator` gives it), per condition or like a manifest."""
     counts = condition_counts(gan.space, per_condition, like)
     levels = np.array([lv for lv, _, n in counts for _ in range(n)], dtype=str)
     patterns = np.array([pt for _, pt, n in counts for _ in range(n)], dtype=str)

@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy.stats import dunnett, f_oneway
-from scipy.stats import t as student
+from scipy.stats import dunnett, f_oneway, ttest_ind
 
 from ..vocabulary import PATTERNS
 
@@ -51,16 +50,12 @@ def compare_with_real(table: pd.DataFrame, measure: str) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _mean_and_error(sample: pd.DataFrame, measure: str) -> tuple[float, float, int, int]:
-    """Mean, squared standard error, degrees of freedom and count: over patient means where every slice names its
-    patient, over slices where none does (generated slices are independent draws)."""
+def _independent_values(sample: pd.DataFrame, measure: str) -> pd.Series:
+    """The sample's independent observations: its patients' means where every slice names its patient, its slices
+    where none does (generated slices are independent draws)."""
     if PATIENT in sample and len(sample) and sample[PATIENT].notna().all():
-        values = sample.groupby(PATIENT)[measure].mean().dropna()
-    else:
-        values = sample[measure].dropna()
-    if len(values) < 2:
-        return float("nan"), float("nan"), 0, len(values)
-    return float(values.mean()), float(values.var(ddof=1) / len(values)), len(values) - 1, len(values)
+        return sample.groupby(PATIENT)[measure].mean().dropna()
+    return sample[measure].dropna()
 
 
 def compare_by_patient(table: pd.DataFrame, measure: str) -> pd.DataFrame:
@@ -71,24 +66,21 @@ def compare_by_patient(table: pd.DataFrame, measure: str) -> pd.DataFrame:
     groups = [g for g in dict.fromkeys(table["group"]) if g != REAL]
     for pattern in PATTERNS:
         subset = table[table["pattern"] == pattern]
-        mean_real, error_real, df_real, n_real = _mean_and_error(subset[subset["group"] == REAL], measure)
+        real = _independent_values(subset[subset["group"] == REAL], measure)
         for group in groups:
-            mean, error, df, n = _mean_and_error(subset[subset["group"] == group], measure)
-            spread = error_real + error
-            if min(df_real, df) < 1 or spread == 0:  # no spread to test against
+            values = _independent_values(subset[subset["group"] == group], measure)
+            if min(len(real), len(values)) < 2 or real.var() + values.var() == 0:  # no spread to test against
                 continue
-            welch_df = spread**2 / (error_real**2 / df_real + error**2 / df)
-            p = 2 * student.sf(abs(mean - mean_real) / np.sqrt(spread), welch_df)
             rows.append(
                 {
                     "measure": measure,
                     "pattern": pattern,
                     "group": group,
-                    "n_real": n_real,
-                    "n_group": n,
-                    "mean_real": mean_real,
-                    "mean_group": mean,
-                    "welch_p": float(p),
+                    "n_real": len(real),
+                    "n_group": len(values),
+                    "mean_real": float(real.mean()),
+                    "mean_group": float(values.mean()),
+                    "welch_p": float(ttest_ind(values, real, equal_var=False).pvalue),
                 }
             )
     return pd.DataFrame(rows)

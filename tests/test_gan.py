@@ -351,6 +351,35 @@ def test_diff_augment_cutout_blanks_every_image_before_the_discriminator_and_tra
     assert config.hash != make_config("improved", **{**TINY, "batch_size": 4}).hash
 
 
+def test_learning_rate_is_constant_then_falls_linearly_to_a_last_epoch_above_zero():
+    config = make_config("paper", epochs=10, learning_rate_decay_from=0.6)
+    rates = np.array([config.learning_rate_at(e) for e in range(1, 11)])
+    assert np.all(rates[:6] == config.learning_rate)
+    falling = np.diff(rates[5:])
+    assert np.all(falling < 0) and np.allclose(falling, falling[0])  # linear
+    assert 0 < rates[-1] < rates[-2] and np.isclose(rates[-1] + falling[0], 0)  # one more step would reach 0
+    constant = make_config("paper", epochs=10)
+    assert {constant.learning_rate_at(e) for e in range(1, 11)} == {constant.learning_rate}
+    assert constant.hash == make_config("paper", epochs=10, learning_rate_decay_from=1.0).hash
+    assert config.hash != constant.hash
+    with pytest.raises(ArgumentError, match="fraction of the run's epochs"):
+        make_config("paper", learning_rate_decay_from=1.5)
+
+
+def test_the_compiled_step_reads_the_learning_rate_it_is_given():
+    # set_learning_rate must reach a step already traced: a rate baked in as a constant would keep training
+    data, space = _marker_set(["normal", "unilateral", "bilateral", "normal"])
+    gan = FastGAN(make_config("paper", **{**TINY, "batch_size": 4}), space, data, mode="function")
+    gan.train_steps(1)
+    weights = [np.array(v.numpy()) for v in gan.generator.trainable_variables]
+    gan.set_learning_rate(0.0)
+    gan.train_steps(2)
+    assert all(np.array_equal(w, v.numpy()) for w, v in zip(weights, gan.generator.trainable_variables))
+    gan.set_learning_rate(2e-4)
+    gan.train_steps(1)
+    assert not all(np.array_equal(w, v.numpy()) for w, v in zip(weights, gan.generator.trainable_variables))
+
+
 def test_spectral_norm_divides_the_kernel_at_inference_after_stateless_training_calls():
     # The JAX step calls every layer statelessly, keeping only the non-trainable state a call returns. Keras' own
     # SpectralNormalization writes kernel / sigma into the (trainable) kernel and divides nothing at inference, so

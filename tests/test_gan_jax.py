@@ -155,10 +155,15 @@ def test_the_gan_imports_and_trains_on_jax_without_tensorflow_simpleitk_or_pydic
     slices = np.random.default_rng(1).uniform(0, 1, (8, 64, 64)).astype(np.float32)
     data = TrainingSet.from_arrays(slices, slices, slices, ["COR"] * 8, ["normal"] * 8, space)
     gan = FastGAN(make_config("paper", width=4, batch_size=4), space, data, mode="xla-loop")
-    print(gan.train_steps(2).tolist(), gan.steps_done)
+    losses = gan.train_steps(2).tolist()
+    weights = [np.array(v.numpy()) for v in gan.generator.trainable_variables]
+    gan.set_learning_rate(0.0)  # the compiled loop must read it, not a constant traced with it
+    gan.train_steps(2)
+    frozen = all(np.array_equal(w, v.numpy()) for w, v in zip(weights, gan.generator.trainable_variables))
+    print(losses, frozen, gan.steps_done)
     """
     out = _ok(_child(code)).stdout.strip().splitlines()[-1]
-    assert out.endswith(" 2") and "nan" not in out
+    assert out.endswith(" True 4") and "nan" not in out
 
 
 def test_backend_choices_are_checked():

@@ -53,6 +53,11 @@ VARIANTS = {
         "improved",
         {**GRID, "ap_shift": 0, "diff_augment_cutout": True},
     ),
+    # both learning rates falling linearly over the second half of the run
+    "improved+remedies+reflect+scanner+resampled+fov+activity+grid+unshifted+decay": (
+        "improved",
+        {**GRID, "ap_shift": 0, "learning_rate_decay_from": 0.5},
+    ),
 }
 
 

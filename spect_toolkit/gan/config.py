@@ -28,6 +28,7 @@ _LATER_FIELDS = (
     "reconstruction_of_activity",
     "reconstruction_acquisition_grid",
     "diff_augment_cutout",
+    "learning_rate_decay_from",
 )
 PRECISIONS = ("float32", "bfloat16", "float16")
 GENERATOR_PADDINGS = ("zeros", "reflect")
@@ -43,6 +44,9 @@ class GanConfig:
     embed_dim: int = 64
     width: int = 32
     learning_rate: float = 2e-4
+    # Both learning rates fall linearly towards zero after this fraction of the run's epochs (CycleGAN's
+    # schedule; 1: constant, as the paper). The schedule spans ``epochs``: a resume to more epochs stretches it.
+    learning_rate_decay_from: float = 1.0
     beta_1: float = 0.9
     beta_2: float = 0.999
     batch_size: int = 4
@@ -136,9 +140,22 @@ class GanConfig:
             )
         if self.spectrum_weight < 0.0:
             raise ArgumentError(f"spectrum_weight must not be negative, got {self.spectrum_weight}")
+        if not 0.0 <= self.learning_rate_decay_from <= 1.0:
+            raise ArgumentError(
+                f"learning_rate_decay_from is a fraction of the run's epochs in [0, 1], got "
+                f"{self.learning_rate_decay_from}"
+            )
         if not 0.0 <= self.ema_decay < 1.0:
             raise ArgumentError(f"ema_decay must lie in [0, 1), got {self.ema_decay}")
         object.__setattr__(self, "levels", parse_levels(self.levels))
+
+    def learning_rate_at(self, epoch: int) -> float:
+        """The learning rate of ``epoch`` (1-based): constant to the decay's start, then falling linearly so that
+        the last epoch trains at ``1 / (epochs after the start + 1)`` of it, never at zero."""
+        start = round(self.learning_rate_decay_from * self.epochs)
+        if epoch <= start:
+            return self.learning_rate
+        return self.learning_rate * (self.epochs - epoch + 1) / (self.epochs - start + 1)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

@@ -129,6 +129,12 @@ class FastGAN:
         # float16 needs its loss scaled against underflow; bfloat16 has float32's range
         return keras.optimizers.LossScaleOptimizer(optimizer) if c.precision == "float16" else optimizer
 
+    def set_learning_rate(self, value: float) -> None:
+        """Both optimizers' learning rate, read by the compiled step at its next call (a variable, not a
+        constant, on either backend)."""
+        for optimizer in (self.g_optimizer, self.d_optimizer):
+            optimizer.learning_rate.assign(value)
+
     @property
     def steps_done(self) -> int:
         return int(self.step.numpy())

@@ -217,6 +217,17 @@ def test_patient_split_keeps_patients_whole(real):
     assert (manifest.assign(split=split).groupby("patient_key")["split"].nunique() == 1).all()
 
 
+def test_a_long_group_name_is_broken_at_its_plus_signs_under_its_box():
+    from spect_toolkit.evaluate.figures import group_label
+
+    name = "improved+remedies+reflect+scanner+resampled+fov+activity+grid+unshifted+decay"
+    lines = group_label(name, width=16).split("\n")
+    assert "".join(lines) == name and len(lines) > 3
+    assert all(len(line) <= 16 or "+" not in line[1:] for line in lines)  # longer only where one part is
+    assert all(line.startswith("+") for line in lines[1:])  # broken before a "+", never inside a word
+    assert group_label("A") == "A" and group_label("paper+remedies", width=16) == "paper+remedies"
+
+
 def test_evaluate_writes_report_metrics_and_table(real, ingested, tmp_path):
     manifest, images = real
     levels, patterns = manifest["level"].to_numpy(), manifest["pattern"].to_numpy()

@@ -27,6 +27,19 @@ def subplots(rows: int, cols: int, figsize: tuple[float, float]):
     return fig, fig.subplots(rows, cols, squeeze=False)
 
 
+def group_label(name: str, width: int = 16) -> str:
+    """A group's name as a tick label: broken after its ``+``s into lines of about ``width`` characters, so that
+    a variant's long name stays under its own box."""
+    lines = [""]
+    for part in name.split("+"):
+        piece = part if not lines[-1] else "+" + part
+        if lines[-1] and len(lines[-1]) + len(piece) > width:
+            lines.append(piece)
+        else:
+            lines[-1] += piece
+    return "\n".join(lines)
+
+
 def whiskers(table: pd.DataFrame, groups: list[str], measures=("mc", "sd", "lr")) -> bytes:
     fig, axes = subplots(len(measures), len(PATTERNS), figsize=(3.2 * len(PATTERNS), 2.8 * len(measures)))
     for r, measure in enumerate(measures):
@@ -34,7 +47,7 @@ def whiskers(table: pd.DataFrame, groups: list[str], measures=("mc", "sd", "lr")
             ax = axes[r, c]
             data = [table.loc[(table.group == g) & (table.pattern == pattern), measure].dropna() for g in groups]
             ax.boxplot(data, whis=(0, 100), widths=0.6)  # whiskers at min and max, as the paper's plots
-            ax.set_xticks(range(1, len(groups) + 1), groups, fontsize=8)
+            ax.set_xticks(range(1, len(groups) + 1), [group_label(g) for g in groups], fontsize=8)
             ax.set_title(f"{pattern}", fontsize=9)
             if c == 0:
                 ax.set_ylabel(LABELS[measure], fontsize=8)

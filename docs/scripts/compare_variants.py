@@ -29,6 +29,7 @@ RESAMPLED = {**SCANNER, "reconstruction_resampled": True}
 FIELD_OF_VIEW = {**RESAMPLED, "reconstruction_field_of_view": True}
 ACTIVITY = {**FIELD_OF_VIEW, "reconstruction_of_activity": True}
 GRID = {**ACTIVITY, "reconstruction_acquisition_grid": True}
+UNSHIFTED = {**GRID, "ap_shift": 0}
 VARIANTS = {
     "paper": ("paper", {}),
     "paper+remedies": ("paper", REMEDIES),
@@ -48,15 +49,15 @@ VARIANTS = {
     "improved+remedies+reflect+scanner+resampled+fov+activity+grid": ("improved", GRID),
     # the augmentation's own cue (docs/gan.md, --ap-shift): the paper's shift of 2 pixels, halved or none
     "improved+remedies+reflect+scanner+resampled+fov+activity+grid+shift1": ("improved", {**GRID, "ap_shift": 1}),
-    "improved+remedies+reflect+scanner+resampled+fov+activity+grid+unshifted": ("improved", {**GRID, "ap_shift": 0}),
+    "improved+remedies+reflect+scanner+resampled+fov+activity+grid+unshifted": ("improved", UNSHIFTED),
     "improved+remedies+reflect+scanner+resampled+fov+activity+grid+unshifted+cutout": (
         "improved",
-        {**GRID, "ap_shift": 0, "diff_augment_cutout": True},
+        {**UNSHIFTED, "diff_augment_cutout": True},
     ),
     # both learning rates falling linearly over the second half of the run
     "improved+remedies+reflect+scanner+resampled+fov+activity+grid+unshifted+decay": (
         "improved",
-        {**GRID, "ap_shift": 0, "learning_rate_decay_from": 0.5},
+        {**UNSHIFTED, "learning_rate_decay_from": 0.5},
     ),
 }
 

@@ -15,7 +15,8 @@ body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0
 h1{font-size:1.6em}h2{border-bottom:1px solid #ccc;padding-bottom:.2em;margin-top:1.8em}
 table{border-collapse:collapse;margin:.6em 0;font-size:.9em}
 td,th{border:1px solid #ccc;padding:.25em .6em;text-align:right}
-th{background:#f2f2f2}td:first-child,th:first-child{text-align:left;min-width:9em;max-width:18em;overflow-wrap:anywhere}.note{color:#555;font-size:.92em}
+th{background:#f2f2f2}.note{color:#555;font-size:.92em}
+td:first-child,th:first-child{text-align:left;min-width:9em;max-width:18em;overflow-wrap:anywhere}
 .sig{color:#b00020;font-weight:600}img{max-width:100%;border:1px solid #eee}
 .warn{background:#fff5e0;padding:.6em;border-left:4px solid #e0a000}
 """

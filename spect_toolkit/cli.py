@@ -313,6 +313,11 @@ def train(
     diff_augment: Optional[bool] = typer.Option(
         None, "--diff-augment/--no-diff-augment", help="DiffAugment (brightness, contrast, translation) before D"
     ),
+    diff_augment_colour: Optional[bool] = typer.Option(
+        None,
+        "--diff-augment-colour/--no-diff-augment-colour",
+        help="DiffAugment's brightness and contrast (default on with --diff-augment; off: translation alone)",
+    ),
     diff_augment_cutout: Optional[bool] = typer.Option(
         None,
         "--diff-augment-cutout/--no-diff-augment-cutout",
@@ -431,6 +436,7 @@ def train(
             random_margin=random_margin,
             ema_decay=ema_decay,
             diff_augment=diff_augment,
+            diff_augment_colour=diff_augment_colour,
             diff_augment_cutout=diff_augment_cutout,
             minibatch_std=minibatch_std,
             balanced_patterns=balanced_patterns,

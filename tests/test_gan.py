@@ -328,6 +328,35 @@ def test_cutout_blanks_a_square_of_half_the_slice_clipped_at_the_edge():
     assert np.all(cut[cut != 0] == 1)
 
 
+def test_diff_augment_without_colour_keeps_the_counts_and_moves_the_slice_as_with_it():
+    import tensorflow as tf
+
+    from spect_toolkit.gan.step import diff_augment
+    from spect_toolkit.gan.tensorflow_step import TensorFlowDraws
+
+    rng = np.random.default_rng(0)
+    images = rng.uniform(-0.5, 1.0, (16, 64, 64, 1)).astype("float32")
+    augmented = {
+        colour: np.asarray(
+            diff_augment(
+                images,
+                make_config("improved", diff_augment_colour=colour),
+                TensorFlowDraws(tf.constant([5, 6], tf.int64)),
+            )
+        )[..., 0]
+        for colour in (True, False)
+    }
+    # translation alone: every pixel is one of the slice's own values or the background that fills the border
+    inside = augmented[False] != -1.0
+    values = [set(np.round(images[i, ..., 0], 6).ravel()) for i in range(16)]
+    assert all(set(np.round(augmented[False][i][inside[i]], 6)) <= values[i] for i in range(16))
+    # the same translations as with colour: the filled border lies in the same place
+    assert np.array_equal(inside, augmented[True] != -1.0)
+    assert not np.allclose(augmented[True][inside], augmented[False][inside])
+    with pytest.raises(ArgumentError, match="set diff_augment"):
+        make_config("paper", diff_augment_colour=False)
+
+
 def test_diff_augment_cutout_blanks_every_image_before_the_discriminator_and_trains():
     import tensorflow as tf
 

@@ -59,6 +59,11 @@ VARIANTS = {
         "improved",
         {**UNSHIFTED, "learning_rate_decay_from": 0.5},
     ),
+    # and DiffAugment's translation alone, without its brightness and contrast
+    "improved+remedies+reflect+scanner+resampled+fov+activity+grid+unshifted+decay+uncoloured": (
+        "improved",
+        {**UNSHIFTED, "learning_rate_decay_from": 0.5, "diff_augment_colour": False},
+    ),
 }
 
 

@@ -43,12 +43,15 @@ def augment_real(slices, below, above, flip_allowed, weight, use_above, shift, f
     return flip_left_right(shifted, ops.logical_and(flip, flip_allowed))
 
 
-def diff_augment(images, brightness, contrast, shift_ap, shift_lr, background=-1.0):
-    """DiffAugment (colour and translation) for images in [-1, 1], applied alike to real and generated ones
-    before the discriminator; the draws are (n,) brightness in [-0.5, 0.5), contrast in [0.5, 1.5), shifts."""
+def colour(images, brightness, contrast):
+    """DiffAugment's colour policy on grey images: a brightness shift, then a contrast scale about the mean."""
     images = images + 2.0 * ops.reshape(brightness, (-1, 1, 1))
     mean = ops.mean(images, axis=(1, 2), keepdims=True)
-    images = (images - mean) * ops.reshape(contrast, (-1, 1, 1)) + mean
+    return (images - mean) * ops.reshape(contrast, (-1, 1, 1)) + mean
+
+
+def translate(images, shift_ap, shift_lr, background=-1.0):
+    """DiffAugment's translation: each image moved by whole pixels, the uncovered border set to ``background``."""
     return shift_columns(shift_rows(images, shift_ap, background), shift_lr, background)
 
 

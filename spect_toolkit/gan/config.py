@@ -29,6 +29,7 @@ _LATER_FIELDS = (
     "reconstruction_acquisition_grid",
     "diff_augment_cutout",
     "learning_rate_decay_from",
+    "diff_augment_colour",
 )
 PRECISIONS = ("float32", "bfloat16", "float16")
 GENERATOR_PADDINGS = ("zeros", "reflect")
@@ -59,6 +60,9 @@ class GanConfig:
     random_margin: bool = False
     ema_decay: float = 0.0
     diff_augment: bool = False
+    # DiffAugment's colour policy (brightness and contrast); off: translation alone. A slice's counts relative to
+    # its maximum are the quantity measured (MC), and a brightness shift of up to half the range hides them from D
+    diff_augment_colour: bool = True
     # DiffAugment's third policy, cutout (off in both presets: FastGAN's code leaves it out)
     diff_augment_cutout: bool = False
     # Beyond the paper and FastGAN, off in both presets unless asked for:
@@ -126,6 +130,8 @@ class GanConfig:
                 "reconstruction_acquisition_grid places the scanner's grid by the drawn field of view: set "
                 "reconstruction_field_of_view"
             )
+        if not self.diff_augment_colour and not self.diff_augment:
+            raise ArgumentError("diff_augment_colour=False leaves DiffAugment's translation alone: set diff_augment")
         if self.diff_augment_cutout and not self.diff_augment:
             raise ArgumentError("diff_augment_cutout is a part of DiffAugment: set diff_augment")
         if self.reconstruction_counts and (self.floored_output or self.clipped_tanh_output):

@@ -72,9 +72,10 @@ def diff_augment(images, config: GanConfig, draws: Draws):
         draws, cut = draws.split(2)
     n, s = ops.shape(images)[0], draws.split(4)
     shift = lambda k: s[k].integers([n], -DIFF_AUGMENT_SHIFT, DIFF_AUGMENT_SHIFT + 1)  # noqa: E731
-    images = augment.diff_augment(
-        images[..., 0], s[0].uniform([n], -0.5, 0.5), s[1].uniform([n], 0.5, 1.5), shift(2), shift(3)
-    )
+    images = images[..., 0]
+    if config.diff_augment_colour:  # without it the streams stay split alike: the translations are the same
+        images = augment.colour(images, s[0].uniform([n], -0.5, 0.5), s[1].uniform([n], 0.5, 1.5))
+    images = augment.translate(images, shift(2), shift(3))
     if config.diff_augment_cutout:
         centre = cut.split(2)
         length = ops.shape(images)[1]

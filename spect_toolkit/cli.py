@@ -291,6 +291,9 @@ def train(
     checkpoint_every: Optional[int] = typer.Option(None, min=1, help="epochs between kept checkpoints and grids"),
     time_budget: Optional[float] = typer.Option(None, min=0.1, help="stop (with a checkpoint) after this many minutes"),
     learning_rate: Optional[float] = typer.Option(None, help="Adam learning rate (paper: 2e-4)"),
+    discriminator_learning_rate: Optional[float] = typer.Option(
+        None, help="the discriminator's Adam learning rate (default: --learning-rate, as the paper)"
+    ),
     learning_rate_decay_from: Optional[float] = typer.Option(
         None,
         min=0.0,
@@ -428,6 +431,7 @@ def train(
             checkpoint_every=checkpoint_every,
             learning_rate=learning_rate,
             learning_rate_decay_from=learning_rate_decay_from,
+            discriminator_learning_rate=discriminator_learning_rate,
             beta_1=beta1,
             beta_2=beta2,
             width=width,

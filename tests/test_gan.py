@@ -395,6 +395,30 @@ def test_learning_rate_is_constant_then_falls_linearly_to_a_last_epoch_above_zer
         make_config("paper", learning_rate_decay_from=1.5)
 
 
+def test_the_discriminator_has_a_rate_of_its_own_on_the_same_schedule():
+    config = make_config(
+        "paper", epochs=10, learning_rate=1e-4, discriminator_learning_rate=4e-4, learning_rate_decay_from=0.5
+    )
+    rates = np.array([config.learning_rates_at(e) for e in range(1, 11)])
+    assert np.allclose(rates[:, 1], 4 * rates[:, 0]) and rates[-1, 1] < rates[0, 1] == 4e-4
+    same = make_config("paper", epochs=10)
+    assert all(g == d == same.learning_rate for g, d in (same.learning_rates_at(e) for e in range(1, 11)))
+    assert same.hash == make_config("paper", epochs=10, discriminator_learning_rate=0.0).hash
+    with pytest.raises(ArgumentError, match="discriminator_learning_rate"):
+        make_config("paper", discriminator_learning_rate=-1e-4)
+    data, space = _marker_set(["normal", "unilateral", "bilateral", "normal"])
+    gan = FastGAN(make_config("paper", **{**TINY, "batch_size": 4}, discriminator_learning_rate=4e-4), space, data)
+    assert np.isclose(float(gan.d_optimizer.learning_rate.numpy()), 4e-4)
+    assert np.isclose(float(gan.g_optimizer.learning_rate.numpy()), 2e-4)
+    # the generator frozen, the discriminator still trained: the two rates reach their own optimizers
+    gan.set_learning_rate(0.0, 4e-4)
+    generator = [np.array(v.numpy()) for v in gan.generator.trainable_variables]
+    discriminator = [np.array(v.numpy()) for v in gan.d_variables]
+    gan.train_steps(2)
+    assert all(np.array_equal(w, v.numpy()) for w, v in zip(generator, gan.generator.trainable_variables))
+    assert not all(np.array_equal(w, v.numpy()) for w, v in zip(discriminator, gan.d_variables))
+
+
 def test_the_compiled_step_reads_the_learning_rate_it_is_given():
     # set_learning_rate must reach a step already traced: a rate baked in as a constant would keep training
     data, space = _marker_set(["normal", "unilateral", "bilateral", "normal"])

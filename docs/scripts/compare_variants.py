@@ -64,6 +64,11 @@ VARIANTS = {
         "improved",
         {**UNSHIFTED, "learning_rate_decay_from": 0.5, "diff_augment_colour": False},
     ),
+    # and SAGAN's two time-scales: the generator at 1e-4, the discriminator at 4e-4
+    "improved+remedies+reflect+scanner+resampled+fov+activity+grid+unshifted+decay+ttur": (
+        "improved",
+        {**UNSHIFTED, "learning_rate_decay_from": 0.5, "learning_rate": 1e-4, "discriminator_learning_rate": 4e-4},
+    ),
 }
 
 

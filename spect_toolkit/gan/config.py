@@ -30,6 +30,7 @@ _LATER_FIELDS = (
     "diff_augment_cutout",
     "learning_rate_decay_from",
     "diff_augment_colour",
+    "discriminator_learning_rate",
 )
 PRECISIONS = ("float32", "bfloat16", "float16")
 GENERATOR_PADDINGS = ("zeros", "reflect")
@@ -48,6 +49,10 @@ class GanConfig:
     # Both learning rates fall linearly towards zero after this fraction of the run's epochs (CycleGAN's
     # schedule; 1: constant, as the paper). The schedule spans ``epochs``: a resume to more epochs stretches it.
     learning_rate_decay_from: float = 1.0
+    # The discriminator's own rate (0: learning_rate, as the paper): two time-scales (Heusel et al. 2017; SAGAN
+    # trains its spectrally normalised hinge discriminator at 4e-4 against the generator's 1e-4). The decay
+    # scales both alike.
+    discriminator_learning_rate: float = 0.0
     beta_1: float = 0.9
     beta_2: float = 0.999
     batch_size: int = 4
@@ -151,6 +156,11 @@ class GanConfig:
                 f"learning_rate_decay_from is a fraction of the run's epochs in [0, 1], got "
                 f"{self.learning_rate_decay_from}"
             )
+        if self.discriminator_learning_rate < 0.0:
+            raise ArgumentError(
+                f"discriminator_learning_rate must be positive, or 0 for learning_rate, got "
+                f"{self.discriminator_learning_rate}"
+            )
         if not 0.0 <= self.ema_decay < 1.0:
             raise ArgumentError(f"ema_decay must lie in [0, 1), got {self.ema_decay}")
         object.__setattr__(self, "levels", parse_levels(self.levels))
@@ -162,6 +172,11 @@ class GanConfig:
         if epoch <= start:
             return self.learning_rate
         return self.learning_rate * (self.epochs - epoch + 1) / (self.epochs - start + 1)
+
+    def learning_rates_at(self, epoch: int) -> tuple[float, float]:
+        """The generator's and the discriminator's learning rate of ``epoch`` (1-based), on one schedule."""
+        generator = self.learning_rate_at(epoch)
+        return generator, (self.discriminator_learning_rate or self.learning_rate) * (generator / self.learning_rate)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

@@ -89,7 +89,7 @@ class FastGAN:
                 nets = build_networks(config, space.size)
                 self.generator, self.discriminator = nets["generator"], nets["discriminator"]
                 self.decoder_whole, self.decoder_part = nets["decoder_whole"], nets["decoder_part"]
-                self.g_optimizer, self.d_optimizer = self._optimizer(), self._optimizer()
+                self.g_optimizer, self.d_optimizer = (self._optimizer(rate) for rate in config.learning_rates_at(1))
                 self.d_variables = [
                     v
                     for m in (self.discriminator, self.decoder_whole, self.decoder_part)
@@ -123,17 +123,17 @@ class FastGAN:
         bank = mask_bank(inside, self.space.level_index(data.condition), len(self.space.levels), self.config.seed)
         self.generator.get_layer("output_reconstruction").field_of_view.assign(bank)
 
-    def _optimizer(self):
+    def _optimizer(self, learning_rate: float):
         c = self.config
-        optimizer = FusedAdam(c.learning_rate, beta_1=c.beta_1, beta_2=c.beta_2)
+        optimizer = FusedAdam(learning_rate, beta_1=c.beta_1, beta_2=c.beta_2)
         # float16 needs its loss scaled against underflow; bfloat16 has float32's range
         return keras.optimizers.LossScaleOptimizer(optimizer) if c.precision == "float16" else optimizer
 
-    def set_learning_rate(self, value: float) -> None:
-        """Both optimizers' learning rate, read by the compiled step at its next call (a variable, not a
-        constant, on either backend)."""
-        for optimizer in (self.g_optimizer, self.d_optimizer):
-            optimizer.learning_rate.assign(value)
+    def set_learning_rate(self, generator: float, discriminator: float | None = None) -> None:
+        """The optimizers' learning rates (the discriminator's the generator's unless given), read by the compiled
+        step at its next call (a variable, not a constant, on either backend)."""
+        self.g_optimizer.learning_rate.assign(generator)
+        self.d_optimizer.learning_rate.assign(generator if discriminator is None else discriminator)
 
     @property
     def steps_done(self) -> int:

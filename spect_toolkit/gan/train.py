@@ -102,7 +102,7 @@ def train(
         advance(start_epoch)
         for epoch in range(start_epoch + 1, config.epochs + 1):
             t0, losses, remaining = time.perf_counter(), np.zeros(len(LOSS_NAMES)), steps_per_epoch
-            gan.set_learning_rate(config.learning_rate_at(epoch))
+            gan.set_learning_rate(*config.learning_rates_at(epoch))
             while remaining:
                 count = min(config.steps_per_call, remaining)
                 values = gan.train_steps(count)

@@ -1,10 +1,10 @@
 """What the classifier two-sample test measures, on one checkpoint's slices against the held-out patients.
 
 0. Per-slice statistics a reader can name, each scored alone (the Mann-Whitney AUC of one number per slice, no
-   classifier): the fraction of exactly zero pixels, percentiles of the brain's pixels (of the slice maximum), and
-   the power at the finest scales; then the power spectrum against the held-out slices', band by band (also of the
-   control slices of 2, plain and augmented once as in 6). Where one of them already separates the samples, it
-   names a cue.
+   classifier): the fraction of exactly zero pixels, percentiles of the brain's pixels (of the slice maximum), the
+   power at the finest scales and the left/right asymmetry |log LR|; then the power spectrum against the held-out
+   slices', band by band (also of the control slices of 2, plain and augmented once as in 6). Where one of them
+   already separates the samples, it names a cue.
 1. Its spread: the AUC of the same slices over several classifier seeds, for short and converged fits, with the
    real slices folded one by one and by patient. A fit stopped early scores the same slices high or low by its
    seed, and the low draws flatter the generator.
@@ -67,9 +67,14 @@ def edge_rings(images: np.ndarray, count: int = 3) -> np.ndarray:
     return np.stack([images[:, depth == k].mean(axis=1) for k in range(count)], axis=1)
 
 
-def slice_statistics(images: np.ndarray, brain: np.ndarray) -> dict[str, np.ndarray]:
+def slice_statistics(images: np.ndarray, brain: np.ndarray, levels, patterns) -> dict[str, np.ndarray]:
     """One number per max-normalised slice and name; ``brain``: each slice's brain mask. The edge rings show a
-    frame: a generator whose convolutions pad with zeros knows where the slice ends, and can draw one."""
+    frame: a generator whose convolutions pad with zeros knows where the slice ends, and can draw one. The
+    asymmetry |log LR| of the normal slices alone: mirroring sets the side a slice leans to, not how far."""
+    from spect_toolkit.evaluate.measures import asymmetry
+
+    lean = asymmetry(images, levels)
+    normal = np.asarray(patterns) == "normal"
     frequency = cycles_per_pixel(images.shape[1:])
     power = np.abs(np.fft.fft2(images)) ** 2
     in_brain = [image[mask] for image, mask in zip(images, brain)]
@@ -81,6 +86,8 @@ def slice_statistics(images: np.ndarray, brain: np.ndarray) -> dict[str, np.ndar
         **{f"brain {q}th percentile": np.array([np.percentile(v, q) for v in in_brain]) for q in (10, 50, 90, 99)},
         "log power, finest quarter": np.log(power[:, frequency >= 0.375].mean(axis=1)),
         "log power, coarse": np.log(power[:, (frequency > 0) & (frequency < 0.0625)].mean(axis=1)),
+        "asymmetry |log LR|": lean,
+        "asymmetry |log LR|, normal": lean[normal],
     }
 
 
@@ -211,8 +218,12 @@ def main() -> None:
     print(f"{len(real)} held-out slices of {len(np.unique(held_out.patient))} patients; {len(synthetic)} synthetic")
     if "statistics" in args.sections:
         held, made, alike = (
-            slice_statistics(images, mask)
-            for images, mask in ((real, brain), (synthetic, synthetic_brain), (others, others_brain))
+            slice_statistics(images, mask, levels, patterns)
+            for images, mask, levels, patterns in (
+                (real, brain, held_out_rows.level, held_out_rows.pattern),
+                (synthetic, synthetic_brain, generated.level, generated.pattern),
+                (others, others_brain, train_rows.level.to_numpy()[drawn], train_rows.pattern.to_numpy()[drawn]),
+            )
         )
         print(
             f"{'statistic':32s} {'AUC synthetic':>13s} {'AUC training':>12s}   median held out / synthetic / training"

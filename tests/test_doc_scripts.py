@@ -89,13 +89,32 @@ def test_the_slice_statistics_tell_exact_zeros_and_fine_noise_apart():
     noisy = smooth + rng.normal(0.0, 0.05, smooth.shape)
     brain = np.zeros(smooth.shape, bool)
     brain[:, 20:44, 20:44] = True
-    plain, with_noise = checks.slice_statistics(smooth, brain), checks.slice_statistics(noisy, brain)
+    levels, patterns = ["COR"] * 40, ["normal"] * 30 + ["unilateral"] * 10
+    plain, with_noise = (checks.slice_statistics(images, brain, levels, patterns) for images in (smooth, noisy))
     np.testing.assert_allclose(plain["exactly zero"], 8 / 64)
     assert not with_noise["exactly zero"].any()
     assert checks.separation(with_noise["log power, finest quarter"], plain["log power, finest quarter"]) == 1.0
     assert checks.separation(plain["brain 50th percentile"], with_noise["brain 50th percentile"]) == pytest.approx(
         0.5, abs=0.15
     )  # zero-mean noise barely moves the median
+
+
+def test_the_slice_statistics_measure_how_far_a_slice_leans_whichever_side():
+    from spect_toolkit.evaluate.measures import left_mask
+
+    checks = _two_sample_checks()
+    rng = np.random.default_rng(1)
+    half = rng.uniform(0.2, 1.0, (6, 64, 32))
+    symmetric = np.concatenate([half, half[:, :, ::-1]], axis=2)  # mirror-symmetric about the grid's midline
+    leaning = np.where(left_mask(), 1.1, 1.0) * symmetric
+    leaning[3:] = leaning[3:, :, ::-1]  # the same lean, to the other side
+    images = np.concatenate([symmetric, leaning])
+    patterns = ["normal"] * 3 + ["unilateral"] * 3 + ["normal"] * 6
+    statistics = checks.slice_statistics(images, np.ones(images.shape, bool), ["COR"] * 12, patterns)
+    lean = statistics["asymmetry |log LR|"]
+    np.testing.assert_allclose(lean[:6], 0.0, atol=1e-6)
+    np.testing.assert_allclose(lean[6:], np.log(1.1), rtol=1e-5)
+    np.testing.assert_allclose(statistics["asymmetry |log LR|, normal"], lean[[0, 1, 2, 6, 7, 8, 9, 10, 11]])
 
 
 def test_the_augmented_control_moves_the_head_only_where_the_shift_is_on():
@@ -153,7 +172,7 @@ def test_the_edge_rings_find_a_frame_two_pixels_in():
     np.testing.assert_allclose(rings[:, 1], 0.0, atol=1e-12)
     brain = np.zeros((2, 64, 64), bool)
     brain[:, 30:34, 30:34] = True
-    dip = checks.slice_statistics(framed, brain)["second ring less its neighbours"]
+    dip = checks.slice_statistics(framed, brain, ["COR"] * 2, ["normal"] * 2)["second ring less its neighbours"]
     np.testing.assert_allclose(dip, -0.1)
 
 

@@ -30,6 +30,7 @@ FIELD_OF_VIEW = {**RESAMPLED, "reconstruction_field_of_view": True}
 ACTIVITY = {**FIELD_OF_VIEW, "reconstruction_of_activity": True}
 GRID = {**ACTIVITY, "reconstruction_acquisition_grid": True}
 UNSHIFTED = {**GRID, "ap_shift": 0}
+DECAYED = {**UNSHIFTED, "learning_rate_decay_from": 0.5}
 VARIANTS = {
     "paper": ("paper", {}),
     "paper+remedies": ("paper", REMEDIES),
@@ -57,17 +58,17 @@ VARIANTS = {
     # both learning rates falling linearly over the second half of the run
     "improved+remedies+reflect+scanner+resampled+fov+activity+grid+unshifted+decay": (
         "improved",
-        {**UNSHIFTED, "learning_rate_decay_from": 0.5},
+        DECAYED,
     ),
     # and DiffAugment's translation alone, without its brightness and contrast
     "improved+remedies+reflect+scanner+resampled+fov+activity+grid+unshifted+decay+uncoloured": (
         "improved",
-        {**UNSHIFTED, "learning_rate_decay_from": 0.5, "diff_augment_colour": False},
+        {**DECAYED, "diff_augment_colour": False},
     ),
     # and SAGAN's two time-scales: the generator at 1e-4, the discriminator at 4e-4
     "improved+remedies+reflect+scanner+resampled+fov+activity+grid+unshifted+decay+ttur": (
         "improved",
-        {**UNSHIFTED, "learning_rate_decay_from": 0.5, "learning_rate": 1e-4, "discriminator_learning_rate": 4e-4},
+        {**DECAYED, "learning_rate": 1e-4, "discriminator_learning_rate": 4e-4},
     ),
 }
 

@@ -65,8 +65,8 @@ class GanConfig:
     random_margin: bool = False
     ema_decay: float = 0.0
     diff_augment: bool = False
-    # DiffAugment's colour policy (brightness and contrast); off: translation alone. A slice's counts relative to
-    # its maximum are the quantity measured (MC), and a brightness shift of up to half the range hides them from D
+    # DiffAugment's colour policy (brightness and contrast); off: translation alone, which measured worse: the
+    # colour keeps the discriminator from learning its training slices (docs/reproduction.md)
     diff_augment_colour: bool = True
     # DiffAugment's third policy, cutout (off in both presets: FastGAN's code leaves it out)
     diff_augment_cutout: bool = False

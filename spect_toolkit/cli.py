@@ -397,6 +397,13 @@ def train(
         "pixels off the slice where the drawn field of view says it lay, so that the reconstruction's bright edge "
         "is not on the slice's border (default off)",
     ),
+    reconstruction_grid_pose: Optional[bool] = typer.Option(
+        None,
+        "--reconstruction-grid-pose/--no-reconstruction-grid-pose",
+        help="with --reconstruction-acquisition-grid: the scanner's grid placed by a pose fitted to the drawn field "
+        "of view (turned, sub-pixel offsets), then resampled back onto the slice "
+        "as the reorientation did, instead of by whole rows and columns outside (default off)",
+    ),
     steps_per_call: Optional[int] = typer.Option(None, min=1, help="training steps per compiled call"),
     precision: Optional[str] = typer.Option(
         None,
@@ -456,6 +463,7 @@ def train(
             reconstruction_field_of_view=reconstruction_field_of_view,
             reconstruction_of_activity=reconstruction_of_activity,
             reconstruction_acquisition_grid=reconstruction_acquisition_grid,
+            reconstruction_grid_pose=reconstruction_grid_pose,
             steps_per_call=steps_per_call,
             precision=precision,
             distribute=distribute or None,

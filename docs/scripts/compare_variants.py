@@ -70,6 +70,11 @@ VARIANTS = {
         "improved",
         {**DECAYED, "learning_rate": 1e-4, "discriminator_learning_rate": 4e-4},
     ),
+    # and the scanner's grid posed by the field of view (turned, sub-pixel offsets), not placed by whole rows
+    "improved+remedies+reflect+scanner+resampled+fov+activity+grid+unshifted+decay+pose": (
+        "improved",
+        {**DECAYED, "reconstruction_grid_pose": True},
+    ),
 }
 
 

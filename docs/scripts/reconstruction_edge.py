@@ -10,8 +10,11 @@ off the border. For phantom patients (rest, noiseless) this prints the mean over
 - the phantom's reconstruction, reoriented with the patient's true pose;
 - the GAN's reconstruction layer (``ReconstructionNoise`` with ``reconstruct_activity`` and ``resample``, as the
   runs in docs/gan.md use it, at 1e9 counts so that no noise shows) given the same activity, blurred as the
-  scanner blurs it and reoriented alike, with the slice's own field of view: on the slice's grid, and on the
-  scanner's grid placed by the field of view's bands (``acquisition_grid``).
+  scanner blurs it and reoriented alike, with the slice's own field of view: on the slice's grid, on the
+  scanner's grid placed by the field of view's bands (``acquisition_grid``), and on that grid posed by the field
+  of view (``grid_pose``: turned, sub-pixel offsets);
+- the same reconstruction on the scanner's grid at the patient's true pose (read from the reorientation itself):
+  the most a pose read from the field of view can give.
 """
 
 from __future__ import annotations
@@ -42,7 +45,7 @@ def reoriented(subject, array: np.ndarray) -> np.ndarray:
 def phantom_slices(patients: int, seed: int, scanner: Scanner = Scanner()):
     """Reoriented noiseless reconstructions, the activity the scanner saw (blurred in plane and along z as the
     reconstruction is), and each slice's field of view, for the slices through the brain."""
-    reconstructed, activity, inside = [], [], []
+    reconstructed, activity, inside, on_grid = [], [], [], []
     for index in range(patients):
         subject = draw_subject(index, seed)
         truth = true_activity(subject)["rest"]
@@ -53,12 +56,53 @@ def phantom_slices(patients: int, seed: int, scanner: Scanner = Scanner()):
         reconstructed.append(reoriented(subject, acquire_and_reconstruct(truth, scanner, 6e6, None))[keep])
         activity.append(a[keep])
         inside.append(reoriented(subject, np.ones_like(truth))[keep] > 0)
-    return np.concatenate(reconstructed), np.concatenate(activity), np.concatenate(inside)
+        # a linear function of position comes through linear interpolation unchanged: the scanner's row and column
+        # of every slice pixel (one added so that no voxel is zero, which would read as outside)
+        index_rows, index_columns = np.meshgrid(*(np.arange(1.0, n + 1) for n in truth.shape[1:]), indexing="ij")
+        on_grid.append(
+            np.stack(
+                [reoriented(subject, np.broadcast_to(i, truth.shape))[keep] - 1 for i in (index_rows, index_columns)], 1
+            )
+        )
+    return tuple(np.concatenate(a) for a in (reconstructed, activity, inside, on_grid))
 
 
-def layer_slices(activity: np.ndarray, inside: np.ndarray, acquisition_grid: bool) -> np.ndarray:
+def true_pose_slices(activity: np.ndarray, inside: np.ndarray, on_grid: np.ndarray) -> np.ndarray:
+    """Each slice's activity moved onto the scanner's grid at the true pose (the affine map the reorientation
+    used, fitted to ``on_grid`` inside the field of view), reconstructed as the layer does, clipped, moved back."""
+    from keras import ops
+
+    from spect_toolkit.gan.field_of_view import bilinear_at
+    from spect_toolkit.tomography import noise_operators
+
+    size = activity.shape[-1]
+    rows, columns = np.mgrid[:size, :size]
+    design = np.stack([rows.ravel(), columns.ravel(), np.ones(size * size)], 1)
+    affines = np.stack(
+        [
+            np.linalg.lstsq(design[m.ravel()], g.reshape(2, -1).T[m.ravel()], rcond=None)[0].T
+            for g, m in zip(on_grid, inside)
+        ]
+    )
+    inverses = np.linalg.inv(np.concatenate([affines, np.tile([[[0.0, 0.0, 1.0]]], (len(affines), 1, 1))], 1))[:, :2]
+
+    def moved(images, m):
+        at = [
+            (m[:, k, 0, None, None] * rows + m[:, k, 1, None, None] * columns + m[:, k, 2, None, None]) for k in (0, 1)
+        ]
+        return np.asarray(
+            bilinear_at(ops.convert_to_tensor(images.astype(np.float32)), *(a.astype(np.float32) for a in at))
+        )
+
+    line_sums, reconstruct = (np.asarray(a) for a in noise_operators(size))
+    drawn = moved(activity / activity.max(axis=(1, 2), keepdims=True), inverses).reshape(len(activity), -1)
+    reconstructed = np.clip((drawn @ line_sums) @ reconstruct * 2.0**0.5, 0.0, None).reshape(activity.shape)
+    return moved(reconstructed, affines) * inside
+
+
+def layer_slices(activity: np.ndarray, inside: np.ndarray, acquisition_grid: bool, grid_pose: bool = False):
     """The layer's noiseless reconstruction of each slice, with that slice's field of view as the only mask."""
-    from spect_toolkit.gan.field_of_view import MASKS_PER_LEVEL
+    from spect_toolkit.gan.field_of_view import MASKS_PER_LEVEL, grid_poses
     from spect_toolkit.gan.networks import ReconstructionNoise
 
     layer = ReconstructionNoise(
@@ -67,12 +111,16 @@ def layer_slices(activity: np.ndarray, inside: np.ndarray, acquisition_grid: boo
         field_of_view_levels=1,
         reconstruct_activity=True,
         acquisition_grid=acquisition_grid,
+        grid_pose=grid_pose,
         seed=0,
     )
     layer.build((1, 64, 64, 1), (1, 3))
+    poses = grid_poses(inside)
     out = []
-    for image, mask in zip(activity, inside):
+    for image, mask, pose in zip(activity, inside, poses):
         layer.field_of_view.assign(np.broadcast_to(mask, (1, MASKS_PER_LEVEL, 64, 64)).astype(np.float32))
+        if grid_pose:
+            layer.grid_poses.assign(np.broadcast_to(pose, (1, MASKS_PER_LEVEL, len(pose))))
         drawn = (image / image.max()).astype(np.float32)[None, :, :, None]
         out.append((np.asarray(layer(drawn, np.zeros((1, 3), np.float32)))[0, :, :, 0] + 1) / 2)
     return np.stack(out)
@@ -90,13 +138,15 @@ def main() -> None:
     parser.add_argument("--patients", type=int, default=6)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
-    reconstructed, activity, inside = phantom_slices(args.patients, args.seed)
+    reconstructed, activity, inside, on_grid = phantom_slices(args.patients, args.seed)
     print(f"{len(activity)} slices of {args.patients} patients; outside the field of view {1 - inside.mean():.3f}")
     print(f"{'ring (pixels in from the border)':44s}" + "".join(f"{k:>8d}" for k in range(RINGS)))
     for name, images in (
         ("phantom, reconstructed and reoriented", reconstructed),
         ("layer, on the slice's grid", layer_slices(activity, inside, False)),
         ("layer, on the scanner's grid placed by bands", layer_slices(activity, inside, True)),
+        ("layer, on the scanner's grid posed", layer_slices(activity, inside, True, grid_pose=True)),
+        ("the same at the true pose", true_pose_slices(activity, inside, on_grid)),
     ):
         print(f"{name:44s}" + "".join(f"{v:8.4f}" for v in ring_means(images, inside)))
 

@@ -31,6 +31,7 @@ _LATER_FIELDS = (
     "learning_rate_decay_from",
     "diff_augment_colour",
     "discriminator_learning_rate",
+    "reconstruction_grid_pose",
 )
 PRECISIONS = ("float32", "bfloat16", "float16")
 GENERATOR_PADDINGS = ("zeros", "reflect")
@@ -91,6 +92,9 @@ class GanConfig:
     reconstruction_of_activity: bool = False
     # reconstructed on the scanner's grid, placed where the drawn field of view says it lay, not on the slice's own
     reconstruction_acquisition_grid: bool = False
+    # that grid placed by a pose fitted to the field of view (turned, sub-pixel offsets), not by the whole rows and
+    # columns outside it
+    reconstruction_grid_pose: bool = False
     # How the run is driven:
     checkpoint_every: int = 50
     steps_per_call: int = 16
@@ -134,6 +138,10 @@ class GanConfig:
             raise ArgumentError(
                 "reconstruction_acquisition_grid places the scanner's grid by the drawn field of view: set "
                 "reconstruction_field_of_view"
+            )
+        if self.reconstruction_grid_pose and not self.reconstruction_acquisition_grid:
+            raise ArgumentError(
+                "reconstruction_grid_pose places the scanner's grid by a pose: set reconstruction_acquisition_grid"
             )
         if not self.diff_augment_colour and not self.diff_augment:
             raise ArgumentError("diff_augment_colour=False leaves DiffAugment's translation alone: set diff_augment")

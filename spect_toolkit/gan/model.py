@@ -17,7 +17,7 @@ from ..errors import ArgumentError
 from ..vocabulary import SLICE_SHAPE
 from .conditions import ConditionSpace
 from .config import GanConfig
-from .field_of_view import field_of_view_masks, mask_bank
+from .field_of_view import field_of_view_masks, grid_poses, mask_bank
 from .fused import FusedAdam
 from .networks import build_networks
 from .step import LOSS_NAMES
@@ -117,11 +117,15 @@ class FastGAN:
         )
 
     def _fill_field_of_view(self, data: TrainingSet) -> None:
-        """The generator's field-of-view masks, drawn from the training slices level by level (a resumed or loaded
-        run reads them back from its checkpoint)."""
+        """The generator's field-of-view masks, drawn from the training slices level by level, and with
+        ``reconstruction_grid_pose`` their grids' poses (a resumed or loaded run reads both back from its
+        checkpoint)."""
         inside = field_of_view_masks(data.slices, data.below, data.above)
         bank = mask_bank(inside, self.space.level_index(data.condition), len(self.space.levels), self.config.seed)
-        self.generator.get_layer("output_reconstruction").field_of_view.assign(bank)
+        layer = self.generator.get_layer("output_reconstruction")
+        layer.field_of_view.assign(bank)
+        if layer.grid_pose:
+            layer.grid_poses.assign(grid_poses(bank.reshape(-1, *bank.shape[2:]) > 0).reshape(*bank.shape[:2], -1))
 
     def _optimizer(self, learning_rate: float):
         c = self.config

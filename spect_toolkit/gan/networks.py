@@ -14,7 +14,7 @@ from ..errors import ArgumentError
 from ..tomography import noise_operators
 from ..vocabulary import PATTERNS, SLICE_SHAPE
 from .config import GanConfig
-from .field_of_view import MASKS_PER_LEVEL, acquisition_offsets
+from .field_of_view import MASKS_PER_LEVEL, UNPOSED, acquisition_offsets, onto_scanner_grid
 from .fused import FusedBatchNormalization
 
 IMAGE_SIZE = SLICE_SHAPE[0]  # square slices
@@ -174,6 +174,7 @@ def build_generator(config: GanConfig, condition_size: int) -> keras.Model:
                 else 0,
                 reconstruct_activity=config.reconstruction_of_activity,
                 acquisition_grid=config.reconstruction_acquisition_grid,
+                grid_pose=config.reconstruction_grid_pose,
                 seed=config.seed + 7,
                 dtype="float32",
                 name="output_reconstruction",
@@ -222,6 +223,13 @@ class ReconstructionNoise(layers.Layer):
     zero where the grid does not reach, before the resampling. A filtered back-projection brightens its own grid's
     outer rows (the outermost ring of a noiseless phantom reconstruction 1.7 times the fourth's); in a real slice
     that edge lies a few pixels off the border, where the reorientation put it, not on the border.
+
+    ``grid_pose`` (with ``acquisition_grid``): the grid is placed by the pose :func:`~.field_of_view.grid_poses`
+    fits to the drawn field of view (turned, offsets to a fraction of a pixel; a non-trainable weight filled with
+    the masks), not by whole rows and columns outside it: the slice is
+    resampled onto that grid, reconstructed with its noise, clipped, and resampled back, which is the
+    reorientation's own interpolation, so ``resample``'s random shift is not added to it. A turned head's field of
+    view has wedges, not whole rows, outside, and whole-row bands placed its grid on the slice's own.
     """
 
     def __init__(
@@ -231,17 +239,21 @@ class ReconstructionNoise(layers.Layer):
         field_of_view_levels: int = 0,
         reconstruct_activity: bool = False,
         acquisition_grid: bool = False,
+        grid_pose: bool = False,
         seed: int = 0,
         **kwargs,
     ):
         super().__init__(**kwargs)
         if acquisition_grid and not field_of_view_levels:
             raise ArgumentError("acquisition_grid places the scanner's grid by the field of view: give its levels")
+        if grid_pose and not acquisition_grid:
+            raise ArgumentError("grid_pose poses the scanner's grid: set acquisition_grid")
         self.counts = float(counts)
         self.resample = bool(resample)
         self.field_of_view_levels = int(field_of_view_levels)
         self.reconstruct_activity = bool(reconstruct_activity)
         self.acquisition_grid = bool(acquisition_grid)
+        self.grid_pose = bool(grid_pose)
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed)
 
@@ -254,6 +266,15 @@ class ReconstructionNoise(layers.Layer):
                 trainable=False,
                 name="field_of_view",
             )
+        if self.grid_pose:
+            self.grid_poses = self.add_weight(
+                shape=(self.field_of_view_levels, MASKS_PER_LEVEL, len(UNPOSED)),
+                initializer=lambda shape, dtype=None: ops.broadcast_to(
+                    ops.convert_to_tensor(UNPOSED, dtype or "float32"), shape
+                ),
+                trainable=False,
+                name="grid_poses",
+            )
 
     def learned_counts(self) -> float:
         return self.counts * float(ops.convert_to_numpy(ops.exp(self.log_gain)))
@@ -261,12 +282,16 @@ class ReconstructionNoise(layers.Layer):
     def call(self, x, condition=None):
         line_sums, reconstruct = noise_operators(IMAGE_SIZE)
         image = ops.cast(x, "float32")
-        field_of_view = None
+        field_of_view = pose = None
         if self.acquisition_grid:  # drawn first: it says where the scanner's grid lay
-            field_of_view = self._drawn_field_of_view(condition)
-            offsets = acquisition_offsets(field_of_view)
-            rows, columns = _placement(offsets[:, 0]), _placement(offsets[:, 1])
-            image = ops.matmul(ops.matmul(rows, ops.reshape(image, (-1, IMAGE_SIZE, IMAGE_SIZE))), _t(columns))
+            field_of_view, pose = self._drawn_field_of_view(condition)
+            image = ops.reshape(image, (-1, IMAGE_SIZE, IMAGE_SIZE))
+            if self.grid_pose:
+                image = onto_scanner_grid(image, pose)
+            else:
+                offsets = acquisition_offsets(field_of_view)
+                rows, columns = _placement(offsets[:, 0]), _placement(offsets[:, 1])
+                image = ops.matmul(ops.matmul(rows, image), _t(columns))
         image = ops.reshape(image, (-1, IMAGE_SIZE * IMAGE_SIZE))
         if self.field_of_view_levels:  # no exact zeros drawn: those come from the field of view below
             image = image + ops.stop_gradient(ops.maximum(image, 0.0) - image)
@@ -281,13 +306,15 @@ class ReconstructionNoise(layers.Layer):
         noisy = image + noise
         clipped = noisy + ops.stop_gradient(ops.maximum(noisy, 0.0) - noisy)
         clipped = ops.reshape(clipped, (-1, IMAGE_SIZE, IMAGE_SIZE))
-        if self.acquisition_grid:  # back onto the slice's grid: zero where the scanner's did not reach
+        if self.grid_pose:  # back onto the slice's grid, interpolated as the reorientation did
+            clipped = onto_scanner_grid(clipped, pose, back=True)
+        elif self.acquisition_grid:  # back onto the slice's grid: zero where the scanner's did not reach
             clipped = ops.matmul(ops.matmul(_t(rows), clipped), columns)
-        if self.resample:
+        if self.resample and not self.grid_pose:
             for axis in (1, 2):
                 clipped = self._interpolated(clipped, axis)
         if self.field_of_view_levels:
-            clipped = clipped * (self._drawn_field_of_view(condition) if field_of_view is None else field_of_view)
+            clipped = clipped * (self._drawn_field_of_view(condition)[0] if field_of_view is None else field_of_view)
         peak = ops.max(clipped, axis=(1, 2), keepdims=True)
         slices = 2.0 * clipped / ops.maximum(peak, 1e-6) - 1.0
         # exactly 1 at the peak, as in a real slice (compiled by XLA the division came out 1 ulp short; the peak
@@ -297,7 +324,7 @@ class ReconstructionNoise(layers.Layer):
 
     def _drawn_field_of_view(self, condition):
         """One mask per slice, drawn among its level's (after resampling: the real masks were read from resampled
-        slices)."""
+        slices), and its grid's pose (``None`` without ``grid_pose``)."""
         n = ops.shape(condition)[0]
         if self.field_of_view_levels > 1:
             level = ops.argmax(condition[:, : self.field_of_view_levels], axis=1)
@@ -305,7 +332,9 @@ class ReconstructionNoise(layers.Layer):
             level = ops.zeros((n,), "int32")
         drawn = keras.random.randint((n,), 0, MASKS_PER_LEVEL, seed=self.seed_generator)
         masks = ops.reshape(self.field_of_view, (-1, IMAGE_SIZE, IMAGE_SIZE))
-        return ops.take(masks, ops.cast(level, "int32") * MASKS_PER_LEVEL + drawn, axis=0)
+        index = ops.cast(level, "int32") * MASKS_PER_LEVEL + drawn
+        pose = ops.take(ops.reshape(self.grid_poses, (-1, len(UNPOSED))), index, axis=0) if self.grid_pose else None
+        return ops.take(masks, index, axis=0), pose
 
     def _interpolated(self, slices, axis: int):
         """Each slice taken at ``k - d`` along ``axis`` for a random ``d`` in [0, 1), linearly between neighbours
@@ -324,6 +353,7 @@ class ReconstructionNoise(layers.Layer):
             "field_of_view_levels": self.field_of_view_levels,
             "reconstruct_activity": self.reconstruct_activity,
             "acquisition_grid": self.acquisition_grid,
+            "grid_pose": self.grid_pose,
             "seed": self.seed,
         }
 

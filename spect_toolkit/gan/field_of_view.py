@@ -150,8 +150,8 @@ def bilinear_at(slices, rows, columns):
     """``slices`` ``(n, H, W)`` at the points ``rows``, ``columns`` ``(n, H, W)``, bilinearly; zero past the edge
     pixels' centres by more than one pixel, linear towards zero within it.
 
-    As products with each point's tent weights ``max(0, 1 - |point - pixel|)`` along rows and along columns, not as
-    gathers: a gather's gradient is a scatter, which on the CPU made a training step 20 times slower."""
+    As products with each point's tent weights ``max(0, 1 - |point - pixel|)`` along rows and along columns: dense
+    matrix products, which both backends compile alike, in place of gathers and the scatters of their gradient."""
     height, width = slices.shape[1], slices.shape[2]
     n = ops.shape(slices)[0]
 

@@ -67,9 +67,43 @@ def phantom_slices(patients: int, seed: int, scanner: Scanner = Scanner()):
     return tuple(np.concatenate(a) for a in (reconstructed, activity, inside, on_grid))
 
 
+def true_affines(inside: np.ndarray, on_grid: np.ndarray) -> np.ndarray:
+    """``(n, 2, 3)``: the affine map from each slice's (row, column, 1) to the scanner's row and column, fitted to
+    ``on_grid`` inside the field of view (the reorientation is affine: the fit is exact)."""
+    size = inside.shape[-1]
+    rows, columns = np.mgrid[:size, :size]
+    design = np.stack([rows.ravel(), columns.ravel(), np.ones(size * size)], 1)
+    return np.stack(
+        [
+            np.linalg.lstsq(design[m.ravel()], g.reshape(2, -1).T[m.ravel()], rcond=None)[0].T
+            for g, m in zip(on_grid, inside)
+        ]
+    )
+
+
+def pose_errors(inside: np.ndarray, on_grid: np.ndarray) -> str:
+    """How far :func:`~spect_toolkit.gan.field_of_view.grid_poses` lies from the true map: turn and offsets (the
+    grid's position of the slice's centre less the centre), and the true map's stretch, which the fit leaves out."""
+    from spect_toolkit.gan.field_of_view import grid_poses
+
+    affines, poses = true_affines(inside, on_grid), grid_poses(inside)
+    centre = (inside.shape[-1] - 1) / 2
+    turn = np.rad2deg(np.arctan2(affines[:, 0, 1], affines[:, 0, 0]))
+    offsets = affines[:, :, 0] * centre + affines[:, :, 1] * centre + affines[:, :, 2] - centre
+    stretch = np.hypot(affines[:, :, 0], affines[:, :, 1])
+    return (
+        f"fitted pose against the true one: turn off by {np.abs(np.rad2deg(poses[:, 0]) - turn).mean():.2f} degrees"
+        f" on average (true turns {np.abs(turn).mean():.2f}); offsets off by "
+        f"{np.abs(poses[:, 1] - offsets[:, 0]).mean():.2f} rows, {np.abs(poses[:, 2] - offsets[:, 1]).mean():.2f}"
+        f" columns (true {np.abs(offsets[:, 0]).mean():.2f}, {np.abs(offsets[:, 1]).mean():.2f}); the true map's"
+        f" scanner rows per slice row {stretch[:, 0].min():.3f}-{stretch[:, 0].max():.3f}, columns"
+        f" {stretch[:, 1].min():.3f}-{stretch[:, 1].max():.3f}"
+    )
+
+
 def true_pose_slices(activity: np.ndarray, inside: np.ndarray, on_grid: np.ndarray) -> np.ndarray:
-    """Each slice's activity moved onto the scanner's grid at the true pose (the affine map the reorientation
-    used, fitted to ``on_grid`` inside the field of view), reconstructed as the layer does, clipped, moved back."""
+    """Each slice's activity moved onto the scanner's grid at the true pose (:func:`true_affines`), reconstructed
+    as the layer does, clipped, moved back."""
     from keras import ops
 
     from spect_toolkit.gan.field_of_view import bilinear_at
@@ -77,13 +111,7 @@ def true_pose_slices(activity: np.ndarray, inside: np.ndarray, on_grid: np.ndarr
 
     size = activity.shape[-1]
     rows, columns = np.mgrid[:size, :size]
-    design = np.stack([rows.ravel(), columns.ravel(), np.ones(size * size)], 1)
-    affines = np.stack(
-        [
-            np.linalg.lstsq(design[m.ravel()], g.reshape(2, -1).T[m.ravel()], rcond=None)[0].T
-            for g, m in zip(on_grid, inside)
-        ]
-    )
+    affines = true_affines(inside, on_grid)
     inverses = np.linalg.inv(np.concatenate([affines, np.tile([[[0.0, 0.0, 1.0]]], (len(affines), 1, 1))], 1))[:, :2]
 
     def moved(images, m):
@@ -140,6 +168,7 @@ def main() -> None:
     args = parser.parse_args()
     reconstructed, activity, inside, on_grid = phantom_slices(args.patients, args.seed)
     print(f"{len(activity)} slices of {args.patients} patients; outside the field of view {1 - inside.mean():.3f}")
+    print(pose_errors(inside, on_grid))
     print(f"{'ring (pixels in from the border)':44s}" + "".join(f"{k:>8d}" for k in range(RINGS)))
     for name, images in (
         ("phantom, reconstructed and reoriented", reconstructed),

@@ -1,6 +1,6 @@
 """Where a reconstruction's bright edge lies in a reoriented slice: the phantom against the GAN's layer.
 
-    python docs/scripts/reconstruction_edge.py --patients 6
+    python docs/scripts/reconstruction_edge.py --patients 6 [--unturned]
 
 A filtered back-projection brightens the outer rows of its own grid. The phantom reconstructs on the scanner's
 grid and the ingest reorients onto the AC-PC window, a few pixels off that grid, so in a real slice the edge lies
@@ -15,11 +15,15 @@ off the border. For phantom patients (rest, noiseless) this prints the mean over
   of view (``grid_pose``: turned, sub-pixel offsets);
 - the same reconstruction on the scanner's grid at the patient's true pose (read from the reorientation itself):
   the most a pose read from the field of view can give.
+
+Also how far the pose fitted to each field of view lies from the true one. ``--unturned`` leaves every head's
+rotation out of its pose (the position stays): what the rotation does to the edge.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -42,12 +46,15 @@ def reoriented(subject, array: np.ndarray) -> np.ndarray:
     return resample_to_canonical(volume, subject.rotation, np.asarray(subject.translation_mm))
 
 
-def phantom_slices(patients: int, seed: int, scanner: Scanner = Scanner()):
+def phantom_slices(patients: int, seed: int, scanner: Scanner = Scanner(), unturned: bool = False):
     """Reoriented noiseless reconstructions, the activity the scanner saw (blurred in plane and along z as the
-    reconstruction is), and each slice's field of view, for the slices through the brain."""
+    reconstruction is), each slice's field of view and the scanner's row and column of its pixels, for the slices
+    through the brain; ``unturned``: every head upright in the camera (its pose's rotation left out)."""
     reconstructed, activity, inside, on_grid = [], [], [], []
     for index in range(patients):
         subject = draw_subject(index, seed)
+        if unturned:
+            subject = dataclasses.replace(subject, rotation_deg=(0.0, 0.0, 0.0))
         truth = true_activity(subject)["rest"]
         seen = ndimage.gaussian_filter(truth, fwhm_to_sigma(scanner.psf_fwhm_mm) / scanner.pixel_mm)
         seen = ndimage.gaussian_filter1d(seen, fwhm_to_sigma(scanner.axial_filter_fwhm_mm) / scanner.pixel_mm, axis=0)
@@ -165,8 +172,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--patients", type=int, default=6)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--unturned", action="store_true", help="every head upright: no rotation in its pose")
     args = parser.parse_args()
-    reconstructed, activity, inside, on_grid = phantom_slices(args.patients, args.seed)
+    reconstructed, activity, inside, on_grid = phantom_slices(args.patients, args.seed, unturned=args.unturned)
     print(f"{len(activity)} slices of {args.patients} patients; outside the field of view {1 - inside.mean():.3f}")
     print(pose_errors(inside, on_grid))
     print(f"{'ring (pixels in from the border)':44s}" + "".join(f"{k:>8d}" for k in range(RINGS)))

@@ -84,8 +84,8 @@ def grid_poses(inside: np.ndarray) -> np.ndarray:
     Everything inside the mask lies between the grid's outermost pixel centres; among the poses (angles on a fixed
     lattice, the offsets per axis at either end of what keeps the inside there) the one that puts the most outside
     pixels beyond them is taken, the least turned first where several do as well; its edge is then put half a pixel
-    past the last pixel inside, between it and the first outside. An axis where no outside pixel fixes the edge keeps the grid
-    centred on what is inside."""
+    past the last pixel inside, between it and the first outside. An axis where no outside pixel fixes the edge
+    keeps the grid centred on what is inside."""
     inside = np.asarray(inside, bool)
     if inside.ndim != 3 or inside.shape[1] != inside.shape[2]:
         raise ArgumentError(f"field-of-view masks must be (n, H, H), got {inside.shape}")

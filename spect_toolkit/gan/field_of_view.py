@@ -81,17 +81,16 @@ def grid_poses(inside: np.ndarray) -> np.ndarray:
     """``(n, 3)`` float32 per field-of-view mask ``(n, H, H)``: where the scanner's square grid of ``H x H`` pixels
     lay, as (angle in radians, row offset, column offset) for :func:`onto_scanner_grid`.
 
-    Everything inside the mask lies between the grid's outermost pixel centres; among the poses (angles on a fixed
-    lattice, the offsets per axis at either end of what keeps the inside there) the one that puts the most outside
-    pixels beyond them is taken, the least turned first where several do as well; its edge is then put half a pixel
-    past the last pixel inside, between it and the first outside. An axis where no outside pixel fixes the edge
-    keeps the grid centred on what is inside."""
+    Everything inside the mask lies on the grid; among the poses (angles on a fixed lattice, the offsets per axis
+    at either end of what keeps the inside on the grid) the one that puts the most outside pixels off the grid is
+    taken, the least turned first where several do as well; its edge is then put half a pixel past the last pixel
+    inside, between it and the first outside. An axis where no outside pixel fixes the edge keeps the grid
+    centred on what is inside."""
     inside = np.asarray(inside, bool)
     if inside.ndim != 3 or inside.shape[1] != inside.shape[2]:
         raise ArgumentError(f"field-of-view masks must be (n, H, H), got {inside.shape}")
     size = inside.shape[1]
-    # linear interpolation reads the volume between its outermost pixel centres only: the field of view ends there
-    centre, low, high = (size - 1) / 2, 0.0, size - 1.0
+    centre, low, high = (size - 1) / 2, -0.5, size - 0.5
     angles = np.deg2rad(POSE_ANGLES_DEG[np.argsort(np.abs(POSE_ANGLES_DEG), kind="stable")])
     cos, sin = np.cos(angles)[:, None], np.sin(angles)[:, None]
 

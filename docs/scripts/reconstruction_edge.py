@@ -88,12 +88,12 @@ def true_affines(inside: np.ndarray, on_grid: np.ndarray) -> np.ndarray:
     )
 
 
-def pose_errors(inside: np.ndarray, on_grid: np.ndarray) -> str:
+def pose_errors(inside: np.ndarray, affines: np.ndarray) -> str:
     """How far :func:`~spect_toolkit.gan.field_of_view.grid_poses` lies from the true map: turn and offsets (the
     grid's position of the slice's centre less the centre), and the true map's stretch, which the fit leaves out."""
     from spect_toolkit.gan.field_of_view import grid_poses
 
-    affines, poses = true_affines(inside, on_grid), grid_poses(inside)
+    poses = grid_poses(inside)
     centre = (inside.shape[-1] - 1) / 2
     turn = np.rad2deg(np.arctan2(affines[:, 0, 1], affines[:, 0, 0]))
     offsets = affines[:, :, 0] * centre + affines[:, :, 1] * centre + affines[:, :, 2] - centre
@@ -108,7 +108,7 @@ def pose_errors(inside: np.ndarray, on_grid: np.ndarray) -> str:
     )
 
 
-def true_pose_slices(activity: np.ndarray, inside: np.ndarray, on_grid: np.ndarray) -> np.ndarray:
+def true_pose_slices(activity: np.ndarray, inside: np.ndarray, affines: np.ndarray) -> np.ndarray:
     """Each slice's activity moved onto the scanner's grid at the true pose (:func:`true_affines`), reconstructed
     as the layer does, clipped, moved back."""
     from keras import ops
@@ -118,7 +118,6 @@ def true_pose_slices(activity: np.ndarray, inside: np.ndarray, on_grid: np.ndarr
 
     size = activity.shape[-1]
     rows, columns = np.mgrid[:size, :size]
-    affines = true_affines(inside, on_grid)
     inverses = np.linalg.inv(np.concatenate([affines, np.tile([[[0.0, 0.0, 1.0]]], (len(affines), 1, 1))], 1))[:, :2]
 
     def moved(images, m):
@@ -150,7 +149,7 @@ def layer_slices(activity: np.ndarray, inside: np.ndarray, acquisition_grid: boo
         seed=0,
     )
     layer.build((1, 64, 64, 1), (1, 3))
-    poses = grid_poses(inside)
+    poses = grid_poses(inside) if grid_pose else [None] * len(inside)
     out = []
     for image, mask, pose in zip(activity, inside, poses):
         layer.field_of_view.assign(np.broadcast_to(mask, (1, MASKS_PER_LEVEL, 64, 64)).astype(np.float32))
@@ -176,14 +175,15 @@ def main() -> None:
     args = parser.parse_args()
     reconstructed, activity, inside, on_grid = phantom_slices(args.patients, args.seed, unturned=args.unturned)
     print(f"{len(activity)} slices of {args.patients} patients; outside the field of view {1 - inside.mean():.3f}")
-    print(pose_errors(inside, on_grid))
+    affines = true_affines(inside, on_grid)
+    print(pose_errors(inside, affines))
     print(f"{'ring (pixels in from the border)':44s}" + "".join(f"{k:>8d}" for k in range(RINGS)))
     for name, images in (
         ("phantom, reconstructed and reoriented", reconstructed),
         ("layer, on the slice's grid", layer_slices(activity, inside, False)),
         ("layer, on the scanner's grid placed by bands", layer_slices(activity, inside, True)),
         ("layer, on the scanner's grid posed", layer_slices(activity, inside, True, grid_pose=True)),
-        ("the same at the true pose", true_pose_slices(activity, inside, on_grid)),
+        ("the same at the true pose", true_pose_slices(activity, inside, affines)),
     ):
         print(f"{name:44s}" + "".join(f"{v:8.4f}" for v in ring_means(images, inside)))
 

@@ -326,6 +326,11 @@ def train(
         "--diff-augment-cutout/--no-diff-augment-cutout",
         help="DiffAugment's cutout too: a square of half the slice blanked before D (default off)",
     ),
+    discriminator_mirror_channel: Optional[bool] = typer.Option(
+        None,
+        "--discriminator-mirror-channel/--no-discriminator-mirror-channel",
+        help="D also sees each slice's difference from its left-right mirror, a second channel (default off)",
+    ),
     minibatch_std: Optional[bool] = typer.Option(
         None, "--minibatch-std/--no-minibatch-std", help="a minibatch standard deviation feature in D (default off)"
     ),
@@ -449,6 +454,7 @@ def train(
             diff_augment=diff_augment,
             diff_augment_colour=diff_augment_colour,
             diff_augment_cutout=diff_augment_cutout,
+            discriminator_mirror_channel=discriminator_mirror_channel,
             minibatch_std=minibatch_std,
             balanced_patterns=balanced_patterns,
             mirror_generated=mirror_generated,

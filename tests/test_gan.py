@@ -331,14 +331,14 @@ def test_cutout_blanks_a_square_of_half_the_slice_clipped_at_the_edge():
 def test_diff_augment_without_colour_keeps_the_counts_and_moves_the_slice_as_with_it():
     import tensorflow as tf
 
-    from spect_toolkit.gan.step import diff_augment
+    from spect_toolkit.gan.step import discriminator_view
     from spect_toolkit.gan.tensorflow_step import TensorFlowDraws
 
     rng = np.random.default_rng(0)
     images = rng.uniform(-0.5, 1.0, (16, 64, 64, 1)).astype("float32")
     augmented = {
         colour: np.asarray(
-            diff_augment(
+            discriminator_view(
                 images,
                 make_config("improved", diff_augment_colour=colour),
                 TensorFlowDraws(tf.constant([5, 6], tf.int64)),
@@ -360,17 +360,19 @@ def test_diff_augment_without_colour_keeps_the_counts_and_moves_the_slice_as_wit
 def test_diff_augment_cutout_blanks_every_image_before_the_discriminator_and_trains():
     import tensorflow as tf
 
-    from spect_toolkit.gan.step import CUTOUT_SIZE, diff_augment
+    from spect_toolkit.gan.step import CUTOUT_SIZE, discriminator_view
     from spect_toolkit.gan.tensorflow_step import TensorFlowDraws
 
     config = make_config("improved", diff_augment_cutout=True, **{**TINY, "batch_size": 4})
     # a constant slice keeps its value under DiffAugment's contrast and, within the translation, its brightness
     # shift; the cutout is the one place it becomes 0
     images = np.full((64, 64, 64, 1), 0.9, "float32")
-    augmented = np.asarray(diff_augment(images, config, TensorFlowDraws(tf.constant([3, 4], tf.int64))))[..., 0]
+    augmented = np.asarray(discriminator_view(images, config, TensorFlowDraws(tf.constant([3, 4], tf.int64))))[..., 0]
     blanked = (augmented == 0).sum(axis=(1, 2))
     assert np.all(blanked > 0) and np.all(blanked <= CUTOUT_SIZE**2) and (blanked == CUTOUT_SIZE**2).any()
-    plain = np.asarray(diff_augment(images, make_config("improved"), TensorFlowDraws(tf.constant([3, 4], tf.int64))))
+    plain = np.asarray(
+        discriminator_view(images, make_config("improved"), TensorFlowDraws(tf.constant([3, 4], tf.int64)))
+    )
     assert not (plain == 0).any()
     with pytest.raises(ArgumentError, match="set diff_augment"):
         make_config("paper", diff_augment_cutout=True)
@@ -378,6 +380,61 @@ def test_diff_augment_cutout_blanks_every_image_before_the_discriminator_and_tra
     gan = FastGAN(config, space, data, mode="function")
     assert np.isfinite(np.asarray(gan.train_steps(2))).all()
     assert config.hash != make_config("improved", **{**TINY, "batch_size": 4}).hash
+
+
+def _shifted(image: np.ndarray, rows: int, columns: int, fill: float) -> np.ndarray:
+    """``image`` moved ``rows`` down and ``columns`` right, the uncovered border set to ``fill`` (numpy's own)."""
+    out = np.full_like(image, fill)
+    h, w = image.shape
+    out[max(rows, 0) : h + min(rows, 0), max(columns, 0) : w + min(columns, 0)] = image[
+        max(-rows, 0) : h + min(-rows, 0), max(-columns, 0) : w + min(-columns, 0)
+    ]
+    return out
+
+
+def test_mirror_channel_is_the_slices_difference_from_its_mirror_moved_with_the_slice():
+    import tensorflow as tf
+
+    from spect_toolkit.gan.step import DIFF_AUGMENT_SHIFT, discriminator_view, mirror_channel
+    from spect_toolkit.gan.tensorflow_step import TensorFlowDraws
+
+    rng = np.random.default_rng(1)
+    images = rng.uniform(-0.5, 1.0, (8, 64, 64, 1)).astype("float32")
+    mirror = images[:, :, ::-1]
+    # without DiffAugment: the slice, then the slice minus its mirror about the midline between columns 31 and 32
+    plain = np.asarray(mirror_channel(images, make_config("paper", discriminator_mirror_channel=True)))
+    assert plain.shape == (8, 64, 64, 2) and np.array_equal(plain[..., 0], images[..., 0])
+    assert np.allclose(plain[..., 1], (images - mirror)[..., 0])
+    assert mirror_channel(images, make_config("paper")) is images
+
+    # with DiffAugment's translation: find each slice's shift from the first channel, then the second channel must
+    # be the difference moved by the same shift, with no difference in the uncovered border
+    config = make_config("improved", diff_augment_colour=False, discriminator_mirror_channel=True)
+    view = np.asarray(discriminator_view(images, config, TensorFlowDraws(tf.constant([7, 8], tf.int64))))
+    assert view.shape == (8, 64, 64, 2)
+    shifts = range(-DIFF_AUGMENT_SHIFT, DIFF_AUGMENT_SHIFT + 1)
+    for i in range(8):
+        (moved,) = [
+            (r, c)
+            for r in shifts
+            for c in shifts
+            if np.array_equal(_shifted(images[i, ..., 0], r, c, -1.0), view[i, ..., 0])
+        ]
+        assert np.allclose(view[i, ..., 1], _shifted((images - mirror)[i, ..., 0], *moved, 0.0))
+    # a mirror-symmetric slice shows no difference under the colour policy too; a leaning one does
+    symmetric = (images + mirror) / 2
+    coloured = make_config("improved", discriminator_mirror_channel=True)
+    draws = TensorFlowDraws(tf.constant([7, 8], tf.int64))
+    assert np.abs(np.asarray(discriminator_view(symmetric, coloured, draws))[..., 1]).max() < 1e-6
+    assert np.abs(np.asarray(discriminator_view(images, coloured, draws))[..., 1]).max() > 0.1
+
+    # the discriminator takes the two channels, trains with them, and the option is its own run
+    small = {**TINY, "batch_size": 4}
+    data, space = _marker_set(["normal", "unilateral", "bilateral"])
+    gan = FastGAN(make_config("improved", discriminator_mirror_channel=True, **small), space, data, mode="function")
+    assert gan.discriminator.inputs[0].shape[-1] == 2
+    assert np.isfinite(np.asarray(gan.train_steps(2))).all()
+    assert make_config("improved", discriminator_mirror_channel=True).hash != make_config("improved").hash
 
 
 def test_learning_rate_is_constant_then_falls_linearly_to_a_last_epoch_above_zero():

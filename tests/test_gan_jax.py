@@ -103,6 +103,7 @@ def test_jax_with_improved_preset_and_bfloat16_trains_in_that_precision(tmp_path
         full_resolution_convs=2,
         generator_padding="reflect",
         diff_augment_cutout=True,
+        discriminator_mirror_channel=True,
     )
     gan = FastGAN(config, space, data)
     layer = gan.generator.get_layer("up8_bn")  # with spectral norm the conv is wrapped: its input tells
@@ -126,6 +127,7 @@ def test_jax_with_improved_preset_and_bfloat16_trains_in_that_precision(tmp_path
         backend=keras.backend.backend(), compute=layer.compute_dtype, kernel=str(layer.gamma.dtype),
         inner=str(inner([z, space.vectors(["COR"], ["normal"])]).dtype), steps=gan.steps_done,
         finite=bool(np.isfinite(losses).all()), ema_moved=moved,
+        d_channels=gan.discriminator.inputs[0].shape[-1],
         policy=keras.mixed_precision.global_policy().name)))
     """
     report = json.loads(_ok(_child(code)).stdout.strip().splitlines()[-1])
@@ -140,6 +142,7 @@ def test_jax_with_improved_preset_and_bfloat16_trains_in_that_precision(tmp_path
         steps=3,
         finite=True,
         ema_moved=True,
+        d_channels=2,
         policy="float32",
     )
 

@@ -75,6 +75,11 @@ VARIANTS = {
         "improved",
         {**DECAYED, "reconstruction_grid_pose": True},
     ),
+    # and the discriminator shown each slice's difference from its left-right mirror
+    "improved+remedies+reflect+scanner+resampled+fov+activity+grid+unshifted+decay+mirror": (
+        "improved",
+        {**DECAYED, "discriminator_mirror_channel": True},
+    ),
 }
 
 

@@ -44,7 +44,9 @@ def logits(gan, images: np.ndarray, condition: np.ndarray, batch: int) -> np.nda
     """The discriminator's logits for max-normalised slices in [0, 1], in batch mode, ``batch`` at a time."""
     from keras import ops
 
-    x = images[..., None] * 2.0 - 1.0
+    from spect_toolkit.gan.step import mirror_channel
+
+    x = ops.convert_to_numpy(mirror_channel(images[..., None] * 2.0 - 1.0, gan.config))
     out = [
         ops.convert_to_numpy(gan.discriminator([x[i : i + batch], condition[i : i + batch]], training=True)[0])
         for i in range(0, len(x) - batch + 1, batch)  # whole batches: minibatch statistics need the run's size

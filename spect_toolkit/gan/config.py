@@ -32,6 +32,7 @@ _LATER_FIELDS = (
     "diff_augment_colour",
     "discriminator_learning_rate",
     "reconstruction_grid_pose",
+    "discriminator_mirror_channel",
 )
 PRECISIONS = ("float32", "bfloat16", "float16")
 GENERATOR_PADDINGS = ("zeros", "reflect")
@@ -72,6 +73,9 @@ class GanConfig:
     # DiffAugment's third policy, cutout (off in both presets: FastGAN's code leaves it out)
     diff_augment_cutout: bool = False
     # Beyond the paper and FastGAN, off in both presets unless asked for:
+    # D also sees each slice minus its left-right mirror (after DiffAugment's colour, before its translation):
+    # generated normal slices lean further to one side than real ones, which D would otherwise have to learn to see
+    discriminator_mirror_channel: bool = False
     minibatch_std: bool = False  # the paper's suggested remedy for low diversity (a minibatch-std feature in D)
     balanced_patterns: bool = False  # draw each pattern equally often (the data are 551 / 291 / 96)
     mirror_generated: bool = False  # mirror generated normal/bilateral slices at random, as the real ones are

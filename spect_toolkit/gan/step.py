@@ -64,10 +64,25 @@ def real_batch(data: dict, config: GanConfig, draws: Draws):
     return real[..., None] * 2.0 - 1.0, pick("condition")
 
 
-def diff_augment(images, config: GanConfig, draws: Draws):
-    """DiffAugment of a batch before the discriminator, where the configuration asks for it."""
-    if not config.diff_augment:
+def mirror_channel(images, config: GanConfig):
+    """With ``config.discriminator_mirror_channel``, each slice's difference from its own left-right mirror as a
+    second channel, (n, 64, 64, 1) -> (n, 64, 64, 2); otherwise the slices as they are.
+
+    The mirror is about the canonical grid's midline (between columns 31 and 32, where the evaluation splits the
+    hemispheres). A generated normal slice leans two to three times as far to one side as a real one
+    (docs/reproduction.md): a left/right comparison a convolution would have to learn across the whole slice is
+    here a pixel's own value."""
+    if not config.discriminator_mirror_channel:
         return images
+    return ops.concatenate([images, images - ops.flip(images, axis=2)], axis=-1)
+
+
+def discriminator_view(images, config: GanConfig, draws: Draws):
+    """What the discriminator sees of a batch: DiffAugment where the configuration asks for it, and the mirror
+    channel (:func:`mirror_channel`), taken after the colour and before the translation, so that it is the
+    augmented slice's own difference about the midline and moves with it."""
+    if not config.diff_augment:
+        return mirror_channel(images, config)
     if config.diff_augment_cutout:  # a stream of its own only where asked for: a run without it draws as before
         draws, cut = draws.split(2)
     n, s = ops.shape(images)[0], draws.split(4)
@@ -75,14 +90,18 @@ def diff_augment(images, config: GanConfig, draws: Draws):
     images = images[..., 0]
     if config.diff_augment_colour:  # without it the streams stay split alike: the translations are the same
         images = augment.colour(images, s[0].uniform([n], -0.5, 0.5), s[1].uniform([n], 0.5, 1.5))
-    images = augment.translate(images, shift(2), shift(3))
+    channels = mirror_channel(images[..., None], config)
+    shift_ap, shift_lr = shift(2), shift(3)
+    backgrounds = (-1.0, 0.0)  # the image's empty border, and no difference there
+    channels = [
+        augment.translate(channels[..., k], shift_ap, shift_lr, backgrounds[k]) for k in range(channels.shape[-1])
+    ]
     if config.diff_augment_cutout:
         centre = cut.split(2)
         length = ops.shape(images)[1]
-        images = augment.cutout(
-            images, centre[0].integers([n], 0, length), centre[1].integers([n], 0, length), CUTOUT_SIZE
-        )
-    return images[..., None]
+        row, column = centre[0].integers([n], 0, length), centre[1].integers([n], 0, length)
+        channels = [augment.cutout(channel, row, column, CUTOUT_SIZE) for channel in channels]
+    return ops.stack(channels, axis=-1)
 
 
 def mirror_generated(images, condition, config: GanConfig, draws: Draws):
@@ -133,8 +152,8 @@ def discriminator_loss(
     """The discriminator's objective (Eqs. 2-4) and its parts ``(d_real, d_fake, recon)``; ``fake`` must
     carry no gradient to the generator (the caller stops it)."""
     s = draws.split(5)
-    logits_real, b1, b2 = discriminate(diff_augment(real, config, s[0]), condition)
-    logits_fake, _, _ = discriminate(diff_augment(fake, config, s[1]), condition)
+    logits_real, b1, b2 = discriminate(discriminator_view(real, config, s[0]), condition)
+    logits_fake, _, _ = discriminate(discriminator_view(fake, config, s[1]), condition)
     corner = s[2].integers([2], 0, 16 - FEATURE_CROP + 1)
     recon = losses.reconstruction(
         decode_part(crop(b1, corner, FEATURE_CROP)), crop(real, 4 * corner, 4 * FEATURE_CROP), decode_whole(b2), real
@@ -147,7 +166,7 @@ def discriminator_loss(
 def generator_loss(config: GanConfig, discriminate: Discriminate, fake, condition, draws: Draws, real):
     """The generator's objective (Eq. 1) against the discriminator as it is after its update; with
     ``config.spectrum_weight``, plus that times the distance of the batch's power spectrum from the real batch's."""
-    logits, _, _ = discriminate(diff_augment(fake, config, draws), condition)
+    logits, _, _ = discriminate(discriminator_view(fake, config, draws), condition)
     loss = losses.generator_loss(logits)
     if config.spectrum_weight:
         loss = loss + config.spectrum_weight * losses.spectrum(fake, real)

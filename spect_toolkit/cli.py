@@ -331,6 +331,9 @@ def train(
         "--discriminator-mirror-channel/--no-discriminator-mirror-channel",
         help="D also sees each slice's difference from its left-right mirror, a second channel (default off)",
     ),
+    discriminator_mirror_smoothing: Optional[int] = typer.Option(
+        None, min=0, help="that difference averaged over a K x K window, K odd (default 0: none)"
+    ),
     minibatch_std: Optional[bool] = typer.Option(
         None, "--minibatch-std/--no-minibatch-std", help="a minibatch standard deviation feature in D (default off)"
     ),
@@ -455,6 +458,7 @@ def train(
             diff_augment_colour=diff_augment_colour,
             diff_augment_cutout=diff_augment_cutout,
             discriminator_mirror_channel=discriminator_mirror_channel,
+            discriminator_mirror_smoothing=discriminator_mirror_smoothing,
             minibatch_std=minibatch_std,
             balanced_patterns=balanced_patterns,
             mirror_generated=mirror_generated,

@@ -406,6 +406,21 @@ def test_mirror_channel_is_the_slices_difference_from_its_mirror_moved_with_the_
     assert plain.shape == (8, 64, 64, 2) and np.array_equal(plain[..., 0], images[..., 0])
     assert np.allclose(plain[..., 1], (images - mirror)[..., 0])
     assert mirror_channel(images, make_config("paper")) is images
+    # smoothed: the difference's mean over a 5 x 5 window (scipy's, away from the border), still antisymmetric
+    from scipy.ndimage import uniform_filter
+
+    smoothed = np.asarray(
+        mirror_channel(
+            images, make_config("paper", discriminator_mirror_channel=True, discriminator_mirror_smoothing=5)
+        )
+    )[..., 1]
+    expected = uniform_filter((images - mirror)[..., 0], size=(1, 5, 5))
+    assert np.allclose(smoothed[:, 2:-2, 2:-2], expected[:, 2:-2, 2:-2], atol=1e-5)
+    assert np.allclose(smoothed, -smoothed[:, :, ::-1], atol=1e-5)
+    assert np.abs(smoothed).max() < 0.5 * np.abs(plain[..., 1]).max()  # the pixel noise averaged away
+    for window, message in ((5, "set discriminator_mirror_channel"), (4, "odd window"), (17, "odd window")):
+        with pytest.raises(ArgumentError, match=message):
+            make_config("paper", discriminator_mirror_channel=window != 5, discriminator_mirror_smoothing=window)
 
     # with DiffAugment's translation: find each slice's shift from the first channel, then the second channel must
     # be the difference moved by the same shift, with no difference in the uncovered border

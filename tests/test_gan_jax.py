@@ -104,6 +104,7 @@ def test_jax_with_improved_preset_and_bfloat16_trains_in_that_precision(tmp_path
         generator_padding="reflect",
         diff_augment_cutout=True,
         discriminator_mirror_channel=True,
+        discriminator_mirror_smoothing=5,
     )
     gan = FastGAN(config, space, data)
     layer = gan.generator.get_layer("up8_bn")  # with spectral norm the conv is wrapped: its input tells

@@ -80,6 +80,11 @@ VARIANTS = {
         "improved",
         {**DECAYED, "discriminator_mirror_channel": True},
     ),
+    # and that difference averaged over 7 x 7 pixels: the lean without the noise's texture
+    "improved+remedies+reflect+scanner+resampled+fov+activity+grid+unshifted+decay+mirror7": (
+        "improved",
+        {**DECAYED, "discriminator_mirror_channel": True, "discriminator_mirror_smoothing": 7},
+    ),
 }
 
 

@@ -33,6 +33,7 @@ _LATER_FIELDS = (
     "discriminator_learning_rate",
     "reconstruction_grid_pose",
     "discriminator_mirror_channel",
+    "discriminator_mirror_smoothing",
 )
 PRECISIONS = ("float32", "bfloat16", "float16")
 GENERATOR_PADDINGS = ("zeros", "reflect")
@@ -76,6 +77,8 @@ class GanConfig:
     # D also sees each slice minus its left-right mirror (after DiffAugment's colour, before its translation):
     # generated normal slices lean further to one side than real ones, which D would otherwise have to learn to see
     discriminator_mirror_channel: bool = False
+    # that difference averaged over a k x k window (odd k; 0: none): the lean kept, the noise's texture smoothed away
+    discriminator_mirror_smoothing: int = 0
     minibatch_std: bool = False  # the paper's suggested remedy for low diversity (a minibatch-std feature in D)
     balanced_patterns: bool = False  # draw each pattern equally often (the data are 551 / 291 / 96)
     mirror_generated: bool = False  # mirror generated normal/bilateral slices at random, as the real ones are
@@ -146,6 +149,17 @@ class GanConfig:
         if self.reconstruction_grid_pose and not self.reconstruction_acquisition_grid:
             raise ArgumentError(
                 "reconstruction_grid_pose places the scanner's grid by a pose: set reconstruction_acquisition_grid"
+            )
+        if self.discriminator_mirror_smoothing and not self.discriminator_mirror_channel:
+            raise ArgumentError(
+                "discriminator_mirror_smoothing smooths the mirror channel: set discriminator_mirror_channel"
+            )
+        if self.discriminator_mirror_smoothing and not (
+            self.discriminator_mirror_smoothing % 2 == 1 and 3 <= self.discriminator_mirror_smoothing <= 15
+        ):
+            raise ArgumentError(
+                f"discriminator_mirror_smoothing is an odd window of 3 to 15 pixels, or 0 for none, got "
+                f"{self.discriminator_mirror_smoothing}"
             )
         if not self.diff_augment_colour and not self.diff_augment:
             raise ArgumentError("diff_augment_colour=False leaves DiffAugment's translation alone: set diff_augment")

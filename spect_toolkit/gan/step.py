@@ -71,10 +71,16 @@ def mirror_channel(images, config: GanConfig):
     The mirror is about the canonical grid's midline (between columns 31 and 32, where the evaluation splits the
     hemispheres). A generated normal slice leans two to three times as far to one side as a real one
     (docs/reproduction.md): a left/right comparison a convolution would have to learn across the whole slice is
-    here a pixel's own value."""
+    here a pixel's own value. With ``config.discriminator_mirror_smoothing`` the difference is averaged over a
+    k x k window: unsmoothed, it shows the discriminator the slices' noise at full contrast more than their lean
+    (docs/reproduction.md)."""
     if not config.discriminator_mirror_channel:
         return images
-    return ops.concatenate([images, images - ops.flip(images, axis=2)], axis=-1)
+    difference = images - ops.flip(images, axis=2)
+    if config.discriminator_mirror_smoothing:  # a symmetric window: the mean of the difference is the difference
+        k = config.discriminator_mirror_smoothing  # of the means, still antisymmetric about the midline
+        difference = ops.average_pool(difference, k, strides=1, padding="same")
+    return ops.concatenate([images, difference], axis=-1)
 
 
 def discriminator_view(images, config: GanConfig, draws: Draws):

@@ -72,8 +72,8 @@ def mirror_channel(images, config: GanConfig):
     hemispheres). A generated normal slice leans two to three times as far to one side as a real one
     (docs/reproduction.md): a left/right comparison a convolution would have to learn across the whole slice is
     here a pixel's own value. With ``config.discriminator_mirror_smoothing`` the difference is averaged over a
-    k x k window: unsmoothed, it shows the discriminator the slices' noise at full contrast more than their lean
-    (docs/reproduction.md)."""
+    k x k window, which keeps the lean and smooths the noise's texture away. Neither form is fit for use: with
+    either, the discriminator wins outright on data set A (docs/reproduction.md)."""
     if not config.discriminator_mirror_channel:
         return images
     difference = images - ops.flip(images, axis=2)

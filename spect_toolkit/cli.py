@@ -358,6 +358,12 @@ def train(
     spectrum_weight: Optional[float] = typer.Option(
         None, min=0.0, help="weight of a loss on G's batch power spectrum against the real batch's (default 0: off)"
     ),
+    edge_profile_weight: Optional[float] = typer.Option(
+        None,
+        min=0.0,
+        help="a learned gain on G's outermost 4 rings of pixels, fitted by a loss of this weight on the batch's mean "
+        "counts there against the real batch's (default 0: off)",
+    ),
     ap_shift: Optional[int] = typer.Option(
         None,
         help="largest anterior-posterior shift of a real slice in pixels (paper: 2; 0: none, the slices stay on the "
@@ -465,6 +471,7 @@ def train(
             floored_output=floored_output,
             clipped_tanh_output=clipped_tanh_output,
             spectrum_weight=spectrum_weight,
+            edge_profile_weight=edge_profile_weight,
             ap_shift=ap_shift,
             full_resolution_convs=full_resolution_convs,
             generator_padding=generator_padding,

@@ -85,6 +85,11 @@ VARIANTS = {
         "improved",
         {**DECAYED, "discriminator_mirror_channel": True, "discriminator_mirror_smoothing": 7},
     ),
+    # and a learned gain on the outermost four rings of pixels, fitted to the real batch's mean counts there
+    "improved+remedies+reflect+scanner+resampled+fov+activity+grid+unshifted+decay+edge": (
+        "improved",
+        {**DECAYED, "edge_profile_weight": 1.0},
+    ),
 }
 
 

@@ -61,9 +61,9 @@ def cycles_per_pixel(shape: tuple[int, int]) -> np.ndarray:
 
 def edge_rings(images: np.ndarray, count: int = 3) -> np.ndarray:
     """Each slice's mean over the square rings of pixels 0, 1, ... ``count - 1`` pixels in from its edge."""
-    rows, columns = images.shape[1:]
-    row, column = np.meshgrid(np.arange(rows), np.arange(columns), indexing="ij")
-    depth = np.minimum(np.minimum(row, rows - 1 - row), np.minimum(column, columns - 1 - column))
+    from spect_toolkit.gan.losses import edge_depth
+
+    depth = edge_depth(images.shape[1:])
     return np.stack([images[:, depth == k].mean(axis=1) for k in range(count)], axis=1)
 
 

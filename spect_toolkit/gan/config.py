@@ -34,9 +34,11 @@ _LATER_FIELDS = (
     "reconstruction_grid_pose",
     "discriminator_mirror_channel",
     "discriminator_mirror_smoothing",
+    "edge_profile_weight",
 )
 PRECISIONS = ("float32", "bfloat16", "float16")
 GENERATOR_PADDINGS = ("zeros", "reflect")
+EDGE_RINGS = 4  # rings of pixels in from the border given a learned gain and matched (edge_profile_weight)
 MAX_AP_SHIFT = SLICE_SHAPE[0] // 2 - 1  # a larger shift would move the head out of the slice
 
 
@@ -85,6 +87,9 @@ class GanConfig:
     floored_output: bool = False  # the generator's output linear above zero counts instead of tanh
     clipped_tanh_output: bool = False  # 1.2 tanh clipped to zero counts and the peak, the gradient kept past both
     spectrum_weight: float = 0.0  # weight of a loss on the generated batch's power spectrum against the real one's
+    # a learned gain on the outermost rings of pixels, fitted by a loss of this weight on the batch's mean counts
+    # there against the real batch's (0: neither)
+    edge_profile_weight: float = 0.0
     ap_shift: int = 2  # largest anterior-posterior shift of a real slice, pixels (paper: 2; 0: none)
     full_resolution_convs: int = 1  # 3x3 convolutions in the generator's 64-pixel block (FastGAN's UpBlockComp: 2)
     generator_padding: str = "zeros"  # how the generator's 3x3 convolutions pad the border: zeros or reflect
@@ -175,8 +180,9 @@ class GanConfig:
             raise ArgumentError(
                 f"unknown generator_padding {self.generator_padding!r}; choose {' or '.join(GENERATOR_PADDINGS)}"
             )
-        if self.spectrum_weight < 0.0:
-            raise ArgumentError(f"spectrum_weight must not be negative, got {self.spectrum_weight}")
+        for name in ("spectrum_weight", "edge_profile_weight"):
+            if getattr(self, name) < 0.0:
+                raise ArgumentError(f"{name} must not be negative, got {getattr(self, name)}")
         if not 0.0 <= self.learning_rate_decay_from <= 1.0:
             raise ArgumentError(
                 f"learning_rate_decay_from is a fraction of the run's epochs in [0, 1], got "

@@ -49,6 +49,31 @@ def ring_power(images):
     return ops.matmul(power, _ring_means(images.shape[1]))
 
 
+def edge_depth(shape: tuple[int, int]) -> np.ndarray:
+    """How many pixels each pixel of a ``shape`` slice lies in from its nearest edge: the square rings 0, 1, ..."""
+    row, column = np.meshgrid(np.arange(shape[0]), np.arange(shape[1]), indexing="ij")
+    return np.minimum(np.minimum(row, shape[0] - 1 - row), np.minimum(column, shape[1] - 1 - column))
+
+
+@cache
+def _edge_ring_means(size: int, rings: int) -> np.ndarray:
+    """(size * size, rings): averages a flattened slice over its square rings 0 .. rings - 1 in from the edge."""
+    depth = edge_depth((size, size)).ravel()
+    return np.stack([(depth == k) / np.count_nonzero(depth == k) for k in range(rings)], axis=1).astype(np.float32)
+
+
+def edge_profile(fake, real, rings: int):
+    """Mean squared difference of the batches' log mean counts (in units of the peak) in each of the outermost
+    ``rings`` rings of pixels. One generated slice's border is a hundredth of its peak and noisy; a batch's mean
+    of it is steady, and scored alone told data set A's generated slices from held-out ones (AUC 0.80-0.86)."""
+
+    def profile(images):
+        counts = ops.reshape((ops.cast(images[..., 0], "float32") + 1.0) / 2.0, (ops.shape(images)[0], -1))
+        return ops.log(ops.mean(ops.matmul(counts, _edge_ring_means(images.shape[1], rings)), axis=0) + 1e-6)
+
+    return ops.mean(ops.square(profile(fake) - ops.stop_gradient(profile(real))))
+
+
 def spectrum(fake, real):
     """Mean squared difference of the batches' log ring spectra: generators built of up-sampling and convolutions
     put too much power at the finest scales (Durall et al., CVPR 2020), which a spectrum of the batch shows and

@@ -15,7 +15,7 @@ from keras import ops
 
 from . import augment, losses
 from .conditions import UNILATERAL_COLUMN
-from .config import GanConfig
+from .config import EDGE_RINGS, GanConfig
 
 LOSS_NAMES = ("d_real", "d_fake", "recon", "g_loss")
 FEATURE_CROP = 8  # half of B1's 16x16; the image crop is 4 times larger
@@ -171,11 +171,14 @@ def discriminator_loss(
 
 def generator_loss(config: GanConfig, discriminate: Discriminate, fake, condition, draws: Draws, real):
     """The generator's objective (Eq. 1) against the discriminator as it is after its update; with
-    ``config.spectrum_weight``, plus that times the distance of the batch's power spectrum from the real batch's."""
+    ``config.spectrum_weight``, plus that times the distance of the batch's power spectrum from the real batch's;
+    with ``config.edge_profile_weight``, plus that times the distance of its outermost rings' mean counts."""
     logits, _, _ = discriminate(discriminator_view(fake, config, draws), condition)
     loss = losses.generator_loss(logits)
     if config.spectrum_weight:
         loss = loss + config.spectrum_weight * losses.spectrum(fake, real)
+    if config.edge_profile_weight:
+        loss = loss + config.edge_profile_weight * losses.edge_profile(fake, real, EDGE_RINGS)
     return loss
 
 

@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 from spect_toolkit.cli import app
 from spect_toolkit.errors import ArgumentError, SchemaError
 from spect_toolkit.gan import ConditionSpace, FastGAN, TrainingSet, augment, generate, make_config, train
+from spect_toolkit.gan.generate import load_generator
 from spect_toolkit.gan.networks import build_networks
 from spect_toolkit.samples import load_samples
 
@@ -257,6 +258,8 @@ def test_cli_train_and_generate(ingested, tmp_path):
             "--floored-output",
             "--spectrum-weight",
             "0.5",
+            "--edge-profile-weight",
+            "0.5",
             "--ap-shift",
             "0",
             "--full-resolution-convs",
@@ -270,6 +273,9 @@ def test_cli_train_and_generate(ingested, tmp_path):
     saved = json.loads((run / "config.json").read_text())
     assert saved["floored_output"] is True and saved["spectrum_weight"] == 0.5 and saved["ap_shift"] == 0
     assert saved["full_resolution_convs"] == 2 and saved["generator_padding"] == "reflect"
+    assert saved["edge_profile_weight"] == 0.5
+    trained, _ = load_generator(run)  # the edge gains are trained, saved with the generator and read back
+    assert np.all(np.asarray(trained.generator.get_layer("output_edge_gain").log_gains()) != 0.0)
     out = tmp_path / "s.npz"
     result = CliRunner().invoke(app, ["generate", str(run), "--out", str(out), "--per-condition", "2"])
     assert result.exit_code == 0, result.output

@@ -116,14 +116,16 @@ def test_jax_with_improved_preset_and_bfloat16_trains_in_that_precision(tmp_path
     scanner = FastGAN(make_config(
         "improved", width=4, batch_size=4, precision="bfloat16", generator_padding="reflect",
         reconstruction_counts=15.0, reconstruction_resampled=True, reconstruction_field_of_view=True,
-        reconstruction_of_activity=True, reconstruction_acquisition_grid=True,
+        reconstruction_of_activity=True, reconstruction_acquisition_grid=True, edge_profile_weight=1.0,
     ), space, data)
     scanner_losses = scanner.train_steps(2)
     gain = scanner.generator.get_layer("output_reconstruction").log_gain
+    edge_gains = np.asarray(scanner.generator.get_layer("output_edge_gain").log_gains())
     z2, cor = np.zeros((2, config.latent_dim), np.float32), space.vectors(["COR"] * 2, ["normal"] * 2)
     scanner_peaks = scanner.generate(z2, cor).max(axis=(1, 2))
     print(json.dumps(dict(
         scanner_finite=bool(np.isfinite(scanner_losses).all()), scanner_gain_moved=float(gain.numpy()) != 0.0,
+        edge_gains_moved=bool(np.all(edge_gains != 0.0)),
         scanner_peaks=scanner_peaks.tolist(),
         backend=keras.backend.backend(), compute=layer.compute_dtype, kernel=str(layer.gamma.dtype),
         inner=str(inner([z, space.vectors(["COR"], ["normal"])]).dtype), steps=gan.steps_done,
@@ -135,6 +137,7 @@ def test_jax_with_improved_preset_and_bfloat16_trains_in_that_precision(tmp_path
     assert report == dict(
         scanner_finite=True,
         scanner_gain_moved=True,
+        edge_gains_moved=True,
         scanner_peaks=[1.0, 1.0],
         backend="jax",
         compute="bfloat16",

@@ -263,6 +263,59 @@ def test_the_spectrum_loss_is_zero_for_the_real_spectrum_and_its_gradient_remove
         make_config("improved", spectrum_weight=-1.0)
 
 
+def _frame_means(images: np.ndarray, depth: int) -> np.ndarray:
+    """Each slice's mean over the square frame ``depth`` pixels in from its edge, by slicing."""
+    inner = images[:, depth : images.shape[1] - depth, depth : images.shape[2] - depth]
+    frame = np.concatenate(
+        [inner[:, 0], inner[:, -1], inner[:, 1:-1, 0], inner[:, 1:-1, -1]], axis=1
+    )  # top and bottom rows, then the columns between them
+    return frame.mean(axis=1)
+
+
+def test_the_edge_profile_loss_fits_the_edge_gains_to_the_real_rings_and_leaves_the_rest():
+    from spect_toolkit.gan import losses
+    from spect_toolkit.gan.config import EDGE_RINGS
+    from spect_toolkit.gan.networks import EdgeGain
+
+    rng = np.random.default_rng(0)
+    counts = rng.uniform(0.0, 0.03, (32, 64, 64)).astype(np.float32)  # a border's counts, in units of the peak
+    counts[:, 20:44, 20:44] = rng.uniform(0.2, 1.0, (32, 24, 24))  # the head
+    counts[:, 30, 30] = 1.0
+    counts[:, :, 0] = 0.0  # an exact zero column, where the field of view ends
+    too_bright = np.array([1.6, 1.4, 1.25, 1.1])  # the generator's rings 0-3 against the real ones'
+    depth = losses.edge_depth((64, 64))
+    fake_counts = counts * np.where(depth < EDGE_RINGS, too_bright[np.minimum(depth, EDGE_RINGS - 1)], 1.0)
+    real, fake = (tf.constant(2.0 * c[..., None] - 1.0) for c in (counts, fake_counts))
+    for k in range(5):  # edge_depth's rings are the square frames k pixels in
+        frame = np.zeros((64, 64), bool)
+        frame[k : 64 - k, k : 64 - k] = True
+        frame[k + 1 : 63 - k, k + 1 : 63 - k] = False
+        assert np.array_equal(depth == k, frame)
+    assert float(losses.edge_profile(real, real, EDGE_RINGS)) == pytest.approx(0.0, abs=1e-10)
+    assert float(losses.edge_profile(fake, real, EDGE_RINGS)) == pytest.approx(
+        np.mean(np.log(too_bright) ** 2), rel=1e-3
+    )
+
+    layer = EdgeGain(EDGE_RINGS)
+    layer.build((None, 64, 64, 1))
+    np.testing.assert_allclose(np.asarray(layer(fake)), np.asarray(fake), atol=1e-6)  # starts as no change
+    optimizer = keras.optimizers.Adam(0.002)
+    for _ in range(150):
+        with tf.GradientTape() as tape:
+            loss = losses.edge_profile(layer(fake), real, EDGE_RINGS)
+        optimizer.apply(tape.gradient(loss, layer.trainable_variables), layer.trainable_variables)
+    np.testing.assert_allclose(np.exp(np.asarray(layer.log_gains())), 1.0 / too_bright, rtol=0.02)
+    fitted = (np.asarray(layer(fake))[..., 0] + 1.0) / 2.0
+    np.testing.assert_allclose(fitted[:, depth >= EDGE_RINGS], fake_counts[:, depth >= EDGE_RINGS], atol=1e-6)
+    assert np.all(fitted[:, :, 0] == 0.0)  # a zero stays a zero
+    for k in range(EDGE_RINGS):
+        np.testing.assert_allclose(_frame_means(fitted, k).mean(), _frame_means(counts, k).mean(), rtol=0.02)
+    with pytest.raises(ArgumentError, match="edge_profile_weight must not be negative"):
+        make_config("improved", edge_profile_weight=-1.0)
+    with pytest.raises(ArgumentError, match="1 to 32 rings"):
+        EdgeGain(0)
+
+
 def test_a_run_stored_before_the_floored_output_keeps_its_hash(tmp_path):
     """Samples carry their run's configuration hash; a field added later, at its default, must not change it.
     The file is a run's configuration as the version before ``floored_output`` wrote it."""

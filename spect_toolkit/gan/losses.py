@@ -56,10 +56,17 @@ def edge_depth(shape: tuple[int, int]) -> np.ndarray:
 
 
 @cache
+def edge_ring_indicator(size: int, rings: int) -> np.ndarray:
+    """(size * size, rings): 1 where a flattened pixel lies in square ring 0 .. rings - 1 in from the edge, else 0
+    (pixels further in have a row of zeros)."""
+    return (edge_depth((size, size)).reshape(-1, 1) == np.arange(rings)).astype(np.float32)
+
+
+@cache
 def _edge_ring_means(size: int, rings: int) -> np.ndarray:
     """(size * size, rings): averages a flattened slice over its square rings 0 .. rings - 1 in from the edge."""
-    depth = edge_depth((size, size)).ravel()
-    return np.stack([(depth == k) / np.count_nonzero(depth == k) for k in range(rings)], axis=1).astype(np.float32)
+    indicator = edge_ring_indicator(size, rings)
+    return indicator / indicator.sum(axis=0)
 
 
 def edge_profile(fake, real, rings: int):

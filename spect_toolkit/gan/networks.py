@@ -16,7 +16,7 @@ from ..vocabulary import PATTERNS, SLICE_SHAPE
 from .config import EDGE_RINGS, GanConfig
 from .field_of_view import MASKS_PER_LEVEL, UNPOSED, acquisition_offsets, onto_scanner_grid
 from .fused import FusedBatchNormalization
-from .losses import edge_depth
+from .losses import edge_ring_indicator
 
 IMAGE_SIZE = SLICE_SHAPE[0]  # square slices
 
@@ -428,11 +428,9 @@ class EdgeGain(layers.Layer):
         return self.LEARNING_RATE_SCALE * ops.cast(self.log_gain, "float32")
 
     def call(self, x):
-        depth = edge_depth((IMAGE_SIZE, IMAGE_SIZE))
-        in_ring = ops.convert_to_tensor((depth[..., None] == range(self.rings)).astype("float32"))
         # pixels further in than the rings have no one-hot and keep a gain of exp(0) = 1
-        gain = ops.exp(ops.matmul(in_ring, self.log_gains()))
-        return (ops.cast(x, "float32") + 1.0) * gain[None, :, :, None] - 1.0
+        gain = ops.exp(ops.matmul(edge_ring_indicator(IMAGE_SIZE, self.rings), self.log_gains()))
+        return (ops.cast(x, "float32") + 1.0) * ops.reshape(gain, (1, IMAGE_SIZE, IMAGE_SIZE, 1)) - 1.0
 
     def get_config(self):
         return {**super().get_config(), "rings": self.rings}

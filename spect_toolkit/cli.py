@@ -345,6 +345,17 @@ def train(
         "--mirror-generated/--no-mirror-generated",
         help="mirror generated normal and bilateral slices at random, as the real ones are (default off)",
     ),
+    flip_real_slices: Optional[bool] = typer.Option(
+        None,
+        "--flip-real-slices/--no-flip-real-slices",
+        help="the paper's flip of real normal and bilateral slices at random (default on; off: they keep their lean)",
+    ),
+    lean_weight: Optional[float] = typer.Option(
+        None,
+        min=0.0,
+        help="weight of a loss on the batch's mean and root-mean-square log left/right ratio per pattern, against "
+        "the real batch's (default 0: off)",
+    ),
     floored_output: Optional[bool] = typer.Option(
         None,
         "--floored-output/--no-floored-output",
@@ -468,6 +479,8 @@ def train(
             minibatch_std=minibatch_std,
             balanced_patterns=balanced_patterns,
             mirror_generated=mirror_generated,
+            flip_real_slices=flip_real_slices,
+            lean_weight=lean_weight,
             floored_output=floored_output,
             clipped_tanh_output=clipped_tanh_output,
             spectrum_weight=spectrum_weight,

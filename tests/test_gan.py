@@ -130,6 +130,16 @@ def test_flip_happens_for_normal_and_bilateral_slices():
         assert cols == {20, 63 - 20}, pattern
 
 
+def test_the_flip_of_real_slices_can_be_left_out_and_then_generated_slices_are_not_mirrored():
+    for pattern in ("normal", "bilateral"):
+        data, space = _marker_set([pattern])
+        gan = FastGAN(make_config("paper", flip_real_slices=False, **TINY), space, data, mode="eager")
+        cols = {int(np.argwhere(image > 0.99)[0][1]) for image in _draws(gan, 40)}
+        assert cols == {20}, pattern  # the slice keeps the side it leans to
+    with pytest.raises(ArgumentError, match="mirror_generated mirrors the generated slices"):
+        make_config("improved", mirror_generated=True, flip_real_slices=False)
+
+
 def test_eq6_mixes_only_with_the_slices_own_craniocaudal_neighbour():
     rng = np.random.default_rng(0)
     n = 5
@@ -260,6 +270,9 @@ def test_cli_train_and_generate(ingested, tmp_path):
             "0.5",
             "--edge-profile-weight",
             "0.5",
+            "--no-flip-real-slices",
+            "--lean-weight",
+            "10",
             "--ap-shift",
             "0",
             "--full-resolution-convs",
@@ -273,7 +286,7 @@ def test_cli_train_and_generate(ingested, tmp_path):
     saved = json.loads((run / "config.json").read_text())
     assert saved["floored_output"] is True and saved["spectrum_weight"] == 0.5 and saved["ap_shift"] == 0
     assert saved["full_resolution_convs"] == 2 and saved["generator_padding"] == "reflect"
-    assert saved["edge_profile_weight"] == 0.5
+    assert saved["edge_profile_weight"] == 0.5 and saved["flip_real_slices"] is False and saved["lean_weight"] == 10
     trained, _ = load_generator(run)  # the edge gains are trained, saved with the generator and read back
     assert np.all(np.asarray(trained.generator.get_layer("output_edge_gain").log_gains()) != 0.0)
     out = tmp_path / "s.npz"

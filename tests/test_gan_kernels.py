@@ -316,6 +316,48 @@ def test_the_edge_profile_loss_fits_the_edge_gains_to_the_real_rings_and_leaves_
         EdgeGain(0)
 
 
+def _halves(left: np.ndarray, right: np.ndarray) -> np.ndarray:
+    """Slices in [-1, 1], (n, 64, 64, 1), whose column halves hold ``left`` and ``right`` counts per pixel."""
+    counts = np.concatenate([np.repeat(left[:, None], 32, 1), np.repeat(right[:, None], 32, 1)], axis=1)
+    return (2.0 * np.repeat(counts[:, None, :], 64, axis=1) - 1.0)[..., None].astype(np.float32)
+
+
+def test_the_lean_loss_matches_the_left_right_ratios_mean_and_spread_per_pattern():
+    from spect_toolkit.gan import losses
+
+    rng = np.random.default_rng(1)
+    patterns = np.array(["normal"] * 12 + ["unilateral"] * 12 + ["bilateral"] * 8)
+    one_hot = ConditionSpace(("COR",)).vectors(["COR"] * 32, patterns)
+    real_ratio = rng.normal(0.0, 0.03, 32) + np.where(patterns == "unilateral", rng.choice([-0.15, 0.15], 32), 0.0)
+    offset = {"normal": 0.05, "unilateral": -0.04, "bilateral": 0.02}  # the generator's lean, per pattern
+    fake_ratio = real_ratio + np.array([offset[p] for p in patterns])
+    right = rng.uniform(0.2, 0.5, 32)
+    real, fake = (tf.constant(_halves(right * np.exp(r), right)) for r in (real_ratio, fake_ratio))
+    np.testing.assert_allclose(np.asarray(losses.log_left_right(fake)), fake_ratio, atol=1e-5)
+
+    def moments(ratio, keep):
+        return [f(ratio[patterns == p]) for f in (np.mean, lambda r: np.sqrt(np.mean(r**2))) for p in keep]
+
+    for keep in (("normal", "unilateral", "bilateral"), ("normal", "bilateral")):  # a pattern the batch lacks
+        mask = np.isin(patterns, keep)
+        expected = np.mean(np.square(np.subtract(moments(fake_ratio, keep), moments(real_ratio, keep))))
+        value = losses.lean(tf.boolean_mask(fake, mask), tf.boolean_mask(real, mask), one_hot[mask])
+        assert float(value) == pytest.approx(expected, rel=1e-3)
+    assert float(losses.lean(real, real, one_hot)) == pytest.approx(0.0, abs=1e-10)
+
+    tilt = tf.Variable(tf.zeros(3))  # per pattern: the log gain of the left half
+    left_half = np.concatenate([np.ones((64, 32)), np.zeros((64, 32))], axis=1)[None, ..., None].astype(np.float32)
+    optimizer = keras.optimizers.Adam(0.01)
+    for _ in range(300):
+        with tf.GradientTape() as tape:
+            gain = tf.exp(left_half * tf.reshape(tf.linalg.matvec(one_hot, tilt), (-1, 1, 1, 1)))
+            loss = losses.lean((fake + 1.0) * gain - 1.0, real, one_hot)
+        optimizer.apply([tape.gradient(loss, tilt)], [tilt])
+    np.testing.assert_allclose(tilt.numpy(), [-offset[p] for p in ("normal", "unilateral", "bilateral")], atol=2e-3)
+    with pytest.raises(ArgumentError, match="lean_weight must not be negative"):
+        make_config("improved", lean_weight=-1.0)
+
+
 def test_a_run_stored_before_the_floored_output_keeps_its_hash(tmp_path):
     """Samples carry their run's configuration hash; a field added later, at its default, must not change it.
     The file is a run's configuration as the version before ``floored_output`` wrote it."""

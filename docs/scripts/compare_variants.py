@@ -31,6 +31,13 @@ ACTIVITY = {**FIELD_OF_VIEW, "reconstruction_of_activity": True}
 GRID = {**ACTIVITY, "reconstruction_acquisition_grid": True}
 UNSHIFTED = {**GRID, "ap_shift": 0}
 DECAYED = {**UNSHIFTED, "learning_rate_decay_from": 0.5}
+# the real slices not flipped and the generated ones not mirrored, so that the set keeps the training slices' lean,
+# held there by a loss on the left/right ratios' mean and root mean square per pattern
+LEANED = {
+    **{name: value for name, value in DECAYED.items() if name != "mirror_generated"},
+    "flip_real_slices": False,
+    "lean_weight": 100.0,
+}
 VARIANTS = {
     "paper": ("paper", {}),
     "paper+remedies": ("paper", REMEDIES),
@@ -95,6 +102,7 @@ VARIANTS = {
         "improved",
         {**DECAYED, "edge_profile_weight": 0.1},
     ),
+    "improved+remedies+reflect+scanner+resampled+fov+activity+grid+unshifted+decay+lean": ("improved", LEANED),
 }
 
 

@@ -35,6 +35,8 @@ _LATER_FIELDS = (
     "discriminator_mirror_channel",
     "discriminator_mirror_smoothing",
     "edge_profile_weight",
+    "flip_real_slices",
+    "lean_weight",
 )
 PRECISIONS = ("float32", "bfloat16", "float16")
 GENERATOR_PADDINGS = ("zeros", "reflect")
@@ -84,6 +86,12 @@ class GanConfig:
     minibatch_std: bool = False  # the paper's suggested remedy for low diversity (a minibatch-std feature in D)
     balanced_patterns: bool = False  # draw each pattern equally often (the data are 551 / 291 / 96)
     mirror_generated: bool = False  # mirror generated normal/bilateral slices at random, as the real ones are
+    # the paper's flip of real normal and bilateral slices at random; off: they keep the lean they have (data set
+    # A's normal slices lean, left/right 0.996; flipped at random, the set's lean is none)
+    flip_real_slices: bool = True
+    # weight of a loss on the batch's mean and root-mean-square log left/right ratio, per pattern, against the
+    # real batch's (0: none)
+    lean_weight: float = 0.0
     floored_output: bool = False  # the generator's output linear above zero counts instead of tanh
     clipped_tanh_output: bool = False  # 1.2 tanh clipped to zero counts and the peak, the gradient kept past both
     spectrum_weight: float = 0.0  # weight of a loss on the generated batch's power spectrum against the real one's
@@ -180,7 +188,12 @@ class GanConfig:
             raise ArgumentError(
                 f"unknown generator_padding {self.generator_padding!r}; choose {' or '.join(GENERATOR_PADDINGS)}"
             )
-        for name in ("spectrum_weight", "edge_profile_weight"):
+        if self.mirror_generated and not self.flip_real_slices:
+            raise ArgumentError(
+                "mirror_generated mirrors the generated slices as the paper's flip mirrors the real ones: not with "
+                "flip_real_slices off"
+            )
+        for name in ("spectrum_weight", "edge_profile_weight", "lean_weight"):
             if getattr(self, name) < 0.0:
                 raise ArgumentError(f"{name} must not be negative, got {getattr(self, name)}")
         if not 0.0 <= self.learning_rate_decay_from <= 1.0:

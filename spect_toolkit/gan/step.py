@@ -13,6 +13,7 @@ from typing import Protocol
 
 from keras import ops
 
+from ..vocabulary import PATTERNS
 from . import augment, losses
 from .conditions import UNILATERAL_COLUMN
 from .config import EDGE_RINGS, GanConfig
@@ -59,7 +60,8 @@ def real_batch(data: dict, config: GanConfig, draws: Draws):
         weight=s[1].uniform([n]),
         use_above=s[2].uniform([n]) < 0.5,
         shift=s[3].integers([n], -config.ap_shift, config.ap_shift + 1),
-        flip=s[4].uniform([n]) < 0.5,
+        # never where the flip is off; the stream is drawn alike, so a run's other draws stay the same
+        flip=s[4].uniform([n]) < (0.5 if config.flip_real_slices else 0.0),
     )
     return real[..., None] * 2.0 - 1.0, pick("condition")
 
@@ -172,13 +174,16 @@ def discriminator_loss(
 def generator_loss(config: GanConfig, discriminate: Discriminate, fake, condition, draws: Draws, real):
     """The generator's objective (Eq. 1) against the discriminator as it is after its update; with
     ``config.spectrum_weight``, plus that times the distance of the batch's power spectrum from the real batch's;
-    with ``config.edge_profile_weight``, plus that times the distance of its outermost rings' mean counts."""
+    with ``config.edge_profile_weight``, plus that times the distance of its outermost rings' mean counts; with
+    ``config.lean_weight``, plus that times the distance of its left/right ratios' moments per pattern."""
     logits, _, _ = discriminate(discriminator_view(fake, config, draws), condition)
     loss = losses.generator_loss(logits)
     if config.spectrum_weight:
         loss = loss + config.spectrum_weight * losses.spectrum(fake, real)
     if config.edge_profile_weight:
         loss = loss + config.edge_profile_weight * losses.edge_profile(fake, real, EDGE_RINGS)
+    if config.lean_weight:  # the generated and real batch share their conditions, hence their patterns
+        loss = loss + config.lean_weight * losses.lean(fake, real, condition[:, -len(PATTERNS) :])
     return loss
 
 

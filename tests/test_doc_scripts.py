@@ -229,6 +229,30 @@ def test_the_paper_comparison_tells_a_shifted_mean_and_leaves_the_side_out_of_as
     assert brighter["mc"] < 1e-6 and brighter["lr"] > 0.01
 
 
+def test_the_ideal_generators_are_the_training_slices_and_those_slices_mirrored_where_the_flip_would():
+    script = _script("paper_comparisons")
+    training = script.with_asymmetry(
+        pd.DataFrame(
+            {
+                "pattern": ["normal", "normal", "unilateral", "bilateral"],
+                "patient": ["P1", "P1", "P2", "P3"],
+                "mc": [0.70, 0.72, 0.60, 0.65],
+                "lr": [0.98, 0.99, 0.90, 1.05],
+            }
+        )
+    )
+    drawn, mirrored = script.ideal_generators(training).values()
+    assert "patient" not in drawn and len(drawn) == 4
+    assert len(mirrored) == 7  # the unilateral slice is not mirrored: its defect would change sides
+    for pattern, lrs in (("normal", [0.98, 0.99, 1 / 0.98, 1 / 0.99]), ("bilateral", [1.05, 1 / 1.05])):
+        part = mirrored[mirrored["pattern"] == pattern]
+        np.testing.assert_allclose(sorted(part["lr"]), sorted(lrs))
+        assert np.log(part["lr"]).mean() == pytest.approx(0.0, abs=1e-12)  # the set leans to neither side
+        np.testing.assert_allclose(sorted(part["asymmetry"]), sorted(np.abs(np.log(lrs))))
+        assert sorted(part["mc"]) == sorted(training.loc[training["pattern"] == pattern, "mc"].tolist() * 2)
+    assert mirrored.loc[mirrored["pattern"] == "unilateral", "lr"].tolist() == [0.90]
+
+
 def test_the_real_split_null_fails_where_a_patients_slices_move_together_unless_the_test_counts_patients():
     """Twelve slices per patient: with each patient's own offset, the slice-level test finds held-out patients
     different from the rest far more often than one draw in twenty, the patient-level test about as often as its

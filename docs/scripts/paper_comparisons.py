@@ -28,6 +28,11 @@ splits of the manifest, as many held out as its own split, drawn by patient key 
 stratified by pattern and side (``stratified_split``), each held-out sample tested against its training slices.
 A generator that matched the training slices perfectly would pass against the held-out patients about as often
 as these real samples do.
+
+``--ideal-generators`` scores two such generators against the held-out patients, with no training involved: the
+training slices as drawn (one that learnt them exactly), and the training slices beside their left-right mirrors
+for the normal and bilateral patterns (one that learnt exactly the set the paper's flip augmentation makes, whose
+normal and bilateral slices lean to neither side). Their slices are counted one by one, as generated ones are.
 """
 
 from __future__ import annotations
@@ -97,6 +102,20 @@ def real_split_null(
     return pd.DataFrame(rows)
 
 
+def with_mirrors(table: pd.DataFrame) -> pd.DataFrame:
+    """A table of per-slice measures beside the same slices mirrored left-right where the paper's augmentation
+    flips them (normal and bilateral): a mirror keeps a slice's MC and asymmetry and inverts its LR."""
+    flipped = table[table["pattern"] != "unilateral"]
+    return pd.concat([table, flipped.assign(lr=1.0 / flipped["lr"])], ignore_index=True)
+
+
+def ideal_generators(training: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """The sets a generator that learnt its training slices exactly would draw, without the patient column (a
+    generator's slices are independent draws): as the slices are, and as the paper's flip makes them."""
+    drawn = training.drop(columns="patient", errors="ignore")
+    return {"ideal: training slices as drawn": drawn, "ideal: training slices and their mirrors": with_mirrors(drawn)}
+
+
 def sides(manifest: pd.DataFrame) -> str:
     defects = manifest[manifest["pattern"] != "normal"].drop_duplicates("patient_key")
     counts = defects.groupby(["pattern", "side"]).size()
@@ -128,8 +147,13 @@ def print_null(null: pd.DataFrame, draws: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("manifest")
-    parser.add_argument("reports", nargs="+", type=Path, help="folders written by evaluate(..., split='holdout')")
+    parser.add_argument("reports", nargs="*", type=Path, help="folders written by evaluate(..., split='holdout')")
     parser.add_argument("--real-splits", type=int, default=0, help="random patient splits to test real against real")
+    parser.add_argument(
+        "--ideal-generators",
+        action="store_true",
+        help="also score the training slices, as drawn and with their mirrors, as if a generator had drawn them",
+    )
     args = parser.parse_args()
     from spect_toolkit.evaluate.evaluation import RealSlices, slice_table
     from spect_toolkit.manifest import load_manifest, select_split
@@ -146,6 +170,10 @@ def main() -> None:
         name: [test(training, held_out, "held-out patients").assign(reference="training slices")]
         for name, test in tests.items()
     }
+    if args.ideal_generators:
+        for label, group in ideal_generators(training).items():
+            for test_name, test in tests.items():
+                rows[test_name].append(test(held_out, group, label).assign(reference="held-out patients"))
     for report in args.reports:
         table = with_asymmetry(pd.read_csv(report / "slices.csv"))
         real = table[table["group"] == "real"]

@@ -268,17 +268,20 @@ def test_the_real_split_null_fails_where_a_patients_slices_move_together_unless_
         ]
     )
 
-    def passed(patient_sd, test):
+    def passed(patient_sd, test, ideal=False):
         offset = manifest["patient_key"].map(dict(zip(manifest["patient_key"].unique(), rng.normal(0, 1, 60))))
         noise = rng.normal(0, 1, (2, len(manifest)))
         table = manifest.assign(patient=manifest["patient_key"], mc=0.7 + 0.01 * (patient_sd * offset + noise[0]))
         table = table.assign(lr=np.exp(0.01 * (patient_sd * offset + noise[1])))
-        null = script.real_split_null(manifest, table, draws=40, test=test)
+        null = script.real_split_null(manifest, table, draws=40, test=test, ideal=ideal)
         assert null.groupby(["draw", "split"]).size().max() == 6 and set(null["split"]) == {"patient key", "stratified"}
         return null["passed"].mean()
 
     assert passed(0.0, script.against) > 0.85 and passed(2.0, script.against) < 0.6
     assert passed(0.0, script.against_patients) > 0.85 and passed(2.0, script.against_patients) > 0.85
+    # the training patients' slices scored as an exact generator's: as real samples where slices are independent,
+    # and by the slice-level test failing as often where a patient's slices move together
+    assert passed(0.0, script.against, ideal=True) > 0.85 and passed(2.0, script.against, ideal=True) < 0.6
 
 
 def test_the_discriminator_gap_scores_a_runs_last_checkpoint_or_a_kept_copy(tiny_run, ingested):

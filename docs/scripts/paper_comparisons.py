@@ -33,6 +33,8 @@ as these real samples do.
 training slices as drawn (one that learnt them exactly), and the training slices beside their left-right mirrors
 for the normal and bilateral patterns (one that learnt exactly the set the paper's flip augmentation makes, whose
 normal and bilateral slices lean to neither side). Their slices are counted one by one, as generated ones are.
+With ``--real-splits N`` too, the first of them is scored over the N random splits as well: how often a generator
+that drew its training patients' slices exactly would pass the six comparisons against the held-out patients.
 """
 
 from __future__ import annotations
@@ -77,11 +79,13 @@ def against_patients(reference: pd.DataFrame, group: pd.DataFrame, name: str, me
 
 
 def real_split_null(
-    manifest: pd.DataFrame, table: pd.DataFrame, draws: int, seed: int = 0, test=against
+    manifest: pd.DataFrame, table: pd.DataFrame, draws: int, seed: int = 0, test=against, ideal: bool = False
 ) -> pd.DataFrame:
     """One row per draw, way of drawing and MC or LR comparison: whether a random held-out sample of real
     patients passes it (P >= 0.05 by ``test``: :func:`against` or :func:`against_patients`) against the rest;
-    none for a pattern the draw holds out no patient of. ``table`` holds the manifest's slices."""
+    none for a pattern the draw holds out no patient of. ``table`` holds the manifest's slices. With ``ideal``, the
+    rest's slices are scored against the held-out patients as an exact generator of them would draw them (counted
+    one by one: :func:`ideal_generators`' first set)."""
     from spect_toolkit.manifest import patient_split, stratified_split
 
     rng = np.random.default_rng(seed)
@@ -94,7 +98,11 @@ def real_split_null(
         relabelled = unsplit.assign(patient_key=unsplit["patient_key"].map(names))
         for way, split_by in (("patient key", patient_split), ("stratified", stratified_split)):
             held = split_by(relabelled).to_numpy() == "holdout"
-            result = test(table[~held], table[held], "held out", measures=("mc", "lr"))
+            if ideal:
+                drawn = table[~held].drop(columns="patient", errors="ignore")
+                result = test(table[held], drawn, "training as drawn", measures=("mc", "lr"))
+            else:
+                result = test(table[~held], table[held], "held out", measures=("mc", "lr"))
             rows += [
                 {"draw": draw, "split": way, "comparison": f"{r.measure} {r.pattern}", "passed": r.p >= 0.05}
                 for r in result.itertuples()
@@ -195,6 +203,11 @@ def main() -> None:
             null = real_split_null(manifest, everyone, args.real_splits, test=test)
             print(f"\n{test_name} test, real held-out patients against the rest, {args.real_splits} random splits:")
             print_null(null, args.real_splits)
+            if args.ideal_generators:
+                null = real_split_null(manifest, everyone, args.real_splits, test=test, ideal=True)
+                print(f"\n{test_name} test, the rest as an exact generator of them draws them, against the held-out")
+                print(f"patients, {args.real_splits} random splits:")
+                print_null(null, args.real_splits)
 
 
 if __name__ == "__main__":

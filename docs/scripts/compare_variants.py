@@ -103,6 +103,11 @@ VARIANTS = {
         {**DECAYED, "edge_profile_weight": 0.1},
     ),
     "improved+remedies+reflect+scanner+resampled+fov+activity+grid+unshifted+decay+lean": ("improved", LEANED),
+    # the same at ten times the weight: at 100 the generated moments stayed far from the real ones
+    "improved+remedies+reflect+scanner+resampled+fov+activity+grid+unshifted+decay+lean1000": (
+        "improved",
+        {**LEANED, "lean_weight": 1000.0},
+    ),
 }
 
 

@@ -82,8 +82,10 @@ def edge_profile(fake, real, rings: int):
 
 
 def log_left_right(images):
-    """Each (n, H, W, 1) slice's log ratio of the counts in its two halves of columns, split at the canonical
-    grid's midline (where the evaluation splits the hemispheres; the head mask left out): (n,)."""
+    """Each (n, H, W, 1) slice's log ratio of the counts in the image's left half of columns to its right half,
+    split at the canonical grid's midline, where the evaluation splits the hemispheres: (n,). The image's left is
+    the patient's right, so this is minus the log of the evaluation's LR, without its head mask (the two correlate
+    at -0.97 on data set A's training slices)."""
     counts = (ops.cast(images[..., 0], "float32") + 1.0) / 2.0
     half = images.shape[2] // 2
     left, right = (ops.sum(part, axis=(1, 2)) for part in (counts[:, :, :half], counts[:, :, half:]))
@@ -96,8 +98,9 @@ def lean(fake, real, patterns):
 
     The mean is the set's lean: a discriminator that judges one slice at a time barely feels a generator whose
     slices all lean the same way (data set A's left/right bias). The root mean square is the depth of the
-    asymmetry: generated normal slices lean two to three times as far as real ones, and generated unilateral
-    defects are shallower."""
+    asymmetry: generated normal slices lean 1.6-2.7 times as far as real ones, and generated unilateral defects
+    are shallower. At weight 100 on data set A the loss held the normal slices' mean near the training slices' but
+    left both depths short of the real ones (docs/reproduction.md)."""
     members = ops.cast(patterns, "float32")
     count = ops.sum(members, axis=0)
 

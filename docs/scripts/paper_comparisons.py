@@ -85,7 +85,7 @@ def real_split_null(
     patients passes it (P >= 0.05 by ``test``: :func:`against` or :func:`against_patients`) against the rest;
     none for a pattern the draw holds out no patient of. ``table`` holds the manifest's slices. With ``ideal``, the
     rest's slices are scored against the held-out patients as an exact generator of them would draw them (counted
-    one by one: :func:`ideal_generators`' first set)."""
+    one by one: :func:`as_drawn`)."""
     from spect_toolkit.manifest import patient_split, stratified_split
 
     rng = np.random.default_rng(seed)
@@ -99,8 +99,7 @@ def real_split_null(
         for way, split_by in (("patient key", patient_split), ("stratified", stratified_split)):
             held = split_by(relabelled).to_numpy() == "holdout"
             if ideal:
-                drawn = table[~held].drop(columns="patient", errors="ignore")
-                result = test(table[held], drawn, "training as drawn", measures=("mc", "lr"))
+                result = test(table[held], as_drawn(table[~held]), "training as drawn", measures=("mc", "lr"))
             else:
                 result = test(table[~held], table[held], "held out", measures=("mc", "lr"))
             rows += [
@@ -117,10 +116,15 @@ def with_mirrors(table: pd.DataFrame) -> pd.DataFrame:
     return pd.concat([table, flipped.assign(lr=1.0 / flipped["lr"])], ignore_index=True)
 
 
+def as_drawn(table: pd.DataFrame) -> pd.DataFrame:
+    """Real slices as a generator's: without their patients, so that a test counts them one by one."""
+    return table.drop(columns="patient", errors="ignore")
+
+
 def ideal_generators(training: pd.DataFrame) -> dict[str, pd.DataFrame]:
     """The sets a generator that learnt its training slices exactly would draw, without the patient column (a
     generator's slices are independent draws): as the slices are, and as the paper's flip makes them."""
-    drawn = training.drop(columns="patient", errors="ignore")
+    drawn = as_drawn(training)
     return {"ideal: training slices as drawn": drawn, "ideal: training slices and their mirrors": with_mirrors(drawn)}
 
 

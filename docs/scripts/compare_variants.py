@@ -108,6 +108,16 @@ VARIANTS = {
         "improved",
         {**LEANED, "lean_weight": 1000.0},
     ),
+    # and at three times it: between the weight whose moments stayed far and the one the discriminator beat
+    "improved+remedies+reflect+scanner+resampled+fov+activity+grid+unshifted+decay+lean300": (
+        "improved",
+        {**LEANED, "lean_weight": 300.0},
+    ),
+    # the flip left out as in +lean, without the loss: which of the two moved the lean
+    "improved+remedies+reflect+scanner+resampled+fov+activity+grid+unshifted+decay+unflipped": (
+        "improved",
+        {**LEANED, "lean_weight": 0.0},
+    ),
 }
 
 

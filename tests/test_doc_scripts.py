@@ -28,6 +28,7 @@ def _run(script: str, *args: str) -> subprocess.CompletedProcess:
         "compare_variants.py",
         "count_level.py",
         "discriminator_gap.py",
+        "lean_floor.py",
         "paper_comparisons.py",
         "phantom_realism.py",
         "reconstruction_background.py",

@@ -285,6 +285,17 @@ def test_the_real_split_null_fails_where_a_patients_slices_move_together_unless_
     assert passed(0.0, script.against, ideal=True) > 0.85 and passed(2.0, script.against, ideal=True) < 0.6
 
 
+def test_the_lean_floors_paired_batches_share_level_and_pattern_slice_by_slice_and_balance_the_patterns():
+    floor = _script("lean_floor")
+    patterns = np.array(["normal"] * 60 + ["unilateral"] * 25 + ["bilateral"] * 5)
+    levels = np.array(["CER", "BG", "COR"] * 30)
+    first, second = floor.paired_batches(patterns, levels, 3000, np.random.default_rng(0))
+    assert (patterns[first] == patterns[second]).all() and (levels[first] == levels[second]).all()
+    assert (first != second).any()  # a second draw, not the same slices
+    shares = np.array([(patterns[first] == p).mean() for p in floor.PATTERNS])
+    assert np.abs(shares - 1 / 3).max() < 0.04, shares  # drawn as the data are (2/3 normal), this fails
+
+
 def test_the_discriminator_gap_scores_a_runs_last_checkpoint_or_a_kept_copy(tiny_run, ingested):
     from spect_toolkit.manifest import load_manifest
 

@@ -113,6 +113,12 @@ VARIANTS = {
         "improved",
         {**LEANED, "lean_weight": 300.0},
     ),
+    # the flip and the mirror kept, with the lean loss: its mean part is then near zero on both sides, and its
+    # root mean square holds the depth of the asymmetry (normal slices lean too far, unilateral defects too shallow)
+    "improved+remedies+reflect+scanner+resampled+fov+activity+grid+unshifted+decay+depth": (
+        "improved",
+        {**DECAYED, "lean_weight": 100.0},
+    ),
     # the flip left out as in +lean, without the loss: which of the two moved the lean
     "improved+remedies+reflect+scanner+resampled+fov+activity+grid+unshifted+decay+unflipped": (
         "improved",

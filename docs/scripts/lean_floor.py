@@ -20,7 +20,7 @@ import numpy as np
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-PATTERNS = ("normal", "unilateral", "bilateral")
+from spect_toolkit.vocabulary import PATTERNS  # noqa: E402  (after the log level, which TensorFlow reads once)
 
 
 def paired_batches(patterns: np.ndarray, levels: np.ndarray, size: int, rng: np.random.Generator):
@@ -48,6 +48,8 @@ def main() -> None:
     from spect_toolkit.manifest import load_manifest, load_slices
 
     manifest = load_manifest(args.manifest)
+    if "split" not in manifest.columns:
+        parser.error(f"{args.manifest} has no split column: build it with reproduce_paper.py --stage prepare")
     rows = manifest[manifest["split"] == "train"]
     store = load_slices(rows, root=manifest.attrs.get("root"))
     space = ConditionSpace.from_levels(rows["level"])

@@ -99,8 +99,10 @@ def lean(fake, real, patterns):
     The mean is the set's lean: a discriminator that judges one slice at a time barely feels a generator whose
     slices all lean the same way (data set A's left/right bias). The root mean square is the depth of the
     asymmetry: generated normal slices lean 1.6-2.7 times as far as real ones, and generated unilateral defects
-    are shallower. At weight 100 on data set A the loss held the normal slices' mean near the training slices' but
-    left both depths short of the real ones (docs/reproduction.md)."""
+    are shallower. On data set A neither moved toward the real ones more than without the loss at weight 100, with
+    or without the paper's flip, and at 300 and above the generator fails: both batches' moments are estimates from
+    about 11 slices a pattern, and two real batches already differ by 0.001 in this loss (docs/reproduction.md,
+    docs/scripts/lean_floor.py)."""
     members = ops.cast(patterns, "float32")
     count = ops.sum(members, axis=0)
 

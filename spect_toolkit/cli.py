@@ -326,6 +326,11 @@ def train(
         "--diff-augment-cutout/--no-diff-augment-cutout",
         help="DiffAugment's cutout too: a square of half the slice blanked before D (default off)",
     ),
+    diff_augment_translation: Optional[int] = typer.Option(
+        None,
+        min=0,
+        help="DiffAugment's largest translation, pixels each way (default 8, an eighth of the slice; 0: none)",
+    ),
     discriminator_mirror_channel: Optional[bool] = typer.Option(
         None,
         "--discriminator-mirror-channel/--no-discriminator-mirror-channel",
@@ -474,6 +479,7 @@ def train(
             diff_augment=diff_augment,
             diff_augment_colour=diff_augment_colour,
             diff_augment_cutout=diff_augment_cutout,
+            diff_augment_translation=diff_augment_translation,
             discriminator_mirror_channel=discriminator_mirror_channel,
             discriminator_mirror_smoothing=discriminator_mirror_smoothing,
             minibatch_std=minibatch_std,

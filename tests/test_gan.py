@@ -401,6 +401,43 @@ def test_diff_augment_cutout_blanks_every_image_before_the_discriminator_and_tra
     assert config.hash != make_config("improved", **{**TINY, "batch_size": 4}).hash
 
 
+def test_diff_augment_translation_moves_each_slice_no_further_than_asked_and_zero_leaves_the_border_as_it_is():
+    import tensorflow as tf
+
+    from spect_toolkit.gan.config import MAX_TRANSLATION
+    from spect_toolkit.gan.step import discriminator_view
+    from spect_toolkit.gan.tensorflow_step import TensorFlowDraws
+
+    images = np.random.default_rng(2).uniform(-0.5, 1.0, (32, 64, 64, 1)).astype("float32")
+
+    def view(reach):  # colour off, so that the translation alone acts
+        config = make_config("improved", diff_augment_colour=False, diff_augment_translation=reach)
+        return np.asarray(discriminator_view(images, config, TensorFlowDraws(tf.constant([5, 6], tf.int64))))[..., 0]
+
+    # without translation the discriminator sees every slice as it is, its outermost ring included
+    assert np.array_equal(view(0), images[..., 0])
+    moved = view(2)
+    shifts = [
+        [
+            (r, c)
+            for r in range(-3, 4)
+            for c in range(-3, 4)
+            if np.array_equal(_shifted(images[i, ..., 0], r, c, -1.0), moved[i])
+        ]
+        for i in range(32)
+    ]
+    assert all(len(found) == 1 and max(map(abs, found[0])) <= 2 for found in shifts)
+    assert sum(found[0] != (0, 0) for found in shifts) > 16  # 24 of 25 draws move a slice
+    # at its default the option leaves a run's hash as it was, so stored runs keep theirs
+    assert make_config("improved", diff_augment_translation=8).hash == make_config("improved").hash
+    assert make_config("improved", diff_augment_translation=0).hash != make_config("improved").hash
+    for bad, message in ((-1, "must lie in"), (MAX_TRANSLATION + 1, "must lie in")):
+        with pytest.raises(ArgumentError, match=message):
+            make_config("improved", diff_augment_translation=bad)
+    with pytest.raises(ArgumentError, match="set diff_augment"):
+        make_config("paper", diff_augment_translation=0)
+
+
 def _shifted(image: np.ndarray, rows: int, columns: int, fill: float) -> np.ndarray:
     """``image`` moved ``rows`` down and ``columns`` right, the uncovered border set to ``fill`` (numpy's own)."""
     out = np.full_like(image, fill)
@@ -414,7 +451,8 @@ def _shifted(image: np.ndarray, rows: int, columns: int, fill: float) -> np.ndar
 def test_mirror_channel_is_the_slices_difference_from_its_mirror_moved_with_the_slice():
     import tensorflow as tf
 
-    from spect_toolkit.gan.step import DIFF_AUGMENT_SHIFT, discriminator_view, mirror_channel
+    from spect_toolkit.gan.config import DIFF_AUGMENT_TRANSLATION
+    from spect_toolkit.gan.step import discriminator_view, mirror_channel
     from spect_toolkit.gan.tensorflow_step import TensorFlowDraws
 
     rng = np.random.default_rng(1)
@@ -446,7 +484,7 @@ def test_mirror_channel_is_the_slices_difference_from_its_mirror_moved_with_the_
     config = make_config("improved", diff_augment_colour=False, discriminator_mirror_channel=True)
     view = np.asarray(discriminator_view(images, config, TensorFlowDraws(tf.constant([7, 8], tf.int64))))
     assert view.shape == (8, 64, 64, 2)
-    shifts = range(-DIFF_AUGMENT_SHIFT, DIFF_AUGMENT_SHIFT + 1)
+    shifts = range(-DIFF_AUGMENT_TRANSLATION, DIFF_AUGMENT_TRANSLATION + 1)
     for i in range(8):
         (moved,) = [
             (r, c)

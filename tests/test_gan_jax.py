@@ -103,6 +103,7 @@ def test_jax_with_improved_preset_and_bfloat16_trains_in_that_precision(tmp_path
         full_resolution_convs=2,
         generator_padding="reflect",
         diff_augment_cutout=True,
+        diff_augment_translation=2,
         discriminator_mirror_channel=True,
         discriminator_mirror_smoothing=5,
     )

@@ -124,6 +124,12 @@ VARIANTS = {
         "improved",
         {**LEANED, "lean_weight": 0.0},
     ),
+    # and DiffAugment without its translation: the discriminator then sees the slice's border as it is (the
+    # outermost ring and the exact zeros of the volume's edge, the cues it missed), never zero counts moved in
+    "improved+remedies+reflect+scanner+resampled+fov+activity+grid+unshifted+decay+untranslated": (
+        "improved",
+        {**DECAYED, "diff_augment_translation": 0},
+    ),
 }
 
 

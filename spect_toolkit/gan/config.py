@@ -37,11 +37,14 @@ _LATER_FIELDS = (
     "edge_profile_weight",
     "flip_real_slices",
     "lean_weight",
+    "diff_augment_translation",
 )
 PRECISIONS = ("float32", "bfloat16", "float16")
 GENERATOR_PADDINGS = ("zeros", "reflect")
 EDGE_RINGS = 4  # rings of pixels in from the border given a learned gain and matched (edge_profile_weight)
 MAX_AP_SHIFT = SLICE_SHAPE[0] // 2 - 1  # a larger shift would move the head out of the slice
+DIFF_AUGMENT_TRANSLATION = SLICE_SHAPE[0] // 8  # pixels, an eighth of the image (FastGAN's DiffAugment)
+MAX_TRANSLATION = SLICE_SHAPE[0] // 4
 
 
 @dataclass(frozen=True)
@@ -77,6 +80,10 @@ class GanConfig:
     diff_augment_colour: bool = True
     # DiffAugment's third policy, cutout (off in both presets: FastGAN's code leaves it out)
     diff_augment_cutout: bool = False
+    # DiffAugment's largest translation, pixels each way (FastGAN: an eighth of the image). Where it moves a slice,
+    # the uncovered border is zero counts for real and generated slices alike, so the discriminator cannot see the
+    # border's own counts there (the outermost ring, the exact zeros of the volume's edge); 0: no translation
+    diff_augment_translation: int = DIFF_AUGMENT_TRANSLATION
     # Beyond the paper and FastGAN, off in both presets unless asked for:
     # D also sees each slice minus its left-right mirror (after DiffAugment's colour, before its translation):
     # generated normal slices lean further to one side than real ones, which D would otherwise have to learn to see
@@ -178,6 +185,12 @@ class GanConfig:
             raise ArgumentError("diff_augment_colour=False leaves DiffAugment's translation alone: set diff_augment")
         if self.diff_augment_cutout and not self.diff_augment:
             raise ArgumentError("diff_augment_cutout is a part of DiffAugment: set diff_augment")
+        if not 0 <= self.diff_augment_translation <= MAX_TRANSLATION:
+            raise ArgumentError(
+                f"diff_augment_translation must lie in 0..{MAX_TRANSLATION} pixels, got {self.diff_augment_translation}"
+            )
+        if self.diff_augment_translation != DIFF_AUGMENT_TRANSLATION and not self.diff_augment:
+            raise ArgumentError("diff_augment_translation is a part of DiffAugment: set diff_augment")
         if self.reconstruction_counts and (self.floored_output or self.clipped_tanh_output):
             raise ArgumentError(
                 "reconstruction_counts clips and normalises the tanh output itself; not with another output"

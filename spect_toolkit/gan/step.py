@@ -20,7 +20,6 @@ from .config import EDGE_RINGS, GanConfig
 
 LOSS_NAMES = ("d_real", "d_fake", "recon", "g_loss")
 FEATURE_CROP = 8  # half of B1's 16x16; the image crop is 4 times larger
-DIFF_AUGMENT_SHIFT = 8  # pixels, an eighth of the image (DiffAugment's translation)
 CUTOUT_SIZE = 32  # pixels, half the image (DiffAugment's cutout)
 
 
@@ -94,7 +93,8 @@ def discriminator_view(images, config: GanConfig, draws: Draws):
     if config.diff_augment_cutout:  # a stream of its own only where asked for: a run without it draws as before
         draws, cut = draws.split(2)
     n, s = ops.shape(images)[0], draws.split(4)
-    shift = lambda k: s[k].integers([n], -DIFF_AUGMENT_SHIFT, DIFF_AUGMENT_SHIFT + 1)  # noqa: E731
+    reach = config.diff_augment_translation  # 0 still draws (zeros), so the streams stay split alike
+    shift = lambda k: s[k].integers([n], -reach, reach + 1)  # noqa: E731
     images = images[..., 0]
     if config.diff_augment_colour:  # without it the streams stay split alike: the translations are the same
         images = augment.colour(images, s[0].uniform([n], -0.5, 0.5), s[1].uniform([n], 0.5, 1.5))

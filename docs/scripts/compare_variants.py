@@ -130,6 +130,12 @@ VARIANTS = {
         "improved",
         {**DECAYED, "diff_augment_translation": 0},
     ),
+    # and the other way: a translation of up to 12 pixels, a discriminator that sees less (every option that let it
+    # see more, the mirror channel, two time-scales, no translation, raised the two-sample AUC)
+    "improved+remedies+reflect+scanner+resampled+fov+activity+grid+unshifted+decay+translate12": (
+        "improved",
+        {**DECAYED, "diff_augment_translation": 12},
+    ),
 }
 
 

@@ -81,8 +81,8 @@ class GanConfig:
     # DiffAugment's third policy, cutout (off in both presets: FastGAN's code leaves it out)
     diff_augment_cutout: bool = False
     # DiffAugment's largest translation, pixels each way (FastGAN: an eighth of the image). Where it moves a slice,
-    # the uncovered border is zero counts for real and generated slices alike, so the discriminator cannot see the
-    # border's own counts there (the outermost ring, the exact zeros of the volume's edge); 0: no translation
+    # the uncovered border is zero counts for real and generated slices alike, which hides the border's own counts
+    # from the discriminator; 0 shows them, and measured worse: the discriminator wins outright (docs/reproduction.md)
     diff_augment_translation: int = DIFF_AUGMENT_TRANSLATION
     # Beyond the paper and FastGAN, off in both presets unless asked for:
     # D also sees each slice minus its left-right mirror (after DiffAugment's colour, before its translation):

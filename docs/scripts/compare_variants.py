@@ -31,6 +31,8 @@ ACTIVITY = {**FIELD_OF_VIEW, "reconstruction_of_activity": True}
 GRID = {**ACTIVITY, "reconstruction_acquisition_grid": True}
 UNSHIFTED = {**GRID, "ap_shift": 0}
 DECAYED = {**UNSHIFTED, "learning_rate_decay_from": 0.5}
+# the variant the later ones build on (the docs' $V)
+V = "improved+remedies+reflect+scanner+resampled+fov+activity+grid+unshifted"
 # the real slices not flipped and the generated ones not mirrored, so that the set keeps the training slices' lean,
 # held there by a loss on the left/right ratios' mean and root mean square per pattern
 LEANED = {
@@ -63,76 +65,76 @@ VARIANTS = {
         {**UNSHIFTED, "diff_augment_cutout": True},
     ),
     # both learning rates falling linearly over the second half of the run
-    "improved+remedies+reflect+scanner+resampled+fov+activity+grid+unshifted+decay": (
+    f"{V}+decay": (
         "improved",
         DECAYED,
     ),
     # and DiffAugment's translation alone, without its brightness and contrast
-    "improved+remedies+reflect+scanner+resampled+fov+activity+grid+unshifted+decay+uncoloured": (
+    f"{V}+decay+uncoloured": (
         "improved",
         {**DECAYED, "diff_augment_colour": False},
     ),
     # and SAGAN's two time-scales: the generator at 1e-4, the discriminator at 4e-4
-    "improved+remedies+reflect+scanner+resampled+fov+activity+grid+unshifted+decay+ttur": (
+    f"{V}+decay+ttur": (
         "improved",
         {**DECAYED, "learning_rate": 1e-4, "discriminator_learning_rate": 4e-4},
     ),
     # and the scanner's grid posed by the field of view (turned, sub-pixel offsets), not placed by whole rows
-    "improved+remedies+reflect+scanner+resampled+fov+activity+grid+unshifted+decay+pose": (
+    f"{V}+decay+pose": (
         "improved",
         {**DECAYED, "reconstruction_grid_pose": True},
     ),
     # and the discriminator shown each slice's difference from its left-right mirror
-    "improved+remedies+reflect+scanner+resampled+fov+activity+grid+unshifted+decay+mirror": (
+    f"{V}+decay+mirror": (
         "improved",
         {**DECAYED, "discriminator_mirror_channel": True},
     ),
     # and that difference averaged over 7 x 7 pixels: the lean without the noise's texture
-    "improved+remedies+reflect+scanner+resampled+fov+activity+grid+unshifted+decay+mirror7": (
+    f"{V}+decay+mirror7": (
         "improved",
         {**DECAYED, "discriminator_mirror_channel": True, "discriminator_mirror_smoothing": 7},
     ),
     # and a learned gain on the outermost four rings of pixels, fitted to the real batch's mean counts there
-    "improved+remedies+reflect+scanner+resampled+fov+activity+grid+unshifted+decay+edge": (
+    f"{V}+decay+edge": (
         "improved",
         {**DECAYED, "edge_profile_weight": 1.0},
     ),
     # the same at a tenth of the weight: Adam moves the gains as fast, the generator feels a tenth of the loss
-    "improved+remedies+reflect+scanner+resampled+fov+activity+grid+unshifted+decay+edge0.1": (
+    f"{V}+decay+edge0.1": (
         "improved",
         {**DECAYED, "edge_profile_weight": 0.1},
     ),
-    "improved+remedies+reflect+scanner+resampled+fov+activity+grid+unshifted+decay+lean": ("improved", LEANED),
+    f"{V}+decay+lean": ("improved", LEANED),
     # the same at ten times the weight: at 100 the generated moments stayed far from the real ones
-    "improved+remedies+reflect+scanner+resampled+fov+activity+grid+unshifted+decay+lean1000": (
+    f"{V}+decay+lean1000": (
         "improved",
         {**LEANED, "lean_weight": 1000.0},
     ),
     # and at three times it: between the weight whose moments stayed far and the one the discriminator beat
-    "improved+remedies+reflect+scanner+resampled+fov+activity+grid+unshifted+decay+lean300": (
+    f"{V}+decay+lean300": (
         "improved",
         {**LEANED, "lean_weight": 300.0},
     ),
     # the flip and the mirror kept, with the lean loss: its mean part is then near zero on both sides, and its
     # root mean square holds the depth of the asymmetry (normal slices lean too far, unilateral defects too shallow)
-    "improved+remedies+reflect+scanner+resampled+fov+activity+grid+unshifted+decay+depth": (
+    f"{V}+decay+depth": (
         "improved",
         {**DECAYED, "lean_weight": 100.0},
     ),
     # the flip left out as in +lean, without the loss: which of the two moved the lean
-    "improved+remedies+reflect+scanner+resampled+fov+activity+grid+unshifted+decay+unflipped": (
+    f"{V}+decay+unflipped": (
         "improved",
         {**LEANED, "lean_weight": 0.0},
     ),
     # and DiffAugment without its translation: the discriminator then sees the slice's border as it is (the
     # outermost ring and the exact zeros of the volume's edge, the cues it missed), never zero counts moved in
-    "improved+remedies+reflect+scanner+resampled+fov+activity+grid+unshifted+decay+untranslated": (
+    f"{V}+decay+untranslated": (
         "improved",
         {**DECAYED, "diff_augment_translation": 0},
     ),
     # and the other way: a translation of up to 12 pixels, a discriminator that sees less (every option that let it
     # see more, the mirror channel, two time-scales, no translation, raised the two-sample AUC)
-    "improved+remedies+reflect+scanner+resampled+fov+activity+grid+unshifted+decay+translate12": (
+    f"{V}+decay+translate12": (
         "improved",
         {**DECAYED, "diff_augment_translation": 12},
     ),

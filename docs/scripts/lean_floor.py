@@ -18,9 +18,9 @@ import os
 
 import numpy as np
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from spect_toolkit.vocabulary import PATTERNS
 
-from spect_toolkit.vocabulary import PATTERNS  # noqa: E402  (after the log level, which TensorFlow reads once)
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
 def paired_batches(patterns: np.ndarray, levels: np.ndarray, size: int, rng: np.random.Generator):

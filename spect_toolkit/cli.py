@@ -331,6 +331,12 @@ def train(
         min=0,
         help="DiffAugment's largest translation, pixels each way (default 8, an eighth of the slice; 0: none)",
     ),
+    diff_augment_translation_probability: Optional[float] = typer.Option(
+        None,
+        min=0.0,
+        max=1.0,
+        help="share of slices DiffAugment translates (default 1: every slice; the rest D sees as they are)",
+    ),
     discriminator_mirror_channel: Optional[bool] = typer.Option(
         None,
         "--discriminator-mirror-channel/--no-discriminator-mirror-channel",
@@ -480,6 +486,7 @@ def train(
             diff_augment_colour=diff_augment_colour,
             diff_augment_cutout=diff_augment_cutout,
             diff_augment_translation=diff_augment_translation,
+            diff_augment_translation_probability=diff_augment_translation_probability,
             discriminator_mirror_channel=discriminator_mirror_channel,
             discriminator_mirror_smoothing=discriminator_mirror_smoothing,
             minibatch_std=minibatch_std,

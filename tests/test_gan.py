@@ -438,6 +438,32 @@ def test_diff_augment_translation_moves_each_slice_no_further_than_asked_and_zer
         make_config("paper", diff_augment_translation=0)
 
 
+def test_diff_augment_translation_probability_leaves_the_rest_of_the_slices_where_they_lie():
+    import tensorflow as tf
+
+    from spect_toolkit.gan.step import discriminator_view
+    from spect_toolkit.gan.tensorflow_step import TensorFlowDraws
+
+    images = np.random.default_rng(3).uniform(-0.5, 1.0, (200, 64, 64, 1)).astype("float32")
+
+    def unmoved(probability):  # colour off, so that an unmoved slice is the slice itself
+        config = make_config("improved", diff_augment_colour=False, diff_augment_translation_probability=probability)
+        view = np.asarray(discriminator_view(images, config, TensorFlowDraws(tf.constant([5, 6], tf.int64))))
+        return np.mean([np.array_equal(view[i], images[i]) for i in range(len(images))])
+
+    # at 1 only the 1 in 289 draws of (0, 0) leaves a slice in place; at 0.5 about half are left (binomial sd 0.035)
+    assert unmoved(1.0) < 0.03
+    assert 0.38 < unmoved(0.5) < 0.62
+    assert unmoved(0.1) > 0.8
+    assert make_config("improved", diff_augment_translation_probability=1.0).hash == make_config("improved").hash
+    assert make_config("improved", diff_augment_translation_probability=0.5).hash != make_config("improved").hash
+    for bad in (0.0, 1.5):
+        with pytest.raises(ArgumentError, match=r"in \(0, 1\]"):
+            make_config("improved", diff_augment_translation_probability=bad)
+    with pytest.raises(ArgumentError, match="set diff_augment"):
+        make_config("paper", diff_augment_translation_probability=0.5)
+
+
 def _shifted(image: np.ndarray, rows: int, columns: int, fill: float) -> np.ndarray:
     """``image`` moved ``rows`` down and ``columns`` right, the uncovered border set to ``fill`` (numpy's own)."""
     out = np.full_like(image, fill)

@@ -138,6 +138,12 @@ VARIANTS = {
         "improved",
         {**DECAYED, "diff_augment_translation": 12},
     ),
+    # between the two: half the slices translated, half shown with their border (ADA's augmentation probability,
+    # fixed), so the discriminator sees the border without the whole of its signal coming from it
+    f"{V}+decay+halftranslated": (
+        "improved",
+        {**DECAYED, "diff_augment_translation_probability": 0.5},
+    ),
 }
 
 

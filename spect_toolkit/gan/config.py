@@ -38,6 +38,7 @@ _LATER_FIELDS = (
     "flip_real_slices",
     "lean_weight",
     "diff_augment_translation",
+    "diff_augment_translation_probability",
 )
 PRECISIONS = ("float32", "bfloat16", "float16")
 GENERATOR_PADDINGS = ("zeros", "reflect")
@@ -84,6 +85,9 @@ class GanConfig:
     # the uncovered border is zero counts for real and generated slices alike, which hides the border's own counts
     # from the discriminator; 0 shows them, and measured worse: the discriminator wins outright (docs/reproduction.md)
     diff_augment_translation: int = DIFF_AUGMENT_TRANSLATION
+    # the share of slices translated at all (ADA's augmentation probability, fixed: Karras et al. 2020); the rest the
+    # discriminator sees with their border as it is. 1: every slice, as FastGAN; 0 is the translation's 0
+    diff_augment_translation_probability: float = 1.0
     # Beyond the paper and FastGAN, off in both presets unless asked for:
     # D also sees each slice minus its left-right mirror (after DiffAugment's colour, before its translation):
     # generated normal slices lean further to one side than real ones, which D would otherwise have to learn to see
@@ -191,6 +195,13 @@ class GanConfig:
             )
         if self.diff_augment_translation != DIFF_AUGMENT_TRANSLATION and not self.diff_augment:
             raise ArgumentError("diff_augment_translation is a part of DiffAugment: set diff_augment")
+        if not 0.0 < self.diff_augment_translation_probability <= 1.0:
+            raise ArgumentError(
+                "diff_augment_translation_probability is the share of slices translated, in (0, 1] (no translation: "
+                f"diff_augment_translation=0), got {self.diff_augment_translation_probability}"
+            )
+        if self.diff_augment_translation_probability != 1.0 and not self.diff_augment:
+            raise ArgumentError("diff_augment_translation_probability is a part of DiffAugment: set diff_augment")
         if self.reconstruction_counts and (self.floored_output or self.clipped_tanh_output):
             raise ArgumentError(
                 "reconstruction_counts clips and normalises the tanh output itself; not with another output"

@@ -92,6 +92,8 @@ def discriminator_view(images, config: GanConfig, draws: Draws):
         return mirror_channel(images, config)
     if config.diff_augment_cutout:  # a stream of its own only where asked for: a run without it draws as before
         draws, cut = draws.split(2)
+    if config.diff_augment_translation_probability < 1.0:  # likewise
+        draws, chance = draws.split(2)
     n, s = ops.shape(images)[0], draws.split(4)
     reach = config.diff_augment_translation  # 0 still draws (zeros), so the streams stay split alike
     shift = lambda k: s[k].integers([n], -reach, reach + 1)  # noqa: E731
@@ -100,6 +102,9 @@ def discriminator_view(images, config: GanConfig, draws: Draws):
         images = augment.colour(images, s[0].uniform([n], -0.5, 0.5), s[1].uniform([n], 0.5, 1.5))
     channels = mirror_channel(images[..., None], config)
     shift_ap, shift_lr = shift(2), shift(3)
+    if config.diff_augment_translation_probability < 1.0:
+        moved = chance.uniform([n]) < config.diff_augment_translation_probability
+        shift_ap, shift_lr = (ops.where(moved, k, ops.zeros_like(k)) for k in (shift_ap, shift_lr))
     backgrounds = (-1.0, 0.0)  # the image's empty border, and no difference there
     channels = [
         augment.translate(channels[..., k], shift_ap, shift_lr, backgrounds[k]) for k in range(channels.shape[-1])

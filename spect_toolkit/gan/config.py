@@ -86,7 +86,8 @@ class GanConfig:
     # from the discriminator; 0 shows them, and measured worse: the discriminator wins outright (docs/reproduction.md)
     diff_augment_translation: int = DIFF_AUGMENT_TRANSLATION
     # the share of slices translated at all (ADA's augmentation probability, fixed: Karras et al. 2020); the rest the
-    # discriminator sees with their border as it is. 1: every slice, as FastGAN; 0 is the translation's 0
+    # discriminator sees with their border as it is. 1: every slice, as FastGAN; 0 is the translation's 0. At 0.5 the
+    # discriminator wins again once the rates decay (docs/reproduction.md)
     diff_augment_translation_probability: float = 1.0
     # Beyond the paper and FastGAN, off in both presets unless asked for:
     # D also sees each slice minus its left-right mirror (after DiffAugment's colour, before its translation):

@@ -402,17 +402,12 @@ def test_diff_augment_cutout_blanks_every_image_before_the_discriminator_and_tra
 
 
 def test_diff_augment_translation_moves_each_slice_no_further_than_asked_and_zero_leaves_the_border_as_it_is():
-    import tensorflow as tf
-
     from spect_toolkit.gan.config import MAX_TRANSLATION
-    from spect_toolkit.gan.step import discriminator_view
-    from spect_toolkit.gan.tensorflow_step import TensorFlowDraws
 
     images = np.random.default_rng(2).uniform(-0.5, 1.0, (32, 64, 64, 1)).astype("float32")
 
-    def view(reach):  # colour off, so that the translation alone acts
-        config = make_config("improved", diff_augment_colour=False, diff_augment_translation=reach)
-        return np.asarray(discriminator_view(images, config, TensorFlowDraws(tf.constant([5, 6], tf.int64))))[..., 0]
+    def view(reach):
+        return _translated_view(images, diff_augment_translation=reach)
 
     # without translation the discriminator sees every slice as it is, its outermost ring included
     assert np.array_equal(view(0), images[..., 0])
@@ -439,17 +434,11 @@ def test_diff_augment_translation_moves_each_slice_no_further_than_asked_and_zer
 
 
 def test_diff_augment_translation_probability_leaves_the_rest_of_the_slices_where_they_lie():
-    import tensorflow as tf
-
-    from spect_toolkit.gan.step import discriminator_view
-    from spect_toolkit.gan.tensorflow_step import TensorFlowDraws
-
     images = np.random.default_rng(3).uniform(-0.5, 1.0, (200, 64, 64, 1)).astype("float32")
 
-    def unmoved(probability):  # colour off, so that an unmoved slice is the slice itself
-        config = make_config("improved", diff_augment_colour=False, diff_augment_translation_probability=probability)
-        view = np.asarray(discriminator_view(images, config, TensorFlowDraws(tf.constant([5, 6], tf.int64))))
-        return np.mean([np.array_equal(view[i], images[i]) for i in range(len(images))])
+    def unmoved(probability):
+        view = _translated_view(images, diff_augment_translation_probability=probability)
+        return np.mean([np.array_equal(view[i], images[i, ..., 0]) for i in range(len(images))])
 
     # at 1 only the 1 in 289 draws of (0, 0) leaves a slice in place; at 0.5 about half are left (binomial sd 0.035)
     assert unmoved(1.0) < 0.03
@@ -462,6 +451,18 @@ def test_diff_augment_translation_probability_leaves_the_rest_of_the_slices_wher
             make_config("improved", diff_augment_translation_probability=bad)
     with pytest.raises(ArgumentError, match="set diff_augment"):
         make_config("paper", diff_augment_translation_probability=0.5)
+
+
+def _translated_view(images: np.ndarray, **options) -> np.ndarray:
+    """What the ``improved`` preset's discriminator sees of ``images`` with ``options``, DiffAugment's colour off so
+    that its translation alone acts (one fixed draw), as (n, 64, 64)."""
+    import tensorflow as tf
+
+    from spect_toolkit.gan.step import discriminator_view
+    from spect_toolkit.gan.tensorflow_step import TensorFlowDraws
+
+    config = make_config("improved", diff_augment_colour=False, **options)
+    return np.asarray(discriminator_view(images, config, TensorFlowDraws(tf.constant([5, 6], tf.int64))))[..., 0]
 
 
 def _shifted(image: np.ndarray, rows: int, columns: int, fill: float) -> np.ndarray:

@@ -337,6 +337,11 @@ def train(
         max=1.0,
         help="share of slices DiffAugment translates (default 1: every slice; the rest D sees as they are)",
     ),
+    diff_augment_translation_fill: Optional[str] = typer.Option(
+        None,
+        help="what DiffAugment's translation moves into the border: zeros (default, FastGAN) or reflect (the "
+        "slice's own border mirrored, ADA's padding)",
+    ),
     discriminator_mirror_channel: Optional[bool] = typer.Option(
         None,
         "--discriminator-mirror-channel/--no-discriminator-mirror-channel",
@@ -487,6 +492,7 @@ def train(
             diff_augment_cutout=diff_augment_cutout,
             diff_augment_translation=diff_augment_translation,
             diff_augment_translation_probability=diff_augment_translation_probability,
+            diff_augment_translation_fill=diff_augment_translation_fill,
             discriminator_mirror_channel=discriminator_mirror_channel,
             discriminator_mirror_smoothing=discriminator_mirror_smoothing,
             minibatch_std=minibatch_std,

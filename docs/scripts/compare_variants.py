@@ -144,6 +144,13 @@ VARIANTS = {
         "improved",
         {**DECAYED, "diff_augment_translation_probability": 0.5},
     ),
+    # every slice translated, the border filled with the slice's own mirrored border instead of zero counts
+    # (ADA's padding): the discriminator keeps the translation's regularisation and sees the border (the outermost
+    # ring, the exact zeros) that a zero fill hides, which neither no translation nor half did without winning
+    f"{V}+decay+reflected": (
+        "improved",
+        {**DECAYED, "diff_augment_translation_fill": "reflect"},
+    ),
 }
 
 

@@ -19,9 +19,16 @@ def mix_adjacent(slices, below, above, weight, use_above):
 
 
 def shift_rows(images, shift, fill=0.0):
-    """Move each image ``shift[i]`` rows (positive: posterior), filling the uncovered rows with ``fill``."""
+    """Move each image ``shift[i]`` rows (positive: posterior), filling the uncovered rows with ``fill``; with
+    ``fill="reflect"``, with the image's own rows mirrored about its edge row (numpy's ``reflect``: shifts of less
+    than the image's height)."""
     rows = ops.shape(images)[1]
     source = ops.arange(rows, dtype="int32")[None, :] - ops.cast(ops.reshape(shift, (-1, 1)), "int32")
+    if isinstance(fill, str):
+        if fill != "reflect":
+            raise ValueError(f"fill is a value or 'reflect', got {fill!r}")
+        source = ops.where(source < 0, -source, ops.where(source >= rows, 2 * (rows - 1) - source, source))
+        return ops.take_along_axis(images, source[:, :, None], axis=1)
     inside = ops.logical_and(source >= 0, source < rows)
     picked = ops.take_along_axis(images, ops.clip(source, 0, rows - 1)[:, :, None], axis=1)
     return ops.where(inside[:, :, None], picked, ops.cast(fill, images.dtype))
@@ -51,7 +58,8 @@ def colour(images, brightness, contrast):
 
 
 def translate(images, shift_ap, shift_lr, background=-1.0):
-    """DiffAugment's translation: each image moved by whole pixels, the uncovered border set to ``background``."""
+    """DiffAugment's translation: each image moved by whole pixels, the uncovered border set to ``background``
+    (``"reflect"``: the image's own border mirrored into it, as ADA pads its geometric augmentations)."""
     return shift_columns(shift_rows(images, shift_ap, background), shift_lr, background)
 
 

@@ -39,9 +39,11 @@ _LATER_FIELDS = (
     "lean_weight",
     "diff_augment_translation",
     "diff_augment_translation_probability",
+    "diff_augment_translation_fill",
 )
 PRECISIONS = ("float32", "bfloat16", "float16")
 GENERATOR_PADDINGS = ("zeros", "reflect")
+TRANSLATION_FILLS = ("zeros", "reflect")
 EDGE_RINGS = 4  # rings of pixels in from the border given a learned gain and matched (edge_profile_weight)
 MAX_AP_SHIFT = SLICE_SHAPE[0] // 2 - 1  # a larger shift would move the head out of the slice
 DIFF_AUGMENT_TRANSLATION = SLICE_SHAPE[0] // 8  # pixels, an eighth of the image (FastGAN's DiffAugment)
@@ -89,6 +91,10 @@ class GanConfig:
     # discriminator sees with their border as it is. 1: every slice, as FastGAN; 0 is the translation's 0. At 0.5 the
     # discriminator wins again once the rates decay (docs/reproduction.md)
     diff_augment_translation_probability: float = 1.0
+    # what the translation moves into the uncovered border: zero counts (FastGAN's DiffAugment), which hides the
+    # slice's own border from the discriminator, or the slice's border mirrored into it (ADA's padding), which
+    # keeps the border in view while every slice is still moved
+    diff_augment_translation_fill: str = "zeros"
     # Beyond the paper and FastGAN, off in both presets unless asked for:
     # D also sees each slice minus its left-right mirror (after DiffAugment's colour, before its translation):
     # generated normal slices lean further to one side than real ones, which D would otherwise have to learn to see
@@ -203,6 +209,13 @@ class GanConfig:
             )
         if self.diff_augment_translation_probability != 1.0 and not self.diff_augment:
             raise ArgumentError("diff_augment_translation_probability is a part of DiffAugment: set diff_augment")
+        if self.diff_augment_translation_fill not in TRANSLATION_FILLS:
+            raise ArgumentError(
+                f"diff_augment_translation_fill must be {' or '.join(TRANSLATION_FILLS)}, "
+                f"got {self.diff_augment_translation_fill!r}"
+            )
+        if self.diff_augment_translation_fill != "zeros" and not self.diff_augment:
+            raise ArgumentError("diff_augment_translation_fill is a part of DiffAugment: set diff_augment")
         if self.reconstruction_counts and (self.floored_output or self.clipped_tanh_output):
             raise ArgumentError(
                 "reconstruction_counts clips and normalises the tanh output itself; not with another output"

@@ -453,6 +453,33 @@ def test_diff_augment_translation_probability_leaves_the_rest_of_the_slices_wher
         make_config("paper", diff_augment_translation_probability=0.5)
 
 
+def test_diff_augment_translation_fill_reflect_moves_the_slices_alike_and_mirrors_their_own_border_in():
+    images = np.random.default_rng(4).uniform(-0.5, 1.0, (32, 64, 64, 1)).astype("float32")
+    zero_filled = _translated_view(images)
+    reflected = _translated_view(images, diff_augment_translation_fill="reflect")
+    # the same draws move each slice alike; only the uncovered border differs (no drawn pixel is exactly -1)
+    covered = zero_filled != -1.0
+    assert np.array_equal(reflected[covered], zero_filled[covered])
+    assert (~covered).sum() > 32 * 64 * 4  # most slices were moved, so a border was filled
+    assert not (reflected == -1.0).any()
+    for i in range(32):
+        found = [
+            (r, c)
+            for r in range(-8, 9)
+            for c in range(-8, 9)
+            if np.array_equal(_shifted(images[i, ..., 0], r, c, -1.0), zero_filled[i])
+        ]
+        (r, c), image = found[0], images[i, ..., 0]
+        padded = np.pad(image, 8, mode="reflect")  # numpy's own mirror about the edge pixel
+        assert np.array_equal(reflected[i], padded[8 - r : 72 - r, 8 - c : 72 - c])
+    assert make_config("improved", diff_augment_translation_fill="zeros").hash == make_config("improved").hash
+    assert make_config("improved", diff_augment_translation_fill="reflect").hash != make_config("improved").hash
+    with pytest.raises(ArgumentError, match="zeros or reflect"):
+        make_config("improved", diff_augment_translation_fill="wrap")
+    with pytest.raises(ArgumentError, match="set diff_augment"):
+        make_config("paper", diff_augment_translation_fill="reflect")
+
+
 def _translated_view(images: np.ndarray, **options) -> np.ndarray:
     """What the ``improved`` preset's discriminator sees of ``images`` with ``options``, DiffAugment's colour off so
     that its translation alone acts (one fixed draw), as (n, 64, 64)."""

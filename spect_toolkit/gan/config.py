@@ -93,7 +93,8 @@ class GanConfig:
     diff_augment_translation_probability: float = 1.0
     # what the translation moves into the uncovered border: zero counts (FastGAN's DiffAugment), which hides the
     # slice's own border from the discriminator, or the slice's border mirrored into it (ADA's padding), which
-    # keeps the border in view while every slice is still moved
+    # keeps the border in view while every slice is still moved, and measured worse: the generated background
+    # becomes the two-sample classifier's cue (docs/reproduction.md)
     diff_augment_translation_fill: str = "zeros"
     # Beyond the paper and FastGAN, off in both presets unless asked for:
     # D also sees each slice minus its left-right mirror (after DiffAugment's colour, before its translation):

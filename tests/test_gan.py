@@ -412,15 +412,7 @@ def test_diff_augment_translation_moves_each_slice_no_further_than_asked_and_zer
     # without translation the discriminator sees every slice as it is, its outermost ring included
     assert np.array_equal(view(0), images[..., 0])
     moved = view(2)
-    shifts = [
-        [
-            (r, c)
-            for r in range(-3, 4)
-            for c in range(-3, 4)
-            if np.array_equal(_shifted(images[i, ..., 0], r, c, -1.0), moved[i])
-        ]
-        for i in range(32)
-    ]
+    shifts = [_zero_filled_shifts(images[i, ..., 0], moved[i], 3) for i in range(32)]
     assert all(len(found) == 1 and max(map(abs, found[0])) <= 2 for found in shifts)
     assert sum(found[0] != (0, 0) for found in shifts) > 16  # 24 of 25 draws move a slice
     # at its default the option leaves a run's hash as it was, so stored runs keep theirs
@@ -463,13 +455,7 @@ def test_diff_augment_translation_fill_reflect_moves_the_slices_alike_and_mirror
     assert (~covered).sum() > 32 * 64 * 4  # most slices were moved, so a border was filled
     assert not (reflected == -1.0).any()
     for i in range(32):
-        found = [
-            (r, c)
-            for r in range(-8, 9)
-            for c in range(-8, 9)
-            if np.array_equal(_shifted(images[i, ..., 0], r, c, -1.0), zero_filled[i])
-        ]
-        (r, c), image = found[0], images[i, ..., 0]
+        (r, c), image = _zero_filled_shifts(images[i, ..., 0], zero_filled[i], 8)[0], images[i, ..., 0]
         padded = np.pad(image, 8, mode="reflect")  # numpy's own mirror about the edge pixel
         assert np.array_equal(reflected[i], padded[8 - r : 72 - r, 8 - c : 72 - c])
     assert make_config("improved", diff_augment_translation_fill="zeros").hash == make_config("improved").hash
@@ -490,6 +476,13 @@ def _translated_view(images: np.ndarray, **options) -> np.ndarray:
 
     config = make_config("improved", diff_augment_colour=False, **options)
     return np.asarray(discriminator_view(images, config, TensorFlowDraws(tf.constant([5, 6], tf.int64))))[..., 0]
+
+
+def _zero_filled_shifts(image: np.ndarray, view: np.ndarray, reach: int) -> list[tuple[int, int]]:
+    """Every (rows, columns) move of at most ``reach`` pixels each way that turns ``image`` into ``view`` with
+    the uncovered border at -1 (the zero fill)."""
+    span = range(-reach, reach + 1)
+    return [(r, c) for r in span for c in span if np.array_equal(_shifted(image, r, c, -1.0), view)]
 
 
 def _shifted(image: np.ndarray, rows: int, columns: int, fill: float) -> np.ndarray:

@@ -105,9 +105,8 @@ def discriminator_view(images, config: GanConfig, draws: Draws):
     if config.diff_augment_translation_probability < 1.0:
         moved = chance.uniform([n]) < config.diff_augment_translation_probability
         shift_ap, shift_lr = (ops.where(moved, k, ops.zeros_like(k)) for k in (shift_ap, shift_lr))
-    backgrounds = (-1.0, 0.0)  # the image's empty border, and no difference there
-    if config.diff_augment_translation_fill == "reflect":
-        backgrounds = ("reflect", "reflect")
+    # the image's empty border and no difference there, or each channel's own border mirrored in
+    backgrounds = ("reflect",) * 2 if config.diff_augment_translation_fill == "reflect" else (-1.0, 0.0)
     channels = [
         augment.translate(channels[..., k], shift_ap, shift_lr, backgrounds[k]) for k in range(channels.shape[-1])
     ]

@@ -537,6 +537,11 @@ def generate(
     epoch: Optional[str] = typer.Option(
         None, help="checkpoint epoch, or 'best' (chosen by spect select-epoch); default: the latest"
     ),
+    average_from: Optional[int] = typer.Option(
+        None,
+        min=0,
+        help="average the generator's weights over the checkpoints saved from this epoch to --epoch",
+    ),
     per_condition: Optional[int] = typer.Option(None, min=1, help="slices per (level, pattern)"),
     like: Optional[Path] = typer.Option(
         None,
@@ -552,12 +557,12 @@ def generate(
 
     if (per_condition is None) == (like is None):
         raise ArgumentError("give exactly one of --per-condition N and --like MANIFEST")
-    samples = generate_samples(run_dir, per_condition=per_condition, like=like, seed=seed, epoch=epoch)
-    samples.save(out)
-    console.print(
-        f"{len(samples.images)} slices from epoch {samples.epoch} (configuration {samples.config_hash}) "
-        f"written to {out}"
+    samples = generate_samples(
+        run_dir, per_condition=per_condition, like=like, seed=seed, epoch=epoch, average_from=average_from
     )
+    samples.save(out)
+    source = f"epoch {samples.epoch}" if average_from is None else f"epochs {average_from}-{samples.epoch} averaged"
+    console.print(f"{len(samples.images)} slices from {source} (configuration {samples.config_hash}) written to {out}")
 
 
 @command()

@@ -1,7 +1,8 @@
 """``samples.npz``: generated slices with their conditions, the hand-over between the GAN, export and evaluation.
 
 Arrays: ``images`` (n, 64, 64) float32 in [0, 1]; ``level`` and ``pattern`` (n,) strings; ``seed`` (scalar int);
-``config_hash`` (scalar string); optional ``epoch`` (scalar int, the checkpoint used).
+``config_hash`` (scalar string); optional ``epoch`` (scalar int, the checkpoint used) and ``averaged_from`` (scalar
+int: the generator's weights were averaged over the checkpoints from this epoch to ``epoch``).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ class Samples:
     seed: int
     config_hash: str
     epoch: int | None = None
+    averaged_from: int | None = None
 
     def __post_init__(self) -> None:
         if self.images.ndim != 3 or self.images.shape[1:] != SLICE_SHAPE:
@@ -41,11 +43,14 @@ class Samples:
         if n and not np.isfinite(self.images).all():
             bad = int((~np.isfinite(self.images)).any(axis=(1, 2)).sum())
             raise SchemaError(None, f"{bad} sample image(s) hold NaN or infinite values")
+        if self.averaged_from is not None and (self.epoch is None or self.averaged_from > self.epoch):
+            raise SchemaError(None, f"averaged from epoch {self.averaged_from}, which is not before epoch {self.epoch}")
         if n and (float(self.images.min()) < 0.0 or float(self.images.max()) > 1.0):
             raise SchemaError(None, "sample images must lie in [0, 1]")
 
     def save(self, path: str | Path) -> None:
-        extra = {} if self.epoch is None else {"epoch": np.int64(self.epoch)}
+        optional = {"epoch": self.epoch, "averaged_from": self.averaged_from}
+        extra = {name: np.int64(value) for name, value in optional.items() if value is not None}
         np.savez_compressed(
             path,
             images=self.images.astype(np.float32),
@@ -82,7 +87,7 @@ def load_samples(path: str | Path) -> Samples:
     images = arrays["images"]
     if images.dtype.kind not in "fiu":
         raise SchemaError(path, f"images must be numbers, got {images.dtype}")
-    for name in ("seed", "epoch"):
+    for name in ("seed", "epoch", "averaged_from"):
         if name in arrays and (arrays[name].shape != () or arrays[name].dtype.kind not in "iu"):
             raise SchemaError(
                 path, f"{name} must be one integer, got {arrays[name].dtype} of shape {arrays[name].shape}"
@@ -98,6 +103,7 @@ def load_samples(path: str | Path) -> Samples:
             seed=int(arrays["seed"]),
             config_hash=str(arrays["config_hash"]),
             epoch=int(arrays["epoch"]) if "epoch" in arrays else None,
+            averaged_from=int(arrays["averaged_from"]) if "averaged_from" in arrays else None,
         )
     except SchemaError as exc:
         raise SchemaError(path, exc.problem) from None

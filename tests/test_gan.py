@@ -245,6 +245,39 @@ def test_generate_per_condition_and_like_a_manifest(tiny_run, ingested):
         generate(tiny_run.run_dir, per_condition=1, epoch=7)
 
 
+def test_generate_averages_the_generator_over_the_checkpoints_asked_for(tiny_run, tmp_path):
+    from spect_toolkit.gan import checkpoint
+
+    stored = [checkpoint.read(tiny_run.run_dir / "checkpoints" / f"epoch_{e:04d}.npz") for e in (1, 2)]
+    gan, epoch = load_generator(tiny_run.run_dir, epoch=2, average_from=1)
+    keys = sorted(k for k in stored[1].arrays if k.startswith("generator/"))
+    assert epoch == 2 and len(keys) == len(gan.generator.weights)
+    moved = 0
+    for key, variable in zip(keys, gan.generator.weights):  # every weight and statistic the two epochs' mean
+        first, last = stored[0].arrays[key], stored[1].arrays[key]
+        np.testing.assert_allclose(np.asarray(variable.numpy()), (first + last) / 2, rtol=1e-6, atol=1e-7)
+        moved += not np.allclose(first, last)
+    assert moved > len(keys) // 2  # the two epochs differ, so the mean is neither of them
+
+    averaged = generate(tiny_run.run_dir, per_condition=2, seed=3, epoch=2, average_from=1)
+    alone = [generate(tiny_run.run_dir, per_condition=2, seed=3, epoch=e) for e in (1, 2)]
+    assert all(not np.allclose(averaged.images, other.images) for other in alone)
+    np.testing.assert_array_equal(
+        generate(tiny_run.run_dir, per_condition=2, seed=3, epoch=2, average_from=2).images, alone[1].images
+    )
+    averaged.save(tmp_path / "samples.npz")
+    again = load_samples(tmp_path / "samples.npz")
+    assert (again.epoch, again.averaged_from) == (2, 1) and alone[1].averaged_from is None
+
+    with pytest.raises(ArgumentError, match="average_from \\(3\\) comes after the epoch sampled \\(2\\)"):
+        generate(tiny_run.run_dir, per_condition=1, epoch=2, average_from=3)
+    with pytest.raises(SchemaError, match="no checkpoint for epoch 0 to average from; saved: 1, 2"):
+        generate(tiny_run.run_dir, per_condition=1, average_from=0)
+    other = checkpoint.Checkpoint(stored[0].path, 1, {**stored[0].arrays, keys[0]: np.zeros((1, 1), np.float32)})
+    with pytest.raises(SchemaError, match=f"{keys[0]} does not match epoch_0002.npz's"):
+        checkpoint.averaged([other, stored[1]], ("generator",))
+
+
 def test_cli_train_and_generate(ingested, tmp_path):
     _, work, _ = ingested
     run = tmp_path / "run"

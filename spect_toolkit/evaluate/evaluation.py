@@ -143,6 +143,7 @@ def evaluate(
                 "levels": sorted(set(samples.level)),
                 "config_hash": samples.config_hash,
                 "epoch": samples.epoch,
+                "averaged_from": samples.averaged_from,
                 "frechet_distance": distances.frechet_distance(real_features, fake_features),
                 "kernel_distance": distances.kernel_distance(real_features, fake_features, seed=seed),
                 **distances.precision_recall_coverage(real_features, fake_features),

@@ -89,6 +89,27 @@ def assign(checkpoint: Checkpoint, groups: dict[str, list]) -> int:
     return checkpoint.epoch
 
 
+def averaged(checkpoints: list[Checkpoint], groups: tuple[str, ...]) -> Checkpoint:
+    """The mean of ``groups``' floating-point arrays over ``checkpoints`` (the weights of one run at several
+    epochs: Izmailov et al.'s stochastic weight averaging, here over saved checkpoints); every other array and
+    the epoch are the last checkpoint's. The checkpoints must hold the same arrays with the same shapes."""
+    if not checkpoints:
+        raise ValueError("no checkpoints to average")
+    last = checkpoints[-1]
+    keys = sorted(k for k in last.arrays if k.split("/")[0] in groups and last.arrays[k].dtype.kind == "f")
+    for other in checkpoints[:-1]:
+        for key in keys:
+            if key not in other.arrays or other.arrays[key].shape != last.arrays[key].shape:
+                raise SchemaError(
+                    other.path, f"{key} does not match {last.path.name}'s: not the same run's checkpoints?"
+                )
+    arrays = dict(last.arrays)
+    for key in keys:
+        mean = np.mean([c.arrays[key].astype(np.float64) for c in checkpoints], axis=0)
+        arrays[key] = mean.astype(last.arrays[key].dtype)
+    return Checkpoint(last.path, last.epoch, arrays)
+
+
 def load(path: Path, groups: dict[str, list]) -> int:
     """Read ``path`` and assign its values to ``groups``' variables; returns the checkpoint's epoch."""
     return assign(read(path), groups)

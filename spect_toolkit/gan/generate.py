@@ -17,9 +17,15 @@ from .model import FastGAN
 from .run_folder import RunFolder
 
 
-def load_generator(run_dir: str | Path, epoch: int | str | None = None) -> tuple[FastGAN, int]:
+def load_generator(
+    run_dir: str | Path, epoch: int | str | None = None, average_from: int | None = None
+) -> tuple[FastGAN, int]:
     """The run's generator at ``epoch`` (default: the latest saved epoch; ``"best"``: the one ``select-epoch``
-    chose), with EMA weights where the run kept them."""
+    chose), with EMA weights where the run kept them.
+
+    ``average_from``: the generator's weights (its running averages and its normalisation statistics with them)
+    averaged over every checkpoint saved from that epoch to ``epoch``. The running average spans a few epochs;
+    this spans as many as asked, where the learning rates have decayed and the weights circle a minimum."""
     run = RunFolder(run_dir)
     if epoch == "best":
         epoch = run.selected_epoch()
@@ -35,7 +41,19 @@ def load_generator(run_dir: str | Path, epoch: int | str | None = None) -> tuple
     if epoch not in saved:
         raise SchemaError(run.root, f"no checkpoint for epoch {epoch}; saved: {', '.join(map(str, saved))}")
     gan = FastGAN(config, ConditionSpace(config.levels))
-    checkpoint.load(run.epoch_checkpoint(epoch), gan.generator_state())
+    groups = gan.generator_state()
+    if average_from is None:
+        checkpoint.load(run.epoch_checkpoint(epoch), groups)
+    else:
+        if average_from > epoch:
+            raise ArgumentError(f"average_from ({average_from}) comes after the epoch sampled ({epoch})")
+        epochs = [e for e in saved if average_from <= e <= epoch]
+        if epochs[0] != average_from:
+            raise SchemaError(
+                run.root, f"no checkpoint for epoch {average_from} to average from; saved: {', '.join(map(str, saved))}"
+            )
+        stored = [checkpoint.read(run.epoch_checkpoint(e)) for e in epochs]
+        checkpoint.assign(checkpoint.averaged(stored, tuple(groups)), groups)
     sample_from_average(gan)
     return gan, epoch
 
@@ -74,14 +92,27 @@ def condition_counts(
 
 
 def generate(
-    run_dir: str | Path, per_condition: int | None = None, like=None, seed: int = 0, epoch: int | str | None = None
+    run_dir: str | Path,
+    per_condition: int | None = None,
+    like=None,
+    seed: int = 0,
+    epoch: int | str | None = None,
+    average_from: int | None = None,
 ) -> Samples:
-    gan, epoch = load_generator(run_dir, epoch)
-    return sample(gan, epoch, per_condition, like, seed)
+    gan, epoch = load_generator(run_dir, epoch, average_from)
+    return sample(gan, epoch, per_condition, like, seed, average_from)
 
 
-def sample(gan: FastGAN, epoch: int | None, per_condition: int | None = None, like=None, seed: int = 0) -> Samples:
-    """Slices from a loaded generator (as :func:`load_generator` gives it), per condition or like a manifest."""
+def sample(
+    gan: FastGAN,
+    epoch: int | None,
+    per_condition: int | None = None,
+    like=None,
+    seed: int = 0,
+    average_from: int | None = None,
+) -> Samples:
+    """Slices from a loaded generator (as :func:`load_generator` gives it), per condition or like a manifest;
+    ``average_from`` only records what the generator was averaged over."""
     counts = condition_counts(gan.space, per_condition, like)
     levels = np.array([lv for lv, _, n in counts for _ in range(n)], dtype=str)
     patterns = np.array([pt for _, pt, n in counts for _ in range(n)], dtype=str)
@@ -100,4 +131,5 @@ def sample(gan: FastGAN, epoch: int | None, per_condition: int | None = None, li
         seed=seed,
         config_hash=gan.config.hash,
         epoch=epoch,
+        averaged_from=average_from,
     )

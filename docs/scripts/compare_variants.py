@@ -9,8 +9,10 @@ selected on those slices first, so none of the variants is scored on data it was
 seed puts that seed's variants in one feature space; the Frechet distance and two-sample AUC are also averaged
 over the last ``--last-checkpoints`` checkpoints (``measures_over_epochs``), since one checkpoint's value swings
 with the checkpoint; ``--c2st-repeats`` makes the last checkpoint's AUC the mean of several classifiers, whose
-AUCs on the same slices differ by their seed. Prints a line per run and writes ``variants.json``; a second call
-trains and scores only what is missing.
+AUCs on the same slices differ by their seed; ``--average-from E`` scores each run's generator averaged over its
+checkpoints from epoch E to the last instead (entries ``VARIANT averaged from E``, reports in
+``seedN/report_averaged_from_E``). Prints a line per run and writes ``variants.json``; a second call trains and
+scores only what is missing.
 """
 
 from __future__ import annotations
@@ -170,6 +172,12 @@ def main() -> None:
     parser.add_argument(
         "--c2st-repeats", type=int, default=1, help="the last checkpoint's two-sample AUC as the mean of N classifiers"
     )
+    parser.add_argument(
+        "--average-from",
+        type=int,
+        help="score the generators averaged over the checkpoints from this epoch to the last (spect generate "
+        "--average-from), as 'VARIANT averaged from E', with a report folder of their own",
+    )
     args = parser.parse_args()
     # Here, not at the top: reproduce_paper.py imports VARIANTS before it chooses the Keras backend.
     from spect_toolkit.evaluate import evaluate
@@ -203,19 +211,23 @@ def main() -> None:
                     f"{time.perf_counter() - start:.0f} s, load {os.getloadavg()[0]:.2f}",
                     flush=True,
                 )
+        averaged = f" averaged from {args.average_from}" if args.average_from is not None else ""
         scored = {}  # entries of another two-sample test are scored again: their AUCs do not compare
         for name in args.variants:
-            entry = results.setdefault(name, {}).get(str(seed))
+            entry = results.setdefault(name + averaged, {}).get(str(seed))
             scored[name] = (
                 entry if entry and entry.get("two_sample_test") == two_sample_label(repeats=args.c2st_repeats) else None
             )
         if not all(scored.values()):  # one evaluate for the seed: its variants in one feature space
-            samples = {name: generate(out / f"seed{seed}" / name, like=real_train, seed=seed) for name in args.variants}
-            report = out / f"seed{seed}" / "report"
+            samples = {
+                name: generate(out / f"seed{seed}" / name, like=real_train, seed=seed, average_from=args.average_from)
+                for name in args.variants
+            }
+            report = out / f"seed{seed}" / ("report" if not averaged else f"report_averaged_from_{args.average_from}")
             evaluation = evaluate(manifest, samples, report, split="holdout", seed=seed, c2st_repeats=args.c2st_repeats)
             for name, group in evaluation.metrics["groups"].items():
                 two = group["two_sample"]
-                scored[name] = results[name][str(seed)] = {
+                scored[name] = results[name + averaged][str(seed)] = {
                     "epoch": group["epoch"],
                     "frechet_distance": group["frechet_distance"],
                     "two_sample_auc": two["auc"],
@@ -226,13 +238,13 @@ def main() -> None:
                     "conditional_accuracy": group["conditional_accuracy"],
                 }
         for name, entry in scored.items():
-            if args.last_checkpoints and "last_checkpoints" not in entry:
+            if args.last_checkpoints and not averaged and "last_checkpoints" not in entry:
                 entry["last_checkpoints"] = last_checkpoints(
                     out / f"seed{seed}" / name, held_out, manifest, seed, args.last_checkpoints
                 )
             last = entry.get("last_checkpoints", {})
             print(
-                f"seed {seed} {name}: epoch {entry['epoch']} Frechet {entry['frechet_distance']:.2f} "
+                f"seed {seed} {name}{averaged}: epoch {entry['epoch']} Frechet {entry['frechet_distance']:.2f} "
                 f"AUC {entry['two_sample_auc']:.3f} [{entry['auc_ci'][0]:.3f}, {entry['auc_ci'][1]:.3f}]"
                 + _repeats(entry.get("auc_repeats", []))
                 + (

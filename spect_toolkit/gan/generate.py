@@ -24,8 +24,8 @@ def load_generator(
     chose), with EMA weights where the run kept them.
 
     ``average_from``: the generator's weights (its running averages and its normalisation statistics with them)
-    averaged over every checkpoint saved from that epoch to ``epoch``. The running average spans a few epochs;
-    this spans as many as asked, where the learning rates have decayed and the weights circle a minimum."""
+    averaged over every checkpoint saved from that epoch to ``epoch``, each alike, where the running average weighs
+    the latest steps most (docs/gan.md)."""
     run = RunFolder(run_dir)
     if epoch == "best":
         epoch = run.selected_epoch()

@@ -41,19 +41,15 @@ def load_generator(
     if epoch not in saved:
         raise SchemaError(run.root, f"no checkpoint for epoch {epoch}; saved: {', '.join(map(str, saved))}")
     gan = FastGAN(config, ConditionSpace(config.levels))
+    first = epoch if average_from is None else average_from  # one checkpoint is its own average
+    if first > epoch:
+        raise ArgumentError(f"average_from ({average_from}) comes after the epoch sampled ({epoch})")
+    if first not in saved:
+        listed = ", ".join(map(str, saved))
+        raise SchemaError(run.root, f"no checkpoint for epoch {first} to average from; saved: {listed}")
     groups = gan.generator_state()
-    if average_from is None:
-        checkpoint.load(run.epoch_checkpoint(epoch), groups)
-    else:
-        if average_from > epoch:
-            raise ArgumentError(f"average_from ({average_from}) comes after the epoch sampled ({epoch})")
-        epochs = [e for e in saved if average_from <= e <= epoch]
-        if epochs[0] != average_from:
-            raise SchemaError(
-                run.root, f"no checkpoint for epoch {average_from} to average from; saved: {', '.join(map(str, saved))}"
-            )
-        stored = [checkpoint.read(run.epoch_checkpoint(e)) for e in epochs]
-        checkpoint.assign(checkpoint.averaged(stored, tuple(groups)), groups)
+    stored = [checkpoint.read(run.epoch_checkpoint(e)) for e in saved if first <= e <= epoch]
+    checkpoint.assign(checkpoint.averaged(stored, tuple(groups)), groups)
     sample_from_average(gan)
     return gan, epoch
 

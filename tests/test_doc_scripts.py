@@ -311,3 +311,23 @@ def test_the_discriminator_gap_scores_a_runs_last_checkpoint_or_a_kept_copy(tiny
     # the previous last.npz: epoch 1's state, the discriminator and generator as they were then
     earlier = script.gap(tiny_run.run_dir, manifest, state=tiny_run.run_dir / "checkpoints" / "last.previous.npz")
     assert earlier["epoch"] == 1 and earlier["mean_logit_train"] != result["mean_logit_train"]
+
+
+def test_the_checkpoint_mixture_draws_each_slice_as_one_saved_checkpoint_draws_it(tiny_run, ingested):
+    from spect_toolkit.errors import ArgumentError
+    from spect_toolkit.gan.generate import load_generator, sample
+    from spect_toolkit.manifest import load_manifest
+
+    script = _script("compare_variants")
+    _, work, _ = ingested
+    like = load_manifest(work / "manifest.parquet")
+    mixed = script.checkpoint_mixture(tiny_run.run_dir, 1, like, seed=3)
+    alone = {e: sample(load_generator(tiny_run.run_dir, e)[0], e, like=like, seed=3000 + e) for e in (1, 2)}
+    assert len(mixed.images) == len(like)
+    assert (mixed.level == alone[2].level).all() and (mixed.pattern == alone[2].pattern).all()
+    from_first = (mixed.images == alone[1].images).all(axis=(1, 2))
+    from_second = (mixed.images == alone[2].images).all(axis=(1, 2))
+    assert (from_first | from_second).all()  # every slice as one checkpoint drew it, none blended
+    assert from_first.any() and from_second.any() and not (from_first & from_second).all()
+    with pytest.raises(ArgumentError, match="no checkpoint for epoch 3"):
+        script.checkpoint_mixture(tiny_run.run_dir, 3, like, seed=3)

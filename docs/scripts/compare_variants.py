@@ -11,13 +11,16 @@ over the last ``--last-checkpoints`` checkpoints (``measures_over_epochs``), sin
 with the checkpoint; ``--c2st-repeats`` makes the last checkpoint's AUC the mean of several classifiers, whose
 AUCs on the same slices differ by their seed; ``--average-from E`` scores each run's generator averaged over its
 checkpoints from epoch E to the last instead (entries ``VARIANT averaged from E``, reports in
-``seedN/report_averaged_from_E``). Prints a line per run and writes ``variants.json``; a second call trains and
+``seedN/report_averaged_from_E``); ``--mixture-from E`` scores each slice drawn from one of those checkpoints
+picked at random, its weights as saved (entries ``VARIANT mixture from E``): what the checkpoints draw, without the
+average of their weights. Prints a line per run and writes ``variants.json``; a second call trains and
 scores only what is missing.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import time
@@ -157,6 +160,24 @@ VARIANTS = {
 }
 
 
+def checkpoint_mixture(run_dir: Path, first: int, like, seed: int):
+    """Slices like ``like``, each drawn by one of the run's checkpoints from epoch ``first`` to the last, picked at
+    random: the generators that ``--average-from`` averages the weights of, each sampled as it was saved."""
+    import numpy as np
+
+    from spect_toolkit.errors import ArgumentError
+    from spect_toolkit.gan.generate import load_generator, sample
+    from spect_toolkit.gan.run_folder import RunFolder
+
+    epochs = [e for e in RunFolder(run_dir).saved_epochs() if e >= first]
+    if first not in epochs:
+        raise ArgumentError(f"{run_dir}: no checkpoint for epoch {first} to draw a mixture from")
+    drawn = [sample(load_generator(run_dir, e)[0], e, like=like, seed=seed * 1000 + e) for e in epochs]
+    pick = np.random.default_rng([seed, 7]).integers(0, len(epochs), len(drawn[0].images))
+    images = np.stack([d.images for d in drawn])[pick, np.arange(len(pick))]
+    return dataclasses.replace(drawn[-1], images=images)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("manifest")
@@ -172,11 +193,18 @@ def main() -> None:
     parser.add_argument(
         "--c2st-repeats", type=int, default=1, help="the last checkpoint's two-sample AUC as the mean of N classifiers"
     )
-    parser.add_argument(
+    checkpoints = parser.add_mutually_exclusive_group()
+    checkpoints.add_argument(
         "--average-from",
         type=int,
         help="score the generators averaged over the checkpoints from this epoch to the last (spect generate "
         "--average-from), as 'VARIANT averaged from E', with a report folder of their own",
+    )
+    checkpoints.add_argument(
+        "--mixture-from",
+        type=int,
+        help="score each slice drawn by one of the checkpoints from this epoch to the last, picked at random, as "
+        "'VARIANT mixture from E'",
     )
     args = parser.parse_args()
     # Here, not at the top: reproduce_paper.py imports VARIANTS before it chooses the Keras backend.
@@ -212,6 +240,7 @@ def main() -> None:
                     flush=True,
                 )
         averaged = f" averaged from {args.average_from}" if args.average_from is not None else ""
+        averaged = f" mixture from {args.mixture_from}" if args.mixture_from is not None else averaged
         scored = {}  # entries of another two-sample test are scored again: their AUCs do not compare
         for name in args.variants:
             entry = results.setdefault(name + averaged, {}).get(str(seed))
@@ -220,10 +249,12 @@ def main() -> None:
             )
         if not all(scored.values()):  # one evaluate for the seed: its variants in one feature space
             samples = {
-                name: generate(out / f"seed{seed}" / name, like=real_train, seed=seed, average_from=args.average_from)
+                name: checkpoint_mixture(out / f"seed{seed}" / name, args.mixture_from, real_train, seed)
+                if args.mixture_from is not None
+                else generate(out / f"seed{seed}" / name, like=real_train, seed=seed, average_from=args.average_from)
                 for name in args.variants
             }
-            report = out / f"seed{seed}" / ("report" if not averaged else f"report_averaged_from_{args.average_from}")
+            report = out / f"seed{seed}" / ("report" + averaged.replace(" ", "_"))
             evaluation = evaluate(manifest, samples, report, split="holdout", seed=seed, c2st_repeats=args.c2st_repeats)
             for name, group in evaluation.metrics["groups"].items():
                 two = group["two_sample"]

@@ -175,7 +175,7 @@ def checkpoint_mixture(run_dir: Path, first: int, like, seed: int):
     drawn = [sample(load_generator(run_dir, e)[0], e, like=like, seed=seed * 1000 + e) for e in epochs]
     pick = np.random.default_rng([seed, 7]).integers(0, len(epochs), len(drawn[0].images))
     images = np.stack([d.images for d in drawn])[pick, np.arange(len(pick))]
-    return dataclasses.replace(drawn[-1], images=images)
+    return dataclasses.replace(drawn[-1], images=images)  # recorded as the last epoch's: samples.npz has no mixture
 
 
 def main() -> None:
@@ -239,11 +239,12 @@ def main() -> None:
                     f"{time.perf_counter() - start:.0f} s, load {os.getloadavg()[0]:.2f}",
                     flush=True,
                 )
-        averaged = f" averaged from {args.average_from}" if args.average_from is not None else ""
-        averaged = f" mixture from {args.mixture_from}" if args.mixture_from is not None else averaged
+        # which generator each entry scores: the last checkpoint (no suffix), an average or a mixture of several
+        source = f" averaged from {args.average_from}" if args.average_from is not None else ""
+        source = f" mixture from {args.mixture_from}" if args.mixture_from is not None else source
         scored = {}  # entries of another two-sample test are scored again: their AUCs do not compare
         for name in args.variants:
-            entry = results.setdefault(name + averaged, {}).get(str(seed))
+            entry = results.setdefault(name + source, {}).get(str(seed))
             scored[name] = (
                 entry if entry and entry.get("two_sample_test") == two_sample_label(repeats=args.c2st_repeats) else None
             )
@@ -254,11 +255,11 @@ def main() -> None:
                 else generate(out / f"seed{seed}" / name, like=real_train, seed=seed, average_from=args.average_from)
                 for name in args.variants
             }
-            report = out / f"seed{seed}" / ("report" + averaged.replace(" ", "_"))
+            report = out / f"seed{seed}" / ("report" + source.replace(" ", "_"))
             evaluation = evaluate(manifest, samples, report, split="holdout", seed=seed, c2st_repeats=args.c2st_repeats)
             for name, group in evaluation.metrics["groups"].items():
                 two = group["two_sample"]
-                scored[name] = results[name + averaged][str(seed)] = {
+                scored[name] = results[name + source][str(seed)] = {
                     "epoch": group["epoch"],
                     "frechet_distance": group["frechet_distance"],
                     "two_sample_auc": two["auc"],
@@ -269,13 +270,13 @@ def main() -> None:
                     "conditional_accuracy": group["conditional_accuracy"],
                 }
         for name, entry in scored.items():
-            if args.last_checkpoints and not averaged and "last_checkpoints" not in entry:
+            if args.last_checkpoints and not source and "last_checkpoints" not in entry:
                 entry["last_checkpoints"] = last_checkpoints(
                     out / f"seed{seed}" / name, held_out, manifest, seed, args.last_checkpoints
                 )
             last = entry.get("last_checkpoints", {})
             print(
-                f"seed {seed} {name}{averaged}: epoch {entry['epoch']} Frechet {entry['frechet_distance']:.2f} "
+                f"seed {seed} {name}{source}: epoch {entry['epoch']} Frechet {entry['frechet_distance']:.2f} "
                 f"AUC {entry['two_sample_auc']:.3f} [{entry['auc_ci'][0]:.3f}, {entry['auc_ci'][1]:.3f}]"
                 + _repeats(entry.get("auc_repeats", []))
                 + (

@@ -175,7 +175,8 @@ def checkpoint_mixture(run_dir: Path, first: int, like, seed: int):
     drawn = [sample(load_generator(run_dir, e)[0], e, like=like, seed=seed * 1000 + e) for e in epochs]
     pick = np.random.default_rng([seed, 7]).integers(0, len(epochs), len(drawn[0].images))
     images = np.stack([d.images for d in drawn])[pick, np.arange(len(pick))]
-    return dataclasses.replace(drawn[-1], images=images)  # recorded as the last epoch's: samples.npz has no mixture
+    # recorded as the last epoch's slices, since samples.npz has no field for a mixture; the seed is the mixture's
+    return dataclasses.replace(drawn[-1], images=images, seed=seed)
 
 
 def main() -> None:
@@ -217,6 +218,9 @@ def main() -> None:
     manifest = load_manifest(args.manifest)
     real_train, held_out = select_split(manifest, "train"), select_split(manifest, "holdout")
     results = json.loads((out / "variants.json").read_text()) if (out / "variants.json").exists() else {}
+    # which generator each entry scores: the last checkpoint (no suffix), an average or a mixture of several
+    source = f" averaged from {args.average_from}" if args.average_from is not None else ""
+    source = f" mixture from {args.mixture_from}" if args.mixture_from is not None else source
 
     for seed in args.seeds:
         for name in args.variants:
@@ -239,9 +243,6 @@ def main() -> None:
                     f"{time.perf_counter() - start:.0f} s, load {os.getloadavg()[0]:.2f}",
                     flush=True,
                 )
-        # which generator each entry scores: the last checkpoint (no suffix), an average or a mixture of several
-        source = f" averaged from {args.average_from}" if args.average_from is not None else ""
-        source = f" mixture from {args.mixture_from}" if args.mixture_from is not None else source
         scored = {}  # entries of another two-sample test are scored again: their AUCs do not compare
         for name in args.variants:
             entry = results.setdefault(name + source, {}).get(str(seed))

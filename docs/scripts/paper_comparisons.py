@@ -194,7 +194,7 @@ def main() -> None:
         for name in dict.fromkeys(table.loc[table["group"] != "real", "group"]):
             group = table[table["group"] == name]  # no patient: generated slices are counted one by one
             label = f"{report.parent.name}/{name.rsplit('+', 1)[-1]}"
-            if report.name != "report":  # compare_variants --average-from writes report_averaged_from_E
+            if report.name != "report":  # compare_variants' report_averaged_from_E, report_mixture_from_E
                 label += f" ({report.name.removeprefix('report_').replace('_', ' ')})"
             for test_name, test in tests.items():
                 rows[test_name].append(test(held_out, group, label).assign(reference="held-out patients"))

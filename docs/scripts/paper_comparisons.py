@@ -16,7 +16,9 @@ depend on the other sets evaluated with it), one-way ANOVA and Dunnett's P per p
 
 LR is a signed measure: a unilateral defect on the patient's left lowers it, one on the right raises it, so its
 mean follows the sides of the few defect patients in a sample (the manifest's ``side`` column, counted here).
-``asymmetry`` (|log LR|: how far from symmetric, whichever side) is compared as well, the side left out.
+``asymmetry`` (|log LR|: how far from symmetric, whichever side) is compared as well, the side left out, and the
+last table gives each set's share of unilateral slices lower on the left (LR < 1): how its defects divide between
+the sides, which a two-sample classifier scoring one slice at a time does not weigh.
 
 The MC and LR comparisons are given twice: with the paper's test, over slices, and with one that counts
 patients (Welch's t-test on means, a real sample's standard error from its patients' means; generated slices are

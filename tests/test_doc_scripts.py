@@ -230,19 +230,6 @@ def test_the_paper_comparison_tells_a_shifted_mean_and_leaves_the_side_out_of_as
     assert brighter["mc"] < 1e-6 and brighter["lr"] > 0.01
 
 
-def test_the_left_lower_share_counts_the_unilateral_slices_alone_and_leaves_an_unmeasured_one_out():
-    script = _script("paper_comparisons")
-    table = pd.DataFrame(
-        {
-            "pattern": ["unilateral"] * 4 + ["normal"] * 2 + ["bilateral"],
-            "lr": [0.90, 0.95, 1.10, np.nan, 0.80, 0.85, 0.70],
-        }
-    )
-    share, count = script.left_lower_share(table)
-    assert count == 3 and share == pytest.approx(2 / 3)
-    assert np.isnan(script.left_lower_share(table[table["pattern"] == "normal"])[0])
-
-
 def test_the_ideal_generators_are_the_training_slices_and_those_slices_mirrored_where_the_flip_would():
     script = _script("paper_comparisons")
     training = script.with_asymmetry(

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from spect_toolkit.cli import app
 from spect_toolkit.errors import ArgumentError
-from spect_toolkit.evaluate import evaluate, slice_measures
+from spect_toolkit.evaluate import evaluate, left_lower_share, slice_measures
 from spect_toolkit.evaluate.distances import (
     C2ST_MIN_BATCHES,
     memorisation_audit,
@@ -210,6 +210,23 @@ def test_left_defects_give_lr_below_one_and_right_defects_above(real):
     assert abs(np.median(lr_normal) - 1) < 0.03
 
 
+def test_the_left_lower_share_reads_the_defects_side_and_counts_unilateral_slices_alone(real):
+    manifest, images = real
+    levels, patterns, side = (manifest[c].to_numpy() for c in ("level", "pattern", "side"))
+    lr = slice_measures(images, levels)["lr"].to_numpy()
+    unilateral = patterns == "unilateral"
+    assert left_lower_share(lr[side == "L"], patterns[side == "L"]) > 0.8
+    assert left_lower_share(lr[side == "R"], patterns[side == "R"]) < 0.2
+    # a mirrored set puts every defect on the other side; the normal and bilateral slices do not count
+    mirrored = slice_measures(images[:, :, ::-1], levels)["lr"].to_numpy()
+    assert left_lower_share(mirrored, patterns) == pytest.approx(1 - left_lower_share(lr, patterns))
+    assert left_lower_share(np.r_[lr, np.full(50, 0.5)], np.r_[patterns, ["normal"] * 50]) == left_lower_share(
+        lr, patterns
+    )
+    assert left_lower_share([0.9, np.nan, 1.1], ["unilateral"] * 3) == 0.5
+    assert left_lower_share(lr[~unilateral], patterns[~unilateral]) is None
+
+
 def test_patient_split_keeps_patients_whole(real):
     manifest, _ = real
     split = patient_split(manifest)
@@ -252,6 +269,13 @@ def test_evaluate_writes_report_metrics_and_table(real, ingested, tmp_path):
     repeats = metrics["groups"]["W"]["two_sample"]["auc_repeats"]
     assert len(repeats) == 2 and f"mean of 2: {min(repeats):.2f}-{max(repeats):.2f}" in html
     assert metrics["groups"]["W"]["frechet_distance"] > metrics["groups"]["A"]["frechet_distance"]
+    # the side share of each set (A: every real slice, so the share of all the real unilateral slices), and of the
+    # real slices compared with (here two held-out patients, perhaps without a unilateral one: a dash)
+    all_real = left_lower_share(slice_measures(images, levels)["lr"], patterns)
+    assert 0 < all_real < 1 and metrics["groups"]["A"]["left_lower_share"] == pytest.approx(all_real)
+    real_share = metrics["real_left_lower_share"]
+    shown = "-" if real_share is None else f"{real_share:.0%}"
+    assert f"lower on the left (real {shown})" in html and f"<td>{all_real:.0%}</td>" in html
     # A is the real slices themselves: every training slice has a zero-distance twin in it
     assert metrics["groups"]["A"]["memorisation"]["share_below"] > 0.5
     # two held-out patients cannot be halved into a null: none is given rather than one from a single split

@@ -136,13 +136,11 @@ def sides(manifest: pd.DataFrame) -> str:
     return ", ".join(f"{pattern} {side} {n}" for (pattern, side), n in counts.items())
 
 
-def left_lower_share(table: pd.DataFrame) -> tuple[float, int]:
-    """The share of a set's unilateral slices whose left hemisphere is the lower (LR < 1), and their count. A real
-    unilateral slice is lower on its defect's side (LR < 1 for 85-89 % of left defects on the reproduction's
-    split, above 1 for 88-96 % of right ones), so the share reads how a set's defects divide between the sides:
-    a generator that draws them all on one side can still score a low two-sample AUC, slice by slice."""
-    lr = table.loc[table["pattern"] == "unilateral", "lr"].dropna()
-    return (float(np.mean(lr < 1)) if len(lr) else float("nan")), len(lr)
+def left_lower(table: pd.DataFrame) -> tuple[float | None, int]:
+    """The set's share of unilateral slices lower on the left (LR < 1), and how many unilateral slices it has."""
+    from spect_toolkit.evaluate import left_lower_share
+
+    return left_lower_share(table["lr"], table["pattern"]), int((table["pattern"] == "unilateral").sum())
 
 
 def print_table(result: pd.DataFrame) -> None:
@@ -189,7 +187,7 @@ def main() -> None:
     training, held_out = real_slices(train_rows), real_slices(held_out_rows)
     print(f"defect patients by side: training {sides(train_rows)}; held out {sides(held_out_rows)}\n")
     tests = {"paper": against, "patients": against_patients}
-    left_lower = {"training slices": left_lower_share(training), "held-out patients": left_lower_share(held_out)}
+    left_lower_by_set = {"training slices": left_lower(training), "held-out patients": left_lower(held_out)}
     rows = {
         name: [test(training, held_out, "held-out patients").assign(reference="training slices")]
         for name, test in tests.items()
@@ -211,15 +209,15 @@ def main() -> None:
             for test_name, test in tests.items():
                 rows[test_name].append(test(held_out, group, label).assign(reference="held-out patients"))
                 rows[test_name].append(test(training, group, label).assign(reference="training slices"))
-            left_lower[label] = left_lower_share(group)
+            left_lower_by_set[label] = left_lower(group)
     print("The paper's test: one-way ANOVA and Dunnett's test over slices.")
     print_table(pd.concat(rows["paper"], ignore_index=True))
     print("\nBy patients: Welch's t-test, a real sample's error from its patients' means, generated slices as drawn.")
     print_table(pd.concat(rows["patients"], ignore_index=True))
     print("\nUnilateral slices with the left hemisphere lower (LR < 1): the side their defects lie on.")
     print("| group | share | unilateral slices |\n|---|---|---|")
-    for label, (share, count) in left_lower.items():
-        print(f"| {label} | {share:.2f} | {count} |")
+    for label, (share, count) in left_lower_by_set.items():
+        print(f"| {label} | {'-' if share is None else f'{share:.2f}'} | {count} |")
     if args.real_splits:
         everyone = real_slices(manifest)
         for test_name, test in tests.items():

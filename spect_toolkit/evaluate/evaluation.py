@@ -15,7 +15,7 @@ from ..progress import progress_bar
 from ..samples import Samples, load_samples
 from ..vocabulary import PATTERNS, SLICE_SHAPE
 from . import distances, features, figures
-from .measures import slice_measures
+from .measures import left_lower_share, slice_measures
 from .report import write_report
 from .stats import PATIENT, REAL, paper_comparisons
 
@@ -128,6 +128,7 @@ def evaluate(
             "n_holdout": len(holdout.images),
             "feature_network_holdout_accuracy": judge_on_real,
             "paper": paper.to_dict("records"),
+            "real_left_lower_share": _left_lower_share(table, REAL),
             "groups": {},
         }
         images = {}
@@ -148,6 +149,7 @@ def evaluate(
                 "kernel_distance": distances.kernel_distance(real_features, fake_features, seed=seed),
                 **distances.precision_recall_coverage(real_features, fake_features),
                 "conditional_accuracy": _conditional_accuracy(space, samples),
+                "left_lower_share": _left_lower_share(table, name),
             }
             advance(1)
             result["two_sample"] = distances.two_sample_auc(
@@ -217,6 +219,11 @@ def slice_table(real: RealSlices, groups: dict[str, Samples]) -> pd.DataFrame:
     table = pd.concat(parts, ignore_index=True)
     table["nearest_train_distance"] = np.nan
     return table
+
+
+def _left_lower_share(table: pd.DataFrame, group: str) -> float | None:
+    rows = table[table["group"] == group]
+    return left_lower_share(rows["lr"], rows["pattern"])
 
 
 def _conditional_accuracy(space: features.FeatureSpace, slices) -> dict[str, float]:

@@ -59,6 +59,17 @@ def slice_measures(images: np.ndarray, levels) -> pd.DataFrame:
     return pd.DataFrame({"mc": mc, "sd": sd, "lr": mean_left / np.where(mean_right > 0, mean_right, np.nan)})
 
 
+def left_lower_share(lr, patterns) -> float | None:
+    """The share of the unilateral slices whose left hemisphere is the lower (LR < 1), ``None`` without one.
+
+    A unilateral slice is lower on its defect's side, so the share says how a set's defects divide between the
+    sides: the condition names the pattern and not the side, and a generator that draws its defects on one side
+    can still pass a two-sample test that scores one slice at a time."""
+    lr, patterns = np.asarray(lr, dtype=float), np.asarray(patterns)
+    unilateral = (patterns == "unilateral") & np.isfinite(lr)
+    return float(np.mean(lr[unilateral] < 1)) if unilateral.any() else None
+
+
 def asymmetry(images: np.ndarray, levels) -> np.ndarray:
     """|log LR|: 0 for a symmetric slice, larger the more one hemisphere is lower, whichever side."""
     return np.abs(np.log(slice_measures(images, levels)["lr"].to_numpy()))

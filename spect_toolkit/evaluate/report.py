@@ -61,7 +61,8 @@ def _group_table(metrics: dict) -> str:
         "<tr><th>group</th><th>n</th><th>levels</th><th>Frechet distance</th><th>kernel distance (KID)</th>"
         "<th>precision</th><th>recall</th><th>coverage</th><th>conditional accuracy (level / pattern / both)</th>"
         "<th>two-sample AUC [95 % CI]</th><th>memorised share</th>"
-        "<th>utility: synthetic-trained / real-trained</th></tr>"
+        "<th>utility: synthetic-trained / real-trained</th>"
+        f"<th>unilateral slices lower on the left (real {_share(metrics.get('real_left_lower_share'))})</th></tr>"
     )
     rows = []
     for name, g in metrics["groups"].items():
@@ -73,9 +74,15 @@ def _group_table(metrics: dict) -> str:
             f"<td>{c['level']:.2f} / {c['pattern']:.2f} / {c['both']:.2f}</td>"
             f"<td>{t['auc']:.2f} [{t['auc_low']:.2f}, {t['auc_high']:.2f}]{_repeats(t)}</td>"
             f"<td>{m['share_below']:.3f}</td>"
-            f"<td>{u['trained_on_synthetic']:.2f} / {u['trained_on_real']:.2f}</td></tr>"
+            f"<td>{u['trained_on_synthetic']:.2f} / {u['trained_on_real']:.2f}</td>"
+            f"<td>{_share(g.get('left_lower_share'))}</td></tr>"
         )
     return f"<table>{head}{''.join(rows)}</table>"
+
+
+def _share(value: float | None) -> str:
+    """A share as a percentage; a dash where a set has none of the slices it is a share of."""
+    return "-" if value is None else f"{value:.0%}"
 
 
 def _repeats(test: dict) -> str:
@@ -154,6 +161,10 @@ Near 0.01 or below is what a generator that does not copy gives; much more point
 {_memorisation_null(metrics)}</li>
 <li><b>Utility</b>: balanced accuracy on held-out real slices of a pattern classifier trained on synthetic slices
 only, next to the same classifier trained on real training slices.</li>
+<li><b>Unilateral slices lower on the left</b>: share of a set's unilateral slices whose left hemisphere has the
+lower mean (LR &lt; 1), which for a real slice is the side of its defect. The condition names the pattern, not the
+side, so this is how a set's defects divide between the sides, next to the real slices' share: a set that puts
+them all on one side can still score a low two-sample AUC, which judges one slice at a time.</li>
 </ul>
 
 <h2>The paper's measures (its Figure 5)</h2>

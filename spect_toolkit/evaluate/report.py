@@ -14,7 +14,7 @@ STYLE = """
 body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222;line-height:1.45}
 h1{font-size:1.6em}h2{border-bottom:1px solid #ccc;padding-bottom:.2em;margin-top:1.8em}
 table{border-collapse:collapse;margin:.6em 0;font-size:.9em}
-td,th{border:1px solid #ccc;padding:.25em .6em;text-align:right}
+td,th{border:1px solid #ccc;padding:.25em .4em;text-align:right}
 th{background:#f2f2f2}.note{color:#555;font-size:.92em}
 td:first-child,th:first-child{text-align:left;min-width:9em;max-width:18em;overflow-wrap:anywhere}
 .sig{color:#b00020;font-weight:600}img{max-width:100%;border:1px solid #eee}
@@ -62,7 +62,7 @@ def _group_table(metrics: dict) -> str:
         "<th>precision</th><th>recall</th><th>coverage</th><th>conditional accuracy (level / pattern / both)</th>"
         "<th>two-sample AUC [95 % CI]</th><th>memorised share</th>"
         "<th>utility: synthetic-trained / real-trained</th>"
-        f"<th>unilateral slices lower on the left (real {_share(metrics.get('real_left_lower_share'))})</th></tr>"
+        f"<th>unilateral lower on the left (real {_share(metrics.get('real_left_lower_share'))})</th></tr>"
     )
     rows = []
     for name, g in metrics["groups"].items():

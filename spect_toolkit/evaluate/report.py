@@ -62,7 +62,7 @@ def _group_table(metrics: dict) -> str:
         "<th>precision</th><th>recall</th><th>coverage</th><th>conditional accuracy (level / pattern / both)</th>"
         "<th>two-sample AUC [95 % CI]</th><th>memorised share</th>"
         "<th>utility: synthetic-trained / real-trained</th>"
-        f"<th>unilateral lower on the left (real {_share(metrics.get('real_left_lower_share'))})</th></tr>"
+        f"<th>unilateral lower on the left (real {_share(metrics['real_left_lower_share'])})</th></tr>"
     )
     rows = []
     for name, g in metrics["groups"].items():
@@ -75,7 +75,7 @@ def _group_table(metrics: dict) -> str:
             f"<td>{t['auc']:.2f} [{t['auc_low']:.2f}, {t['auc_high']:.2f}]{_repeats(t)}</td>"
             f"<td>{m['share_below']:.3f}</td>"
             f"<td>{u['trained_on_synthetic']:.2f} / {u['trained_on_real']:.2f}</td>"
-            f"<td>{_share(g.get('left_lower_share'))}</td></tr>"
+            f"<td>{_share(g['left_lower_share'])}</td></tr>"
         )
     return f"<table>{head}{''.join(rows)}</table>"
 

@@ -361,6 +361,12 @@ def train(
         "--mirror-generated/--no-mirror-generated",
         help="mirror generated normal and bilateral slices at random, as the real ones are (default off)",
     ),
+    side_condition: Optional[bool] = typer.Option(
+        None,
+        "--side-condition/--no-side-condition",
+        help="the defect's side (the manifest's side column) in the condition: every real slice mirrored at random "
+        "with its side, and generated defects on the sides the counts ask for (default off, as the paper)",
+    ),
     flip_real_slices: Optional[bool] = typer.Option(
         None,
         "--flip-real-slices/--no-flip-real-slices",
@@ -498,6 +504,7 @@ def train(
             minibatch_std=minibatch_std,
             balanced_patterns=balanced_patterns,
             mirror_generated=mirror_generated,
+            side_condition=side_condition,
             flip_real_slices=flip_real_slices,
             lean_weight=lean_weight,
             floored_output=floored_output,

@@ -1,8 +1,9 @@
 """``samples.npz``: generated slices with their conditions, the hand-over between the GAN, export and evaluation.
 
 Arrays: ``images`` (n, 64, 64) float32 in [0, 1]; ``level`` and ``pattern`` (n,) strings; ``seed`` (scalar int);
-``config_hash`` (scalar string); optional ``epoch`` (scalar int, the checkpoint used) and ``averaged_from`` (scalar
-int: the generator's weights were averaged over the checkpoints from this epoch to ``epoch``).
+``config_hash`` (scalar string); optional ``epoch`` (scalar int, the checkpoint used), ``averaged_from`` (scalar
+int: the generator's weights were averaged over the checkpoints from this epoch to ``epoch``) and ``side`` ((n,)
+strings, L, R or none: the side each slice was asked for, from a model conditioned on the side).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import SchemaError
-from .vocabulary import LEVELS, PATTERNS, SLICE_SHAPE
+from .vocabulary import LEVELS, PATTERNS, SIDES, SLICE_SHAPE
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,7 @@ class Samples:
     config_hash: str
     epoch: int | None = None
     averaged_from: int | None = None
+    side: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         if self.images.ndim != 3 or self.images.shape[1:] != SLICE_SHAPE:
@@ -36,7 +38,12 @@ class Samples:
         n = len(self.images)
         if len(self.level) != n or len(self.pattern) != n:
             raise SchemaError(None, f"{n} images but {len(self.level)} levels and {len(self.pattern)} patterns")
-        for name, values, allowed in (("level", self.level, LEVELS), ("pattern", self.pattern, PATTERNS)):
+        if self.side is not None and len(self.side) != n:
+            raise SchemaError(None, f"{n} images but {len(self.side)} sides")
+        checked = [("level", self.level, LEVELS), ("pattern", self.pattern, PATTERNS)]
+        if self.side is not None:
+            checked.append(("side", self.side, SIDES))
+        for name, values, allowed in checked:
             bad = sorted(set(map(str, values)) - set(allowed))
             if bad:
                 raise SchemaError(None, f"unknown {name}(s) {', '.join(bad)}; allowed: {', '.join(allowed)}")
@@ -51,6 +58,8 @@ class Samples:
     def save(self, path: str | Path) -> None:
         optional = {"epoch": self.epoch, "averaged_from": self.averaged_from}
         extra = {name: np.int64(value) for name, value in optional.items() if value is not None}
+        if self.side is not None:
+            extra["side"] = self.side.astype(str)
         np.savez_compressed(
             path,
             images=self.images.astype(np.float32),
@@ -92,8 +101,8 @@ def load_samples(path: str | Path) -> Samples:
             raise SchemaError(
                 path, f"{name} must be one integer, got {arrays[name].dtype} of shape {arrays[name].shape}"
             )
-    for name in ("level", "pattern", "config_hash"):
-        if arrays[name].dtype.kind not in "U":
+    for name in ("level", "pattern", "config_hash", "side"):
+        if name in arrays and arrays[name].dtype.kind not in "U":
             raise SchemaError(path, f"{name} must be text, got {arrays[name].dtype}")
     try:
         return Samples(
@@ -104,6 +113,7 @@ def load_samples(path: str | Path) -> Samples:
             config_hash=str(arrays["config_hash"]),
             epoch=int(arrays["epoch"]) if "epoch" in arrays else None,
             averaged_from=int(arrays["averaged_from"]) if "averaged_from" in arrays else None,
+            side=arrays["side"].astype(str) if "side" in arrays else None,
         )
     except SchemaError as exc:
         raise SchemaError(path, exc.problem) from None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 
 import numpy as np
@@ -77,6 +78,19 @@ def test_header_marks_synthetic_and_carries_provenance(exported):
     assert str(ds.PatientName).startswith("SYNTHETIC^") and str(ds.PatientID).startswith("SYN-")
     series = {pydicom.dcmread(p).SeriesInstanceUID for p in result.files}
     assert len(series) == len({(lv, p) for lv, p in zip(samples.level, samples.pattern)})
+    assert ds.ImageComments.endswith(f"{samples.level[0]} {samples.pattern[0]}")  # no side asked, none named
+
+
+def test_the_side_a_slice_was_asked_for_is_in_its_header(tmp_path):
+    plain = _samples(6)
+    sides = np.where(plain.pattern == "normal", "none", np.array(["L", "R"] * 3))
+    result = export_samples(dataclasses.replace(plain, side=sides), tmp_path / "sc")
+    comments = sorted(pydicom.dcmread(p).ImageComments for p in result.files)
+    assert comments == sorted(
+        f"SYNTHETIC IMAGE, NOT A PATIENT. {lv} {pt}" + {"L": ", left side", "R": ", right side", "none": ""}[sd]
+        for lv, pt, sd in zip(plain.level, plain.pattern, sides)
+    )
+    assert any(c.endswith("unilateral, right side") for c in comments)
 
 
 @needs_tool("dciodvfy", "Debian: apt-get install dicom3tools; .ci/run installs it")
@@ -146,6 +160,13 @@ def test_bad_samples_file_is_named(tmp_path):
     )
     with pytest.raises(SchemaError, match=r"s\.npz.*unknown level.*XX"):
         load_samples(tmp_path / "s.npz")
+    sided = dict(images=np.zeros((2, 64, 64), np.float32), level=np.array(["CER"] * 2), seed=1, config_hash="x")
+    np.savez(tmp_path / "u.npz", **sided, pattern=np.array(["unilateral"] * 2), side=np.array(["L", "left"]))
+    with pytest.raises(SchemaError, match=r"u\.npz.*unknown side.*left"):
+        load_samples(tmp_path / "u.npz")
+    np.savez(tmp_path / "v.npz", **sided, pattern=np.array(["unilateral"] * 2), side=np.array(["L"]))
+    with pytest.raises(SchemaError, match=r"v\.npz.*2 images but 1 sides"):
+        load_samples(tmp_path / "v.npz")
     np.savez(tmp_path / "t.npz", images=np.zeros((2, 64, 64), np.float32))
     result = CliRunner().invoke(app, ["export", str(tmp_path / "t.npz"), "--out", str(tmp_path / "o")])
     assert result.exit_code == 1 and "lacks level" in result.output

@@ -90,15 +90,16 @@ def test_every_block_has_the_expected_shape(levels):
     assert float(np.min(images)) >= -1 and float(np.max(images)) <= 1
 
 
-def _marker_set(patterns):
-    """One 64x64 slice per pattern with a single bright pixel at (30, 20) (right hemisphere, centre row)."""
+def _marker_set(patterns, sides=None):
+    """One 64x64 slice per pattern with a single bright pixel at (30, 20) (right hemisphere, centre row); with
+    ``sides``, a space conditioned on them."""
     n = len(patterns)
     slices = np.zeros((n, 64, 64), np.float32)
     slices[:, 30, 20] = 1.0
     below, above = slices.copy(), slices.copy()  # Eq. 6 then leaves the slice as it is
     levels = ["COR"] * n
-    space = ConditionSpace(("COR",))
-    return TrainingSet.from_arrays(slices, below, above, levels, patterns, space), space
+    space = ConditionSpace(("COR",), sides=sides is not None)
+    return TrainingSet.from_arrays(slices, below, above, levels, patterns, space, sides), space
 
 
 def _draws(gan, count):
@@ -233,6 +234,7 @@ def test_generate_per_condition_and_like_a_manifest(tiny_run, ingested):
     space = ConditionSpace(tiny_run.config.levels)
     assert len(samples.images) == 3 * len(space.conditions)
     assert samples.config_hash == tiny_run.config.hash and samples.epoch == 2
+    assert samples.side is None  # the paper's condition asks for no side, so none is recorded
     assert 0.0 <= samples.images.min() and samples.images.max() <= 1.0
     again = generate(tiny_run.run_dir, per_condition=3, seed=4)
     np.testing.assert_array_equal(samples.images, again.images)  # the seed fixes the slices
@@ -712,6 +714,106 @@ def test_mixed_precision_path_trains_and_restores_the_policy():
     losses = np.asarray(gan.train_steps(2))
     assert np.isfinite(losses).all()
     assert gan.generate(np.zeros((1, 256), np.float32), space.vectors(["COR"], ["normal"])).dtype == np.float32
+
+
+def test_side_condition_stands_between_level_and_pattern_and_a_defect_must_name_its_side():
+    a = ConditionSpace(("CER", "BG", "COR"), sides=True)
+    assert a.size == 3 + 2 + 3
+    #                                       CER BG COR  L  R  normal uni bi
+    assert a.vector("BG", "unilateral", "L").tolist() == [0, 1, 0, 1, 0, 0, 1, 0]
+    assert a.vector("COR", "bilateral", "R").tolist() == [0, 0, 1, 0, 1, 0, 0, 1]
+    assert a.vector("CER", "normal").tolist() == [1, 0, 0, 0, 0, 1, 0, 0]
+    b = ConditionSpace(("COR",), sides=True)
+    assert b.vectors(["COR"] * 2, ["unilateral", "normal"], ["R", "none"]).tolist() == [
+        [0, 1, 0, 1, 0],
+        [0, 0, 1, 0, 0],
+    ]
+    with pytest.raises(ArgumentError, match="unilateral slice of a model conditioned on the side needs side L or R"):
+        b.vector("COR", "unilateral")
+    with pytest.raises(ArgumentError, match="normal slice .* needs side none, got 'L'"):
+        b.vector("COR", "normal", "L")
+    with pytest.raises(ArgumentError, match="unknown side 'left'"):
+        b.vector("COR", "bilateral", "left")
+    with pytest.raises(ArgumentError, match="2 levels, 2 patterns and 1 sides"):
+        b.vectors(["COR"] * 2, ["normal"] * 2, ["none"])
+    plain = ConditionSpace(("COR",))  # the paper's space reads no side
+    assert plain.vectors(["COR"], ["unilateral"], ["L"]).tolist() == plain.vectors(["COR"], ["unilateral"]).tolist()
+    patterns = ["normal", "unilateral", "bilateral"]
+    assert b.mirror_allowed(patterns).tolist() == [True, True, True]
+    assert b.mirror_keeps_condition(patterns).tolist() == [True, False, False]
+    assert plain.mirror_allowed(patterns).tolist() == [True, False, True]
+
+
+@pytest.mark.parametrize("pattern", ["unilateral", "bilateral"])
+def test_with_sides_every_real_defect_is_mirrored_at_random_and_its_condition_names_the_side_it_then_lies_on(pattern):
+    data, space = _marker_set([pattern], sides=["R"])
+    gan = FastGAN(make_config("paper", side_condition=True, **TINY), space, data, mode="eager")
+    seen = set()
+    for k in range(40):
+        images, conditions = (np.asarray(a) for a in real_batch(gan, [5, k]))
+        for image, condition in zip(images[..., 0], conditions):
+            column = int(np.argwhere(image > 0.99)[0][1])
+            side = {(1.0, 0.0): "L", (0.0, 1.0): "R"}[tuple(condition[-5:-3])]
+            seen.add((column, side))
+            assert condition[-3:].tolist() == space.vector("COR", pattern, "R")[-3:].tolist()
+    assert seen == {(20, "R"), (63 - 20, "L")}  # both ways occur, and the side always goes with the slice
+
+
+def test_without_side_condition_a_flipped_slice_keeps_its_condition():
+    data, space = _marker_set(["bilateral"])
+    gan = FastGAN(make_config("paper", **TINY), space, data, mode="eager")
+    conditions = np.concatenate([np.asarray(real_batch(gan, [5, k])[1]) for k in range(10)])
+    assert (conditions == space.vector("COR", "bilateral")).all()
+
+
+def test_with_sides_only_normal_fakes_are_mirrored():
+    import tensorflow as tf
+
+    from spect_toolkit.gan.step import mirror_generated
+    from spect_toolkit.gan.tensorflow_step import TensorFlowDraws
+
+    patterns = np.array(["normal", "unilateral", "bilateral"] * 100)
+    sides = np.array(["none", "L", "R"] * 100)
+    images = np.zeros((300, 64, 64, 1), np.float32)
+    images[:, :, :32] = 1.0
+    condition = ConditionSpace(("COR",), sides=True).vectors(["COR"] * 300, patterns, sides)
+    config = make_config("paper", batch_size=300, mirror_generated=True, side_condition=True)
+    out = np.asarray(
+        mirror_generated(
+            tf.constant(images), tf.constant(condition), config, TensorFlowDraws(tf.constant([3, 4], tf.int64))
+        )
+    )
+    flipped = out[:, 0, 63, 0] == 1.0
+    assert 0.35 < flipped[patterns == "normal"].mean() < 0.65
+    assert not flipped[patterns != "normal"].any()  # a mirrored defect would lie on the side not asked for
+
+
+def test_a_side_conditioned_run_trains_and_samples_each_defects_sides_as_the_manifest_holds_them(ingested, tmp_path):
+    _, work, _ = ingested
+    manifest = pd.read_parquet(work / "manifest.parquet")
+    # with the field of view, whose masks are kept per level: the level part is found before the side's columns
+    config = make_config(
+        "paper",
+        epochs=1,
+        side_condition=True,
+        mirror_generated=True,
+        reconstruction_counts=15.0,
+        reconstruction_field_of_view=True,
+        **TINY,
+    )
+    run = train(work / "manifest.parquet", tmp_path / "run", config, mode="function")
+    assert load_generator(run.run_dir)[0].space.sides
+    samples = generate(run.run_dir, like=work / "manifest.parquet", seed=2)
+    made = pd.DataFrame({"level": samples.level, "pattern": samples.pattern, "side": samples.side})
+    wanted = manifest.groupby(["level", "pattern", "side"]).size()
+    assert made.groupby(["level", "pattern", "side"]).size().to_dict() == wanted.to_dict()
+    samples.save(tmp_path / "samples.npz")
+    assert load_samples(tmp_path / "samples.npz").side.tolist() == samples.side.tolist()
+    even = generate(run.run_dir, per_condition=4, seed=2)
+    assert set(zip(even.level[even.pattern == "unilateral"], even.side[even.pattern == "unilateral"])) == {
+        (level, side) for level in config.levels for side in "LR"
+    }
+    assert (pd.Series(even.side[even.pattern == "bilateral"]).value_counts() == 2 * len(config.levels)).all()
 
 
 def test_mirror_generated_flips_normal_and_bilateral_fakes_at_random_never_unilateral():

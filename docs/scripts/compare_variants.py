@@ -74,6 +74,11 @@ VARIANTS = {
         "improved",
         DECAYED,
     ),
+    # and the defect's side in the condition: every real slice mirrored with its side, defects on both sides
+    f"{V}+decay+sides": (
+        "improved",
+        {**DECAYED, "side_condition": True},
+    ),
     # and DiffAugment's translation alone, without its brightness and contrast
     f"{V}+decay+uncoloured": (
         "improved",

@@ -139,8 +139,10 @@ def export_samples(
         f"checkpoint epoch {samples.epoch if samples.epoch is not None else 'unknown'}; seed {samples.seed}"
     )
     with progress_bar("export", total=len(samples.images), enabled=show_progress) as advance:
-        for image, level, pattern in zip(samples.images, samples.level, samples.pattern):
+        sides = samples.side if samples.side is not None else ["none"] * len(samples.images)
+        for image, level, pattern, side in zip(samples.images, samples.level, samples.pattern, sides):
             condition = (str(level), str(pattern))
+            asked = f"{level} {pattern}{SIDE_WORDS[str(side)]}"  # the side where the model was asked for one
             number = conditions.index(condition) + 1
             counters[condition] += 1
             ds = base.copy()
@@ -149,8 +151,8 @@ def export_samples(
             ds.SeriesDescription = f"SYNTHETIC 123I-IMP CBF - {condition[0]} - {condition[1]}"
             ds.InstanceNumber = counters[condition]
             ds.SOPInstanceUID = generate_uid()
-            ds.DerivationDescription = f"{provenance}; condition {condition[0]} {condition[1]}"
-            ds.ImageComments = f"SYNTHETIC IMAGE, NOT A PATIENT. {condition[0]} {condition[1]}"
+            ds.DerivationDescription = f"{provenance}; condition {asked}"
+            ds.ImageComments = f"SYNTHETIC IMAGE, NOT A PATIENT. {asked}"
             ds.PixelData = to_stored(image).tobytes()
             if fileset is not None:
                 fileset.add(attach_file_meta(ds))
@@ -171,6 +173,7 @@ def export_samples(
     return ExportResult(final, files, series_uid, str(base.PatientID), str(base.StudyInstanceUID), dicomdir_path)
 
 
+SIDE_WORDS = {"L": ", left side", "R": ", right side", "none": ""}
 _EXPORT_FILE = re.compile(r"^(S\d{3}/I\d{5}|DICOMDIR|PT\d{6}(/.*)?)$")
 
 

@@ -44,7 +44,8 @@ def flip_left_right(images, flip):
 
 def augment_real(slices, below, above, flip_allowed, weight, use_above, shift, flip):
     """The paper's augmentation of a batch of max-normalised real slices; ``flip`` only acts where allowed
-    (normal and bilateral slices: flipping a unilateral slice would move its defect to the other side)."""
+    (without a side in the condition, normal and bilateral slices: flipping a unilateral slice would move its
+    defect to the other side)."""
     mixed = mix_adjacent(slices, below, above, weight, use_above)
     shifted = shift_rows(mixed, shift)
     return flip_left_right(shifted, ops.logical_and(flip, flip_allowed))

@@ -40,6 +40,7 @@ _LATER_FIELDS = (
     "diff_augment_translation",
     "diff_augment_translation_probability",
     "diff_augment_translation_fill",
+    "side_condition",
 )
 PRECISIONS = ("float32", "bfloat16", "float16")
 GENERATOR_PADDINGS = ("zeros", "reflect")
@@ -105,6 +106,9 @@ class GanConfig:
     minibatch_std: bool = False  # the paper's suggested remedy for low diversity (a minibatch-std feature in D)
     balanced_patterns: bool = False  # draw each pattern equally often (the data are 551 / 291 / 96)
     mirror_generated: bool = False  # mirror generated normal/bilateral slices at random, as the real ones are
+    # the defect's side (the worse side of a bilateral one) in the condition vector; every real slice mirrored at
+    # random, its side with it, and only normal generated slices mirrored
+    side_condition: bool = False
     # the paper's flip of real normal and bilateral slices at random; off: they keep the lean they have (data set
     # A's normal slices lean, left/right 0.996; flipped at random, the set's lean is none)
     flip_real_slices: bool = True

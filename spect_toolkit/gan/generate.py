@@ -40,7 +40,7 @@ def load_generator(
     epoch = saved[-1] if epoch is None else epoch
     if epoch not in saved:
         raise SchemaError(run.root, f"no checkpoint for epoch {epoch}; saved: {', '.join(map(str, saved))}")
-    gan = FastGAN(config, ConditionSpace(config.levels))
+    gan = FastGAN(config, ConditionSpace(config.levels, config.side_condition))
     first = epoch if average_from is None else average_from  # one checkpoint is its own average
     if first > epoch:
         raise ArgumentError(f"average_from ({average_from}) comes after the epoch sampled ({epoch})")
@@ -87,6 +87,29 @@ def condition_counts(
     return sorted(rows, key=lambda r: order[(r[0], r[1])])
 
 
+def side_counts(
+    space: ConditionSpace, counts: list[tuple[str, str, int]], like: pd.DataFrame | None = None
+) -> list[tuple[str, str, str, int]]:
+    """``counts`` per (level, pattern, side): a defect's slices shared between left and right as ``like``'s slices
+    of that level and pattern are (of that pattern where the level has none, else evenly); ``none`` without
+    sides or for normal slices."""
+    rows = []
+    for level, pattern, n in counts:
+        options = space.side_options(pattern)
+        if len(options) == 1:
+            rows.append((level, pattern, options[0], n))
+            continue
+        left_share = 0.5
+        if like is not None:
+            same = like[like["pattern"] == pattern]
+            at_level = same[same["level"] == level]
+            same = at_level if len(at_level) else same
+            left_share = float((same["side"] == "L").mean()) if len(same) else 0.5
+        left = int(round(n * left_share))
+        rows += [(level, pattern, "L", left), (level, pattern, "R", n - left)]
+    return rows
+
+
 def generate(
     run_dir: str | Path,
     per_condition: int | None = None,
@@ -109,21 +132,25 @@ def sample(
 ) -> Samples:
     """Slices from a loaded generator (as :func:`load_generator` gives it), per condition or like a manifest;
     ``average_from`` only records what the generator was averaged over."""
-    counts = condition_counts(gan.space, per_condition, like)
-    levels = np.array([lv for lv, _, n in counts for _ in range(n)], dtype=str)
-    patterns = np.array([pt for _, pt, n in counts for _ in range(n)], dtype=str)
+    if like is not None and not isinstance(like, pd.DataFrame):
+        like = load_manifest(like)
+    counts = side_counts(gan.space, condition_counts(gan.space, per_condition, like), like)
+    levels, patterns, sides = (np.array([c[k] for c in counts for _ in range(c[3])], dtype=str) for k in range(3))
     rng = np.random.default_rng(seed)
     z = rng.standard_normal((len(levels), gan.config.latent_dim)).astype(np.float32)
     images = (
-        gan.generate(z, gan.space.vectors(levels, patterns)) if len(levels) else np.zeros((0, *SLICE_SHAPE), np.float32)
+        gan.generate(z, gan.space.vectors(levels, patterns, sides))
+        if len(levels)
+        else np.zeros((0, *SLICE_SHAPE), np.float32)
     )
-    if gan.config.mirror_generated:  # as in training (step.mirror_generated): normal and bilateral, p = 1/2
-        flip = (rng.random(len(levels)) < 0.5) & (patterns != "unilateral")
+    if gan.config.mirror_generated:  # as in training (step.mirror_generated), p = 1/2
+        flip = (rng.random(len(levels)) < 0.5) & gan.space.mirror_keeps_condition(patterns)
         images[flip] = images[flip][:, :, ::-1]
     return Samples(
         images=images.astype(np.float32),
         level=levels,
         pattern=patterns,
+        side=sides if gan.space.sides else None,
         seed=seed,
         config_hash=gan.config.hash,
         epoch=epoch,

@@ -36,16 +36,16 @@ class TrainingSet:
     flip_allowed: np.ndarray
 
     @classmethod
-    def from_arrays(cls, slices, below, above, levels, patterns, space: ConditionSpace) -> TrainingSet:
+    def from_arrays(cls, slices, below, above, levels, patterns, space: ConditionSpace, sides=None) -> TrainingSet:
+        """``sides``: each slice's side (the manifest's column), read where ``space`` has sides."""
+
         def by_max(images):
             images = np.asarray(images, np.float32)
             peak = images.reshape(len(images), -1).max(axis=1)
             return images / np.where(peak > 0, peak, 1.0)[:, None, None]
 
-        patterns = np.asarray(patterns).astype(str)
-        return cls(
-            by_max(slices), by_max(below), by_max(above), space.vectors(levels, patterns), patterns != "unilateral"
-        )
+        condition = space.vectors(levels, patterns, sides)
+        return cls(by_max(slices), by_max(below), by_max(above), condition, space.mirror_allowed(patterns))
 
     def __len__(self) -> int:
         return len(self.slices)

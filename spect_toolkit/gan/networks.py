@@ -169,8 +169,9 @@ def build_generator(config: GanConfig, condition_size: int) -> keras.Model:
             noise = ReconstructionNoise(
                 config.reconstruction_counts,
                 resample=config.reconstruction_resampled,
-                # the condition vector is the level one-hot (with several levels) then the pattern one-hot
-                field_of_view_levels=max(condition_size - len(PATTERNS), 1)
+                # the condition vector is the level one-hot (with several levels), the side's two values (with
+                # side_condition), then the pattern one-hot
+                field_of_view_levels=max(condition_size - 2 * config.side_condition - len(PATTERNS), 1)
                 if config.reconstruction_field_of_view
                 else 0,
                 reconstruct_activity=config.reconstruction_of_activity,

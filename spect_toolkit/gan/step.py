@@ -15,7 +15,7 @@ from keras import ops
 
 from ..vocabulary import PATTERNS
 from . import augment, losses
-from .conditions import UNILATERAL_COLUMN
+from .conditions import LEFT_COLUMN, NORMAL_COLUMN, RIGHT_COLUMN, UNILATERAL_COLUMN
 from .config import EDGE_RINGS, GanConfig
 
 LOSS_NAMES = ("d_real", "d_fake", "recon", "g_loss")
@@ -51,6 +51,8 @@ def real_batch(data: dict, config: GanConfig, draws: Draws):
     else:
         index = s[0].integers([n], 0, ops.shape(data["slices"])[0])
     pick = lambda key: ops.take(data[key], index, axis=0)  # noqa: E731
+    # never where the flip is off; the stream is drawn alike, so a run's other draws stay the same
+    flip = ops.logical_and(s[4].uniform([n]) < (0.5 if config.flip_real_slices else 0.0), pick("flip_allowed"))
     real = augment.augment_real(
         pick("slices"),
         pick("below"),
@@ -59,10 +61,18 @@ def real_batch(data: dict, config: GanConfig, draws: Draws):
         weight=s[1].uniform([n]),
         use_above=s[2].uniform([n]) < 0.5,
         shift=s[3].integers([n], -config.ap_shift, config.ap_shift + 1),
-        # never where the flip is off; the stream is drawn alike, so a run's other draws stay the same
-        flip=s[4].uniform([n]) < (0.5 if config.flip_real_slices else 0.0),
+        flip=flip,
     )
-    return real[..., None] * 2.0 - 1.0, pick("condition")
+    condition = pick("condition")
+    if config.side_condition:
+        condition = ops.where(flip[:, None], mirrored_sides(condition), condition)
+    return real[..., None] * 2.0 - 1.0, condition
+
+
+def mirrored_sides(condition):
+    """Condition vectors with their left and right columns swapped: the condition of a mirrored slice."""
+    left, right = condition[:, LEFT_COLUMN:RIGHT_COLUMN], condition[:, RIGHT_COLUMN : RIGHT_COLUMN + 1]
+    return ops.concatenate([condition[:, :LEFT_COLUMN], right, left, condition[:, RIGHT_COLUMN + 1 :]], axis=1)
 
 
 def mirror_channel(images, config: GanConfig):
@@ -128,7 +138,8 @@ def mirror_generated(images, condition, config: GanConfig, draws: Draws):
     applied before the discriminator in training and at sampling (:func:`~.generate.generate`)."""
     if not config.mirror_generated:
         return images
-    allowed = condition[:, UNILATERAL_COLUMN] < 0.5
+    # with sides only a normal slice's mirror keeps its condition (ConditionSpace.mirror_keeps_condition)
+    allowed = condition[:, NORMAL_COLUMN] > 0.5 if config.side_condition else condition[:, UNILATERAL_COLUMN] < 0.5
     flip = ops.logical_and(draws.uniform([ops.shape(images)[0]]) < 0.5, allowed)
     return augment.flip_left_right(images[..., 0], flip)[..., None]
 

@@ -44,14 +44,18 @@ class TrainResult:
     note: str | None = None  # said when resume fell back to the previous checkpoint
 
 
-def training_set(manifest: pd.DataFrame, levels) -> tuple[TrainingSet, ConditionSpace]:
-    """The manifest's slices at ``levels`` (those the manifest has), max-normalised, with their conditions."""
+def training_set(manifest: pd.DataFrame, levels, sides: bool = False) -> tuple[TrainingSet, ConditionSpace]:
+    """The manifest's slices at ``levels`` (those the manifest has), max-normalised, with their conditions (and
+    with ``sides`` the side of each defect in them)."""
     rows = manifest[manifest["level"].isin(levels)]
     if rows.empty:
         raise SchemaError(manifest.attrs.get("root"), f"the manifest has no slices at {', '.join(levels)}")
-    space = ConditionSpace.from_levels(rows["level"])
+    space = ConditionSpace.from_levels(rows["level"], sides)
     store = load_slices(rows, root=manifest.attrs.get("root"))
-    return TrainingSet.from_arrays(store.slices, store.below, store.above, rows["level"], rows["pattern"], space), space
+    data = TrainingSet.from_arrays(
+        store.slices, store.below, store.above, rows["level"], rows["pattern"], space, rows["side"]
+    )
+    return data, space
 
 
 def train(
@@ -79,7 +83,7 @@ def train(
         raise SchemaError(run.root, "this folder already holds a run; pass --resume or choose another folder")
     config = config or GanConfig()
     table = manifest if isinstance(manifest, pd.DataFrame) else load_manifest(manifest)
-    data, space = training_set(select_split(table, config.split), config.levels)
+    data, space = training_set(select_split(table, config.split), config.levels, config.side_condition)
     config = dataclasses.replace(config, levels=space.levels)
 
     if keras.backend.backend() == "tensorflow":
@@ -163,9 +167,15 @@ def _resume_point(run: RunFolder) -> tuple[checkpoint.Checkpoint, str | None]:
 
 
 def _sample_grid(gan: FastGAN, space: ConditionSpace, z: np.ndarray) -> np.ndarray:
-    """(conditions, columns, 64, 64) images in [0, 1] from the same latent vectors for every condition."""
+    """(conditions, columns, 64, 64) images in [0, 1] from the same latent vectors for every condition; with
+    sides, a defect's columns alternate left and right."""
     conditions = space.conditions
-    vectors = np.repeat(space.vectors(*zip(*conditions)), len(z), axis=0)
+    levels, patterns = (np.repeat(names, len(z)) for names in zip(*conditions))
+    sides = []
+    for _, pattern in conditions:
+        options = space.side_options(pattern)
+        sides += [options[column % len(options)] for column in range(len(z))]
+    vectors = space.vectors(levels, patterns, sides)
     images = gan.generate(np.tile(z, (len(conditions), 1)), vectors)
     return images.reshape(len(conditions), len(z), *SLICE_SHAPE)
 
@@ -188,7 +198,12 @@ def _save_grid_png(grid: np.ndarray, space: ConditionSpace, path: Path, epoch: i
     axes.imshow(mosaic, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
     axes.set_xticks([])
     axes.set_yticks([r * size + SLICE_SHAPE[0] / 2 for r in range(rows)])
-    axes.set_yticklabels([f"{level}\n{pattern}" for level, pattern in space.conditions], fontsize=6)
+    sides = {pattern: "\n" + ", ".join(space.side_options(pattern)) + " ..." for _, pattern in space.conditions}
+    labels = [
+        f"{level}\n{pattern}{sides[pattern] if space.sides and pattern != 'normal' else ''}"
+        for level, pattern in space.conditions
+    ]
+    axes.set_yticklabels(labels, fontsize=6)
     axes.tick_params(length=0)
     fig.suptitle(f"epoch {epoch} (patient's left on the image's right)", fontsize=7, y=1 - 0.1 / (height + title))
     path.parent.mkdir(parents=True, exist_ok=True)

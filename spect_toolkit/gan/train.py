@@ -198,12 +198,12 @@ def _save_grid_png(grid: np.ndarray, space: ConditionSpace, path: Path, epoch: i
     axes.imshow(mosaic, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
     axes.set_xticks([])
     axes.set_yticks([r * size + SLICE_SHAPE[0] / 2 for r in range(rows)])
-    sides = {pattern: "\n" + ", ".join(space.side_options(pattern)) + " ..." for _, pattern in space.conditions}
-    labels = [
-        f"{level}\n{pattern}{sides[pattern] if space.sides and pattern != 'normal' else ''}"
-        for level, pattern in space.conditions
-    ]
-    axes.set_yticklabels(labels, fontsize=6)
+
+    def label(level: str, pattern: str) -> str:
+        options = space.side_options(pattern)
+        return f"{level}\n{pattern}" + (f"\n{', '.join(options)}, ..." if len(options) > 1 else "")
+
+    axes.set_yticklabels([label(*condition) for condition in space.conditions], fontsize=6)
     axes.tick_params(length=0)
     fig.suptitle(f"epoch {epoch} (patient's left on the image's right)", fontsize=7, y=1 - 0.1 / (height + title))
     path.parent.mkdir(parents=True, exist_ok=True)

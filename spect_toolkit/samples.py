@@ -47,6 +47,16 @@ class Samples:
             bad = sorted(set(map(str, values)) - set(allowed))
             if bad:
                 raise SchemaError(None, f"unknown {name}(s) {', '.join(bad)}; allowed: {', '.join(allowed)}")
+        if self.side is not None:
+            mismatched = (np.asarray(self.side) == "none") != (np.asarray(self.pattern) == "normal")
+            if mismatched.any():
+                first = int(np.flatnonzero(mismatched)[0])
+                raise SchemaError(
+                    None,
+                    f"{int(mismatched.sum())} slice(s) whose side does not fit the pattern (first: "
+                    f"{self.pattern[first]} with side {self.side[first]}): a defect has side L or R, a normal "
+                    "slice none",
+                )
         if n and not np.isfinite(self.images).all():
             bad = int((~np.isfinite(self.images)).any(axis=(1, 2)).sum())
             raise SchemaError(None, f"{bad} sample image(s) hold NaN or infinite values")

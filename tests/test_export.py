@@ -167,6 +167,9 @@ def test_bad_samples_file_is_named(tmp_path):
     np.savez(tmp_path / "v.npz", **sided, pattern=np.array(["unilateral"] * 2), side=np.array(["L"]))
     with pytest.raises(SchemaError, match=r"v\.npz.*2 images but 1 sides"):
         load_samples(tmp_path / "v.npz")
+    np.savez(tmp_path / "w.npz", **sided, pattern=np.array(["unilateral", "normal"]), side=np.array(["none", "none"]))
+    with pytest.raises(SchemaError, match=r"w\.npz.*1 slice\(s\) whose side does not fit .*unilateral with side none"):
+        load_samples(tmp_path / "w.npz")
     np.savez(tmp_path / "t.npz", images=np.zeros((2, 64, 64), np.float32))
     result = CliRunner().invoke(app, ["export", str(tmp_path / "t.npz"), "--out", str(tmp_path / "o")])
     assert result.exit_code == 1 and "lacks level" in result.output

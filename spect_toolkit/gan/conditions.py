@@ -17,6 +17,12 @@ NORMAL_COLUMN = PATTERNS.index("normal") - len(PATTERNS)
 LEFT_COLUMN, RIGHT_COLUMN = -len(PATTERNS) - 2, -len(PATTERNS) - 1
 
 
+def level_columns(condition_size: int, sides: bool) -> int:
+    """How many level one-hot columns a condition vector of ``condition_size`` values begins with (0 with one
+    level): what a network that is given only the vector's size reads of its layout."""
+    return condition_size - 2 * sides - len(PATTERNS)
+
+
 @dataclass(frozen=True)
 class ConditionSpace:
     """Levels present in the data set (in CER, BG, COR order) and the three defect patterns, and with ``sides``

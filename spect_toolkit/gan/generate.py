@@ -135,7 +135,8 @@ def sample(
     if like is not None and not isinstance(like, pd.DataFrame):
         like = load_manifest(like)
     counts = side_counts(gan.space, condition_counts(gan.space, per_condition, like), like)
-    levels, patterns, sides = (np.array([c[k] for c in counts for _ in range(c[3])], dtype=str) for k in range(3))
+    names = np.array([count[:3] for count in counts], dtype=str).reshape(-1, 3)  # level, pattern, side
+    levels, patterns, sides = np.repeat(names, [count[3] for count in counts], axis=0).T
     rng = np.random.default_rng(seed)
     z = rng.standard_normal((len(levels), gan.config.latent_dim)).astype(np.float32)
     images = (

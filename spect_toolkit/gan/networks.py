@@ -12,7 +12,8 @@ from keras import layers, ops
 
 from ..errors import ArgumentError
 from ..tomography import noise_operators
-from ..vocabulary import PATTERNS, SLICE_SHAPE
+from ..vocabulary import SLICE_SHAPE
+from .conditions import level_columns
 from .config import EDGE_RINGS, GanConfig
 from .field_of_view import MASKS_PER_LEVEL, UNPOSED, acquisition_offsets, onto_scanner_grid
 from .fused import FusedBatchNormalization
@@ -169,9 +170,7 @@ def build_generator(config: GanConfig, condition_size: int) -> keras.Model:
             noise = ReconstructionNoise(
                 config.reconstruction_counts,
                 resample=config.reconstruction_resampled,
-                # the condition vector is the level one-hot (with several levels), the side's two values (with
-                # side_condition), then the pattern one-hot
-                field_of_view_levels=max(condition_size - 2 * config.side_condition - len(PATTERNS), 1)
+                field_of_view_levels=max(level_columns(condition_size, config.side_condition), 1)
                 if config.reconstruction_field_of_view
                 else 0,
                 reconstruct_activity=config.reconstruction_of_activity,

@@ -111,7 +111,7 @@ def cohort_key(out: Path, seed: int) -> Path:
     return path
 
 
-def prepare(out: Path, patients: int, seed: int, stratified: bool = False) -> Path:
+def prepare(out: Path, patients: int, seed: int, split: str = "key") -> Path:
     from spect_toolkit.manifest import load_manifest, patient_strata, stratified_split, write_subset
     from spect_toolkit.manifest.ingest import ingest
     from spect_toolkit.phantom import make_cohort
@@ -120,8 +120,11 @@ def prepare(out: Path, patients: int, seed: int, stratified: bool = False) -> Pa
     key = cohort_key(out, seed)
     result = ingest(cohort.dicom, cohort.labels, out / "ingest", key=key, jobs=2, show_progress=True)
     subset = table_1_subset(load_manifest(result.manifest), seed)
-    if stratified:  # held-out patients in proportion from every pattern and side, written into the manifest
+    if split == "stratified":  # held-out patients in proportion from every pattern and side, into the manifest
         subset = subset.assign(split=stratified_split(subset))
+    elif split == "representative":  # ... re-drawn until the comparisons cannot tell them from the training
+        subset = subset.assign(split=representative(subset))
+    if split != "key":
         held = subset.drop_duplicates("patient_key").set_index("patient_key")["split"]
         print("patients by stratum:\n", pd.crosstab(patient_strata(subset), held))
     subset_path = out / "ingest" / "manifest_table1.parquet"
@@ -130,6 +133,17 @@ def prepare(out: Path, patients: int, seed: int, stratified: bool = False) -> Pa
     print("Table 1 subset:\n", subset.groupby(["level", "pattern"]).size().unstack(fill_value=0))
     print(f"the subset with its own slice store, for a machine that trains only: {portable.parent}")
     return subset_path
+
+
+def representative(subset: pd.DataFrame) -> pd.Series:
+    from spect_toolkit.evaluate.evaluation import RealSlices, slice_table
+    from spect_toolkit.evaluate.splits import representative_split
+
+    chosen = representative_split(subset, slice_table(RealSlices.from_manifest(subset), {}))
+    print(f"representative split: stratified draw {chosen.draw} (seed 0); an exact generator of the training")
+    table = chosen.p_values.pivot(index=["test", "measure"], columns="pattern", values="p")
+    print("slices against the held-out patients, P:\n", table.round(3))
+    return chosen.split
 
 
 def train_runs(out: Path, subset_path: Path, args) -> dict:
@@ -270,11 +284,22 @@ def main() -> None:
     )
     parser.add_argument("--patients", type=int, default=90)
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument(
+    splits = parser.add_mutually_exclusive_group()
+    splits.add_argument(
         "--stratified-split",
-        action="store_true",
+        action="store_const",
+        const="stratified",
+        dest="split",
         help="prepare: hold out patients in proportion from every pattern and defect side (a 'split' column in "
         "the manifest) instead of the lowest patient keys",
+    )
+    splits.add_argument(
+        "--representative-split",
+        action="store_const",
+        const="representative",
+        dest="split",
+        help="prepare: a stratified split re-drawn until an exact generator of the training slices passes the six "
+        "MC and LR comparisons against the held-out patients (spect_toolkit.evaluate.splits)",
     )
     parser.add_argument("--epochs", type=int, default=1000)
     parser.add_argument("--checkpoint-every", type=int, default=10)
@@ -293,7 +318,7 @@ def main() -> None:
     for stage in stages:
         start = time.perf_counter()
         if stage == "prepare":
-            prepare(out, args.patients, args.seed, args.stratified_split)
+            prepare(out, args.patients, args.seed, args.split or "key")
         elif stage == "train":
             summary["runs"] = train_runs(out, subset_path, args)
         elif stage == "samples":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -240,18 +241,23 @@ def patient_strata(manifest: pd.DataFrame) -> pd.Series:
     return (first["pattern"].astype(str) + "/" + first["side"].astype(str)).sort_index().rename("stratum")
 
 
-def stratified_split(manifest: pd.DataFrame, holdout_fraction: float = HOLDOUT_FRACTION) -> pd.Series:
+def stratified_split(
+    manifest: pd.DataFrame, holdout_fraction: float = HOLDOUT_FRACTION, seed: int | Sequence[int] | None = None
+) -> pd.Series:
     """``train`` or ``holdout`` per row, with the held-out patients drawn in proportion from every pattern and
     side (:func:`patient_strata`); as many as :func:`patient_split` holds out.
 
     A random draw of 18 patients can hold out four right-sided unilateral defects of five where the training
     patients have two of three on the left; the two real samples then differ in left/right ratio by
     themselves, and no generator of the training slices can match the held-out ones. Patients are ordered by
-    stratum and, within it, by key (a keyed hash: random, the same on every machine), and every
-    ``1 / fraction``-th is held out, so each stratum gives its share, give or take one patient.
-    Write the result into the manifest as its ``split`` column; every stage then uses it.
+    stratum and, within it, by key (a keyed hash: random, the same on every machine), or with a ``seed`` in an
+    order drawn from it, and every ``1 / fraction``-th is held out, so each stratum gives its share, give or
+    take one patient. Write the result into the manifest as its ``split`` column; every stage then uses it.
     """
-    order = patient_strata(manifest).sort_values(kind="stable").index  # by stratum, then key (the index's order)
+    strata = patient_strata(manifest)
+    if seed is not None:  # a seeded shuffle first; the stable sort below keeps it within each stratum
+        strata = strata.iloc[np.random.default_rng(seed).permutation(len(strata))]
+    order = strata.sort_values(kind="stable").index  # by stratum, then key (the index's order) or the seed's
     share = _holdout_count(len(order), holdout_fraction) / max(len(order), 1)
     # position i is held out where the running count round(i * share) steps up: evenly spaced, exact in total
     steps = np.diff(np.floor(np.arange(len(order) + 1) * share + 0.5)) > 0

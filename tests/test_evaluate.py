@@ -227,6 +227,20 @@ def test_the_left_lower_share_reads_the_defects_side_and_counts_unilateral_slice
     assert left_lower_share(lr[~unilateral], patterns[~unilateral]) is None
 
 
+def test_lr_medians_split_a_bimodal_unilateral_set_by_side():
+    from spect_toolkit.evaluate.measures import lr_medians
+
+    lr = [1.0, 0.99, 0.88, 0.92, 1.08, np.nan, 1.12, 1.16, 0.95]
+    patterns = ["normal", "normal", *["unilateral"] * 6, "bilateral"]
+    sides = ["none", "none", "L", "L", "R", "R", "R", "R", "L"]
+    medians = lr_medians(lr, patterns, sides)
+    assert medians["unilateral L"] == pytest.approx(0.90) and medians["unilateral R"] == pytest.approx(1.12)
+    assert medians["unilateral"] == pytest.approx(1.08)  # the pooled median follows the side with more defects
+    assert medians["normal"] == pytest.approx(0.995) and medians["bilateral L"] == pytest.approx(0.95)
+    assert "bilateral R" not in medians and "normal none" not in medians
+    assert set(lr_medians(lr, patterns)) == {"normal", "unilateral", "bilateral"}
+
+
 def test_patient_split_keeps_patients_whole(real):
     manifest, _ = real
     split = patient_split(manifest)
@@ -254,6 +268,7 @@ def test_evaluate_writes_report_metrics_and_table(real, ingested, tmp_path):
         patterns,
         seed=0,
         config_hash="good",
+        side=manifest["side"].to_numpy(str),
     )
     wrong = _wrong(images)
     bad = Samples(
@@ -276,6 +291,14 @@ def test_evaluate_writes_report_metrics_and_table(real, ingested, tmp_path):
     real_share = metrics["real_left_lower_share"]
     shown = "-" if real_share is None else f"{real_share:.0%}"
     assert f"lower on the left (real {shown})" in html and f"<td>{all_real:.0%}</td>" in html
+    # LR medians: per defect side for A, which records its sides, per pattern alone for W, which does not
+    lr = slice_measures(images, levels)["lr"].to_numpy()
+    left_unilateral = (patterns == "unilateral") & (manifest["side"].to_numpy() == "L")
+    medians = metrics["groups"]["A"]["lr_median"]
+    assert medians["unilateral L"] == pytest.approx(np.median(lr[left_unilateral])) and medians["unilateral L"] < 1
+    assert medians["normal"] == pytest.approx(np.median(lr[patterns == "normal"]))
+    assert set(metrics["groups"]["W"]["lr_median"]) <= {"normal", "unilateral", "bilateral"}
+    assert "unilateral" in metrics["real_lr_median"] and f"<td>{medians['unilateral L']:.3f}</td>" in html
     # A is the real slices themselves: every training slice has a zero-distance twin in it
     assert metrics["groups"]["A"]["memorisation"]["share_below"] > 0.5
     # two held-out patients cannot be halved into a null: none is given rather than one from a single split

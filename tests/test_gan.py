@@ -863,3 +863,19 @@ def test_sampled_normal_and_bilateral_slices_do_not_all_lean_one_way(tiny_run, t
     symmetric = share_leaning_left_bright(mirrored)
     assert 0.4 < symmetric["normal"] < 0.6 and 0.4 < symmetric["bilateral"] < 0.6
     assert symmetric["unilateral"] == 1.0  # a unilateral defect's side is the generator's to learn
+
+
+def test_a_defect_without_its_side_stops_a_side_conditioned_run_naming_the_manifest_and_slice(ingested, tmp_path):
+    from spect_toolkit.manifest import load_manifest, select_split
+
+    _, work, _ = ingested
+    manifest = load_manifest(work / "manifest.parquet")
+    training = select_split(manifest, "train")  # the rows a run trains on
+    first_defect = training.index[training["pattern"] == "unilateral"][0]
+    unsided = manifest.copy()
+    unsided.loc[first_defect, "side"] = "none"
+    slice_id = manifest.loc[first_defect, "slice_id"]
+    config = make_config("paper", epochs=1, side_condition=True, **TINY)
+    with pytest.raises(SchemaError, match=rf"manifest\.parquet.*1 slice\(s\).*{slice_id}, unilateral with side none"):
+        train(unsided, tmp_path / "run", config, mode="function")
+    assert not (tmp_path / "run" / "checkpoints").exists()

@@ -3,19 +3,19 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from ..errors import ArgumentError, SchemaError
-from ..manifest import load_manifest, load_slices, select_split
+from ..manifest import load_manifest, load_slices, manifest_source, select_split
 from ..progress import progress_bar
 from ..samples import Samples, load_samples
 from ..vocabulary import PATTERNS, SLICE_SHAPE
 from . import distances, features, figures
-from .measures import left_lower_share, slice_measures
+from .measures import left_lower_share, lr_medians, slice_measures
 from .report import write_report
 from .stats import PATIENT, REAL, paper_comparisons
 
@@ -26,18 +26,19 @@ class RealSlices:
     level: np.ndarray
     pattern: np.ndarray
     patient: np.ndarray  # keyed patient hash: the slices of one patient are not independent draws
+    side: np.ndarray  # the defect's side (the worse one of a bilateral defect), none for a normal slice
 
     @classmethod
     def from_manifest(cls, manifest: pd.DataFrame) -> RealSlices:
         if manifest.empty:
             empty = np.array([], str)
-            return cls(np.zeros((0, *SLICE_SHAPE), np.float32), empty, empty, empty)
-        columns = (manifest[c].to_numpy(str) for c in ("level", "pattern", "patient_key"))
+            return cls(np.zeros((0, *SLICE_SHAPE), np.float32), empty, empty, empty, empty)
+        columns = (manifest[c].to_numpy(str) for c in ("level", "pattern", "patient_key", "side"))
         return cls(load_slices(manifest).slices, *columns)
 
     def at_levels(self, levels) -> RealSlices:
         keep = np.isin(self.level, list(levels))
-        return RealSlices(self.images[keep], self.level[keep], self.pattern[keep], self.patient[keep])
+        return RealSlices(*(getattr(self, f.name)[keep] for f in fields(self)))
 
 
 @dataclass(frozen=True)
@@ -109,7 +110,7 @@ def evaluate(
         raise ArgumentError("give at least one synthetic set, none of them named 'real'")
     train, holdout = (RealSlices.from_manifest(select_split(manifest, s)) for s in ("train", "holdout"))
     if len(holdout.images) == 0 or len(train.images) == 0:
-        raise SchemaError(manifest.attrs.get("root"), "the manifest needs at least two patients for a holdout")
+        raise SchemaError(manifest_source(manifest), "the manifest needs at least two patients for a holdout")
     real = train if split == "train" else holdout
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -129,6 +130,7 @@ def evaluate(
             "feature_network_holdout_accuracy": judge_on_real,
             "paper": paper.to_dict("records"),
             "real_left_lower_share": _left_lower_share(table, REAL),
+            "real_lr_median": _lr_medians(table, REAL),
             "groups": {},
         }
         images = {}
@@ -150,6 +152,7 @@ def evaluate(
                 **distances.precision_recall_coverage(real_features, fake_features),
                 "conditional_accuracy": _conditional_accuracy(space, samples),
                 "left_lower_share": _left_lower_share(table, name),
+                "lr_median": _lr_medians(table, name),
             }
             advance(1)
             result["two_sample"] = distances.two_sample_auc(
@@ -203,19 +206,14 @@ def evaluate(
 
 
 def slice_table(real: RealSlices, groups: dict[str, Samples]) -> pd.DataFrame:
-    """One row per slice, real first: ``group`` (``real`` or the set's name), level, pattern, ``patient`` (the
+    """One row per slice, real first: ``group`` (``real`` or the set's name), level, pattern, ``side`` (a real
+    slice's defect side, a generated one's where its generator was asked for one; else empty), ``patient`` (the
     keyed hash of a real slice's patient; empty for generated slices), MC, SD, LR."""
-    parts = [
-        pd.DataFrame({"group": REAL, "level": real.level, "pattern": real.pattern, PATIENT: real.patient}).join(
-            slice_measures(real.images, real.level)
-        )
-    ]
+    columns = {"level": real.level, "pattern": real.pattern, "side": real.side, PATIENT: real.patient}
+    parts = [pd.DataFrame({"group": REAL, **columns}).join(slice_measures(real.images, real.level))]
     for name, samples in groups.items():
-        parts.append(
-            pd.DataFrame({"group": name, "level": samples.level, "pattern": samples.pattern}).join(
-                slice_measures(samples.images, samples.level)
-            )
-        )
+        columns = {"level": samples.level, "pattern": samples.pattern, "side": samples.side}
+        parts.append(pd.DataFrame({"group": name, **columns}).join(slice_measures(samples.images, samples.level)))
     table = pd.concat(parts, ignore_index=True)
     table["nearest_train_distance"] = np.nan
     return table
@@ -224,6 +222,12 @@ def slice_table(real: RealSlices, groups: dict[str, Samples]) -> pd.DataFrame:
 def _left_lower_share(table: pd.DataFrame, group: str) -> float | None:
     rows = table[table["group"] == group]
     return left_lower_share(rows["lr"], rows["pattern"])
+
+
+def _lr_medians(table: pd.DataFrame, group: str) -> dict[str, float]:
+    rows = table[table["group"] == group]
+    sides = rows["side"] if rows["side"].notna().all() else None  # per side where the set records its sides
+    return lr_medians(rows["lr"], rows["pattern"], sides)
 
 
 def _conditional_accuracy(space: features.FeatureSpace, slices) -> dict[str, float]:

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from ..template import AC_SLICE, CANONICAL_SPACING_MM, LEVEL_CENTRES_MM, LEVEL_HALF_WIDTH_MM, brain_mask_canonical
-from ..vocabulary import SLICE_SHAPE
+from ..vocabulary import PATTERNS, SIDES, SLICE_SHAPE
 
 MIDLINE_COLUMN = 32  # first column of the patient's left hemisphere
 
@@ -68,6 +68,25 @@ def left_lower_share(lr, patterns) -> float | None:
     lr, patterns = np.asarray(lr, dtype=float), np.asarray(patterns)
     unilateral = (patterns == "unilateral") & np.isfinite(lr)
     return float(np.mean(lr[unilateral] < 1)) if unilateral.any() else None
+
+
+def lr_medians(lr, patterns, sides=None) -> dict[str, float]:
+    """The median LR of each pattern a set has and, given the slices' ``sides``, of each defect pattern on each
+    side (keys such as ``unilateral L``).
+
+    A set's unilateral LR has two modes once its defects are as deep as real ones, one below 1 for the left
+    defects and one above for the right, so its pooled median moves with the share on each side; the per-side
+    medians say how deep the defects are."""
+    lr, patterns = np.asarray(lr, dtype=float), np.asarray(patterns)
+    measured = np.isfinite(lr)
+    groups = {pattern: measured & (patterns == pattern) for pattern in PATTERNS}
+    if sides is not None:
+        sides = np.asarray(sides)
+        for pattern in PATTERNS:
+            for side in SIDES:
+                if pattern != "normal" and side != "none":
+                    groups[f"{pattern} {side}"] = groups[pattern] & (sides == side)
+    return {name: float(np.median(lr[rows])) for name, rows in groups.items() if rows.any()}
 
 
 def asymmetry(images: np.ndarray, levels) -> np.ndarray:

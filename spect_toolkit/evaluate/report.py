@@ -9,6 +9,7 @@ from pathlib import Path
 import pandas as pd
 
 from .. import __version__
+from .stats import REAL
 
 STYLE = """
 body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222;line-height:1.45}
@@ -77,6 +78,20 @@ def _group_table(metrics: dict) -> str:
             f"<td>{u['trained_on_synthetic']:.2f} / {u['trained_on_real']:.2f}</td>"
             f"<td>{_share(g['left_lower_share'])}</td></tr>"
         )
+    return f"<table>{head}{''.join(rows)}</table>"
+
+
+def _lr_median_table(metrics: dict) -> str:
+    """Median LR per pattern, and per defect side where a set records it, real slices first."""
+    sets = {REAL: metrics["real_lr_median"], **{n: g["lr_median"] for n, g in metrics["groups"].items()}}
+    keys = list(dict.fromkeys(k for medians in sets.values() for k in medians))
+    head = "<tr><th>group</th>" + "".join(f"<th>{html.escape(k)}</th>" for k in keys) + "</tr>"
+    rows = [
+        f"<tr><td>{html.escape(name)}</td>"
+        + "".join(f"<td>{medians[k]:.3f}</td>" if k in medians else "<td>-</td>" for k in keys)
+        + "</tr>"
+        for name, medians in sets.items()
+    ]
     return f"<table>{head}{''.join(rows)}</table>"
 
 
@@ -162,8 +177,8 @@ Near 0.01 or below is what a generator that does not copy gives; much more point
 <li><b>Utility</b>: balanced accuracy on held-out real slices of a pattern classifier trained on synthetic slices
 only, next to the same classifier trained on real training slices.</li>
 <li><b>Unilateral slices lower on the left</b>: share of a set's unilateral slices whose left hemisphere has the
-lower mean (LR &lt; 1), which for a real slice is the side of its defect. The condition names the pattern, not the
-side, so this is how a set's defects divide between the sides, next to the real slices' share: a set that puts
+lower mean (LR &lt; 1), which for a real slice is the side of its defect. The paper's condition names the pattern,
+not the side, so this is how a set's defects divide between the sides, next to the real slices' share: a set that puts
 them all on one side can still score a low two-sample AUC, which judges one slice at a time.</li>
 </ul>
 
@@ -183,6 +198,11 @@ there are fewer).</p>
 {_img(figs["whiskers"], "whisker plots")}
 <h3>MC</h3>{_paper_table(paper, "mc")}
 <h3>LR</h3>{_paper_table(paper, "lr")}
+<p class="note">Median LR per pattern and, where a set records the side each slice was asked for (a generator
+trained with the side in its condition), per defect side (the side of a unilateral defect, the worse side of a
+bilateral one). Deep unilateral defects give the pooled unilateral LR two modes, one each side of 1, so its
+median moves with the share of defects on each side; the per-side medians say how deep they are.</p>
+{_lr_median_table(metrics)}
 <h3>SD</h3>{_paper_table(paper, "sd")}
 
 <h2>Pixel-wise mean and SD maps (the paper's Figure 6)</h2>

@@ -19,7 +19,7 @@ import pandas as pd
 
 from ..errors import SchemaError
 from ..gan import RunFolder, generate
-from ..manifest import load_manifest, select_split
+from ..manifest import load_manifest, manifest_source, select_split
 from ..progress import progress_bar
 from .distances import frechet_distance
 from .evaluation import RealSlices
@@ -82,7 +82,7 @@ def select_epoch(
     holdout_rows = select_split(manifest, "holdout")
     holdout = RealSlices.from_manifest(holdout_rows).at_levels(config.levels)
     if len(holdout.images) < 2:
-        raise SchemaError(manifest.attrs.get("root"), "too few held-out slices at the run's levels to score epochs")
+        raise SchemaError(manifest_source(manifest), "too few held-out slices at the run's levels to score epochs")
     space = FeatureSpace.of(train, seed=seed)
     real_features = space.embed(holdout.images)
     counts = holdout_rows[holdout_rows["level"].isin(config.levels)].groupby(["level", "pattern"]).size()

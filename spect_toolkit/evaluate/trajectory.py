@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ArgumentError, SchemaError
-from ..manifest import load_manifest, select_split
+from ..manifest import load_manifest, manifest_source, select_split
 from ..progress import progress_bar
 from ..samples import Samples, load_samples
 from ..vocabulary import PATTERNS
@@ -63,11 +63,11 @@ def measures_over_epochs(
     manifest = real_manifest if isinstance(real_manifest, pd.DataFrame) else load_manifest(real_manifest)
     real = RealSlices.from_manifest(select_split(manifest, split))
     if len(real.images) < 2:
-        raise SchemaError(manifest.attrs.get("root"), f"too few real slices in the {split} split to compare with")
+        raise SchemaError(manifest_source(manifest), f"too few real slices in the {split} split to compare with")
     if space is None:  # the training split's slices are read only to train the network
         train = RealSlices.from_manifest(select_split(manifest, "train"))
         if len(train.images) < 2:
-            raise SchemaError(manifest.attrs.get("root"), "too few real slices in the train split to train on")
+            raise SchemaError(manifest_source(manifest), "too few real slices in the train split to train on")
         space = features.FeatureSpace.of(train, feature_epochs, seed)
 
     fingerprint = space.fingerprint

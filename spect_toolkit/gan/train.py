@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ArgumentError, SchemaError, SpectError
-from ..manifest import load_manifest, load_slices, select_split
+from ..manifest import load_manifest, load_slices, manifest_source, select_split
 from ..progress import progress_bar
 from ..vocabulary import SLICE_SHAPE
 from . import checkpoint
@@ -49,8 +49,20 @@ def training_set(manifest: pd.DataFrame, levels, sides: bool = False) -> tuple[T
     with ``sides`` the side of each defect in them)."""
     rows = manifest[manifest["level"].isin(levels)]
     if rows.empty:
-        raise SchemaError(manifest.attrs.get("root"), f"the manifest has no slices at {', '.join(levels)}")
+        raise SchemaError(manifest_source(manifest), f"the manifest has no slices at {', '.join(levels)}")
     space = ConditionSpace.from_levels(rows["level"], sides)
+    if sides:  # a defect without its side cannot be conditioned on it; name the slices before any loading
+        unsided = [
+            side not in space.side_options(pattern) for pattern, side in zip(rows["pattern"], rows["side"].astype(str))
+        ]
+        if any(unsided):
+            first = rows[unsided].iloc[0]
+            raise SchemaError(
+                manifest_source(manifest),
+                f"the side condition needs each defect's side (L or R) and each normal slice's none; {sum(unsided)} "
+                f"slice(s) do not have it (first: {first['slice_id']}, {first['pattern']} with side "
+                f"{first['side']}); correct the labels' side column, or train without --side-condition",
+            )
     store = load_slices(rows, root=manifest.attrs.get("root"))
     data = TrainingSet.from_arrays(
         store.slices, store.below, store.above, rows["level"], rows["pattern"], space, rows["side"]

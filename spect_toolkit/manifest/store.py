@@ -88,7 +88,13 @@ def load_manifest(path: str | Path) -> pd.DataFrame:
     """Load ``manifest.parquet`` (or ``.csv``), check its schema, and remember its folder for :func:`load_slices`."""
     manifest = load_table(path, MANIFEST)
     manifest.attrs["root"] = str(Path(path).resolve().parent)
+    manifest.attrs["path"] = str(Path(path).resolve())
     return manifest
+
+
+def manifest_source(manifest: pd.DataFrame) -> str | None:
+    """What an error about the manifest names: the file it was read from, else the folder its slices are in."""
+    return manifest.attrs.get("path", manifest.attrs.get("root"))
 
 
 @dataclass(frozen=True)
@@ -214,7 +220,7 @@ def patient_split(manifest: pd.DataFrame, holdout_fraction: float = HOLDOUT_FRAC
     if "split" in manifest.columns:
         if manifest["split"].isna().any():
             raise SchemaError(
-                manifest.attrs.get("root"),
+                manifest_source(manifest),
                 f"manifest column 'split' is empty in {int(manifest['split'].isna().sum())} row(s); "
                 "give every row train or holdout, or drop the column to split by patient key",
             )
@@ -222,7 +228,7 @@ def patient_split(manifest: pd.DataFrame, holdout_fraction: float = HOLDOUT_FRAC
         torn = split.groupby(manifest["patient_key"]).nunique()
         if (torn > 1).any():
             raise SchemaError(
-                manifest.attrs.get("root"),
+                manifest_source(manifest),
                 f"manifest column 'split' puts patient {torn.index[torn > 1][0]} on both sides; "
                 "every slice of a patient belongs to one",
             )

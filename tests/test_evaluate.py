@@ -298,7 +298,10 @@ def test_evaluate_writes_report_metrics_and_table(real, ingested, tmp_path):
     assert medians["unilateral L"] == pytest.approx(np.median(lr[left_unilateral])) and medians["unilateral L"] < 1
     assert medians["normal"] == pytest.approx(np.median(lr[patterns == "normal"]))
     assert set(metrics["groups"]["W"]["lr_median"]) <= {"normal", "unilateral", "bilateral"}
-    assert "unilateral" in metrics["real_lr_median"] and f"<td>{medians['unilateral L']:.3f}</td>" in html
+    held = select_split(manifest, "holdout")  # the real slices compared with: per pattern and per defect side
+    sided = {f"{p} {side}" for p, side in zip(held["pattern"], held["side"]) if p != "normal"}
+    assert set(metrics["real_lr_median"]) == set(held["pattern"]) | sided
+    assert f"<td>{medians['unilateral L']:.3f}</td>" in html
     # A is the real slices themselves: every training slice has a zero-distance twin in it
     assert metrics["groups"]["A"]["memorisation"]["share_below"] > 0.5
     # two held-out patients cannot be halved into a null: none is given rather than one from a single split

@@ -4,6 +4,9 @@
 
 1. ``prepare`` (CPU): a phantom cohort (paper mix), ingested; 938 slices drawn from it with Table 1's totals:
    551 normal, 291 unilateral, 96 bilateral, spread evenly over CER, BG and COR, no bilateral cerebellum.
+   The held-out patients are the lowest patient keys; with ``--stratified-split`` drawn in proportion from every
+   pattern and side, with ``--representative-split`` a stratified draw that the paper's comparisons cannot tell
+   from the training patients (``spect_toolkit.evaluate.splits``), written into the manifest's ``split`` column.
 2. ``train`` (a GPU with ``--backend jax``, or the CPU): data set A (CER, BG, COR) and B (COR) for each
    ``--variants`` entry, on the training split (80 % of patients; the rest is kept for epoch selection, the
    memorisation audit and the utility test), within the time budgets or for ``--epochs`` (budgets 0), checkpoints

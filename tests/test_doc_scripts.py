@@ -230,6 +230,22 @@ def test_the_paper_comparison_tells_a_shifted_mean_and_leaves_the_side_out_of_as
     assert brighter["mc"] < 1e-6 and brighter["lr"] > 0.01
 
 
+def test_the_side_table_gives_lr_medians_per_side_only_where_every_slice_names_its_side():
+    script = _script("paper_comparisons")
+    table = pd.DataFrame(
+        {
+            "pattern": ["unilateral"] * 4 + ["normal"],
+            "side": ["L", "L", "R", "R", "none"],
+            "lr": [0.90, 0.92, 1.10, 1.14, 1.0],
+        }
+    )
+    share, count, medians = script.left_lower(table)
+    assert share == 0.5 and count == 4
+    assert medians["unilateral L"] == pytest.approx(0.91) and medians["unilateral R"] == pytest.approx(1.12)
+    assert script.left_lower(table.assign(side=None))[2] == {}  # a set generated without sides
+    assert script.left_lower(table.drop(columns="side"))[2] == {}  # a report written before slices had a side
+
+
 def test_the_ideal_generators_are_the_training_slices_and_those_slices_mirrored_where_the_flip_would():
     script = _script("paper_comparisons")
     training = script.with_asymmetry(

@@ -136,11 +136,15 @@ def sides(manifest: pd.DataFrame) -> str:
     return ", ".join(f"{pattern} {side} {n}" for (pattern, side), n in counts.items())
 
 
-def left_lower(table: pd.DataFrame) -> tuple[float | None, int]:
-    """The set's share of unilateral slices lower on the left (LR < 1), and how many unilateral slices it has."""
-    from spect_toolkit.evaluate import left_lower_share
+def left_lower(table: pd.DataFrame) -> tuple[float | None, int, dict[str, float]]:
+    """The set's share of unilateral slices lower on the left (LR < 1), how many unilateral slices it has, and
+    its LR medians per defect side where its slices name their sides (real slices, a side-conditioned set)."""
+    from spect_toolkit.evaluate import left_lower_share, lr_medians
 
-    return left_lower_share(table["lr"], table["pattern"]), int((table["pattern"] == "unilateral").sum())
+    sides = table["side"] if "side" in table and table["side"].notna().all() else None
+    medians = lr_medians(table["lr"], table["pattern"], sides) if sides is not None else {}
+    share = left_lower_share(table["lr"], table["pattern"])
+    return share, int((table["pattern"] == "unilateral").sum()), medians
 
 
 def print_table(result: pd.DataFrame) -> None:
@@ -214,10 +218,13 @@ def main() -> None:
     print_table(pd.concat(rows["paper"], ignore_index=True))
     print("\nBy patients: Welch's t-test, a real sample's error from its patients' means, generated slices as drawn.")
     print_table(pd.concat(rows["patients"], ignore_index=True))
-    print("\nUnilateral slices with the left hemisphere lower (LR < 1): the side their defects lie on.")
-    print("| group | share | unilateral slices |\n|---|---|---|")
-    for label, (share, count) in left_lower_by_set.items():
-        print(f"| {label} | {'-' if share is None else f'{share:.2f}'} | {count} |")
+    print("\nUnilateral slices with the left hemisphere lower (LR < 1): the side their defects lie on; LR medians per")
+    print("defect side where a set names its slices' sides.")
+    sided = [f"{p} {side}" for p in PATTERNS[1:] for side in "LR"]
+    print("| group | share | unilateral slices | " + " | ".join(sided) + " |\n|---|---|---|" + "---|" * len(sided))
+    for label, (share, count, medians) in left_lower_by_set.items():
+        cells = " | ".join(f"{medians[k]:.3f}" if k in medians else "-" for k in sided)
+        print(f"| {label} | {'-' if share is None else f'{share:.2f}'} | {count} | {cells} |")
     if args.real_splits:
         everyone = real_slices(manifest)
         for test_name, test in tests.items():

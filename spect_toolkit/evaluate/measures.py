@@ -82,10 +82,8 @@ def lr_medians(lr, patterns, sides=None) -> dict[str, float]:
     groups = {pattern: measured & (patterns == pattern) for pattern in PATTERNS}
     if sides is not None:
         sides = np.asarray(sides)
-        for pattern in PATTERNS:
-            for side in SIDES:
-                if pattern != "normal" and side != "none":
-                    groups[f"{pattern} {side}"] = groups[pattern] & (sides == side)
+        defects, defect_sides = [p for p in PATTERNS if p != "normal"], [s for s in SIDES if s != "none"]
+        groups |= {f"{p} {side}": groups[p] & (sides == side) for p in defects for side in defect_sides}
     return {name: float(np.median(lr[rows])) for name, rows in groups.items() if rows.any()}
 
 

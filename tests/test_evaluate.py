@@ -22,7 +22,7 @@ from spect_toolkit.evaluate.distances import (
     two_sample_label,
 )
 from spect_toolkit.evaluate.features import BATCH_SIZE
-from spect_toolkit.evaluate.stats import compare_by_patient, compare_with_real, paper_comparisons
+from spect_toolkit.evaluate.stats import compare_by_patient, compare_sets, compare_with_real, paper_comparisons
 from spect_toolkit.manifest import load_manifest, load_slices, patient_split, select_split
 from spect_toolkit.samples import Samples
 
@@ -124,6 +124,27 @@ def test_the_patient_test_needs_two_patients_of_a_pattern_and_sits_beside_dunnet
     assert paper.loc["normal", "n_real"] == 48 and paper.loc["normal", "n_real_patients"] == 6
     assert 0 <= paper.loc["normal", "patients_p"] <= 1 and pd.isna(paper.loc["bilateral", "patients_p"])
     assert "patients_p" not in paper_comparisons(table.drop(columns="patient"), measures=("mc",))
+
+
+def test_compare_sets_is_a_pooled_t_test_over_slices_or_welchs_over_patients_means():
+    """One set against a reference: Dunnett's test with one group is the pooled two-sample t-test on the slices;
+    the patient test is Welch's on the reference's patients' means against the set's slices."""
+    from scipy.stats import ttest_ind
+
+    rng = np.random.default_rng(5)
+    reference = _patients(rng, 8, 10, patient_sd=0.03).drop(columns="group").assign(lr=1.0 + rng.normal(0, 0.02, 80))
+    group = pd.DataFrame({"pattern": "normal", "mc": 0.705 + rng.normal(0, 0.03, 60), "lr": rng.normal(1.0, 0.02, 60)})
+    paper = compare_sets(reference, group, "paper").set_index("measure")
+    for measure in ("mc", "lr"):
+        pooled = ttest_ind(group[measure], reference[measure]).pvalue
+        assert paper.loc[measure, "p"] == pytest.approx(pooled, rel=0.01), measure  # Dunnett integrates numerically
+    patients = compare_sets(reference, group, "patients", measures=("mc",)).iloc[0]
+    means = reference.groupby("patient")["mc"].mean()
+    assert patients.p == pytest.approx(ttest_ind(group["mc"], means, equal_var=False).pvalue)
+    assert patients.n_real == 8 and patients.group == "group"
+    assert compare_sets(reference, group.assign(pattern="bilateral"), "paper").empty  # no reference to compare with
+    with pytest.raises(ArgumentError, match="unknown test 'anova'"):
+        compare_sets(reference, group, "anova")
 
 
 def test_two_sample_test_keeps_a_patients_slices_in_one_fold():

@@ -56,28 +56,20 @@ def with_asymmetry(table: pd.DataFrame) -> pd.DataFrame:
     return table.assign(asymmetry=np.abs(np.log(table["lr"])))
 
 
-def _compared(compare, p_column: str, reference: pd.DataFrame, group: pd.DataFrame, name: str, measures):
-    from spect_toolkit.evaluate.stats import REAL
-
-    table = pd.concat([reference.assign(group=REAL), group.assign(group=name)], ignore_index=True)
-    result = pd.concat([compare(table, measure) for measure in measures], ignore_index=True)
-    return result.rename(columns={p_column: "p"})
-
-
 def against(reference: pd.DataFrame, group: pd.DataFrame, name: str, measures=MEASURES) -> pd.DataFrame:
     """``group`` alone against ``reference`` (both tables of per-slice measures) by the paper's test, over slices:
     one row per (measure, pattern), its P in column ``p``."""
-    from spect_toolkit.evaluate.stats import compare_with_real
+    from spect_toolkit.evaluate.stats import compare_sets
 
-    return _compared(compare_with_real, "dunnett_p", reference, group, name, measures)
+    return compare_sets(reference, group, "paper", measures, name)
 
 
 def against_patients(reference: pd.DataFrame, group: pd.DataFrame, name: str, measures=("mc", "lr")) -> pd.DataFrame:
     """The same by Welch's t-test on means whose errors count patients wherever a table has a ``patient`` column
     (:func:`spect_toolkit.evaluate.stats.compare_by_patient`); same columns as :func:`against`."""
-    from spect_toolkit.evaluate.stats import compare_by_patient
+    from spect_toolkit.evaluate.stats import compare_sets
 
-    return _compared(compare_by_patient, "welch_p", reference, group, name, measures)
+    return compare_sets(reference, group, "patients", measures, name)
 
 
 def real_split_null(

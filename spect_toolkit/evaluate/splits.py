@@ -26,10 +26,9 @@ import pandas as pd
 from ..errors import ArgumentError
 from ..manifest import HOLDOUT_FRACTION, stratified_split
 from ..vocabulary import PATTERNS
-from .stats import PATIENT, REAL, compare_by_patient, compare_with_real
+from .stats import COMPARISON_TESTS, PATIENT, compare_sets
 
 BALANCE_MEASURES = ("mc", "lr")
-TESTS = {"paper": (compare_with_real, "dunnett_p"), "patients": (compare_by_patient, "welch_p")}
 
 
 @dataclass(frozen=True)
@@ -47,19 +46,11 @@ def exact_generator_comparisons(measures: pd.DataFrame, held_out: np.ndarray) ->
     marks the held-out rows. The training slices are counted one by one, as a generator's slices are.
     """
     held_out = np.asarray(held_out, bool)
-    table = pd.concat(
-        [
-            measures[held_out].assign(group=REAL),
-            measures[~held_out].drop(columns=PATIENT).assign(group="training as drawn"),
-        ],
-        ignore_index=True,
-    )
-    rows = []
-    for test, (compare, column) in TESTS.items():
-        for measure in BALANCE_MEASURES:
-            result = compare(table, measure)
-            if not result.empty:
-                rows.append(result[["measure", "pattern"]].assign(test=test, p=result[column].to_numpy()))
+    real, drawn = measures[held_out], measures[~held_out].drop(columns=PATIENT)
+    rows = [
+        compare_sets(real, drawn, test, BALANCE_MEASURES, name="training as drawn").assign(test=test)
+        for test in COMPARISON_TESTS
+    ]
     return pd.concat(rows, ignore_index=True)[["test", "measure", "pattern", "p"]]
 
 
@@ -83,7 +74,7 @@ def representative_split(
     if draws < 1:
         raise ArgumentError(f"draws must be at least 1, not {draws}")
     measures = measures.reset_index(drop=True)
-    expected = len(TESTS) * len(BALANCE_MEASURES) * len(PATTERNS)
+    expected = len(COMPARISON_TESTS) * len(BALANCE_MEASURES) * len(PATTERNS)
     for draw in range(draws):
         split = stratified_split(manifest, holdout_fraction, seed=(seed, draw))
         comparisons = exact_generator_comparisons(measures, split.to_numpy() == "holdout")

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import dunnett, f_oneway, ttest_ind
 
+from ..errors import ArgumentError
 from ..vocabulary import PATTERNS
 
 REAL = "real"
@@ -84,6 +85,27 @@ def compare_by_patient(table: pd.DataFrame, measure: str) -> pd.DataFrame:
                 }
             )
     return pd.DataFrame(rows)
+
+
+# the two ways of comparing a synthetic set with real slices: the comparison function and its P column
+COMPARISON_TESTS = {"paper": (compare_with_real, "dunnett_p"), "patients": (compare_by_patient, "welch_p")}
+
+
+def compare_sets(
+    reference: pd.DataFrame, group: pd.DataFrame, test: str = "paper", measures=("mc", "lr"), name: str = "group"
+) -> pd.DataFrame:
+    """``group`` alone against ``reference`` (both tables of per-slice measures with a ``pattern`` column) by the
+    paper's test (``test="paper"``: :func:`compare_with_real`) or the one counting ``reference``'s patients
+    (``"patients"``: :func:`compare_by_patient`): one row per (measure, pattern) with the test's columns, its P in
+    column ``p``. Alone, so that its P values do not depend on which other sets are compared beside it."""
+    if test not in COMPARISON_TESTS:
+        raise ArgumentError(f"unknown test {test!r}; choose {' or '.join(COMPARISON_TESTS)}")
+    compare, p_column = COMPARISON_TESTS[test]
+    table = pd.concat([reference.assign(group=REAL), group.assign(group=name)], ignore_index=True)
+    result = pd.concat([compare(table, measure) for measure in measures], ignore_index=True)
+    if result.empty:
+        return pd.DataFrame(columns=["measure", "pattern", "group", "p"])
+    return result.rename(columns={p_column: "p"})
 
 
 def paper_comparisons(table: pd.DataFrame, measures=("mc", "sd", "lr")) -> pd.DataFrame:

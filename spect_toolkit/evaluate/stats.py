@@ -95,9 +95,10 @@ def compare_sets(
     reference: pd.DataFrame, group: pd.DataFrame, test: str = "paper", measures=("mc", "lr"), name: str = "group"
 ) -> pd.DataFrame:
     """``group`` alone against ``reference`` (both tables of per-slice measures with a ``pattern`` column) by the
-    paper's test (``test="paper"``: :func:`compare_with_real`) or the one counting ``reference``'s patients
-    (``"patients"``: :func:`compare_by_patient`): one row per (measure, pattern) with the test's columns, its P in
-    column ``p``. Alone, so that its P values do not depend on which other sets are compared beside it."""
+    paper's test (``test="paper"``: :func:`compare_with_real`) or the one counting patients (``"patients"``:
+    :func:`compare_by_patient`, a set's patients' means where its slices name them): one row per (measure,
+    pattern) with the test's columns, its P in column ``p``. Alone, so that its P values do not depend on which
+    other sets are compared beside it."""
     if test not in COMPARISON_TESTS:
         raise ArgumentError(f"unknown test {test!r}; choose {' or '.join(COMPARISON_TESTS)}")
     compare, p_column = COMPARISON_TESTS[test]

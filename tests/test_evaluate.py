@@ -444,3 +444,18 @@ def test_a_repeated_two_sample_test_is_the_mean_of_its_classifiers_and_starts_fr
     assert repeated["test"] == two_sample_label(5, by_patient=True, repeats=3)
     with pytest.raises(ArgumentError, match="repeats must be at least 1"):
         two_sample_auc(real, others, repeats=0, **kwargs)
+
+
+def test_the_examples_figure_wraps_a_long_variant_name_within_its_own_columns():
+    """A variant's long name over its columns: the saved figure (cropped to what it draws) stays as wide as the
+    columns it was given, where a one-line title ran past them."""
+    import struct
+
+    from spect_toolkit.evaluate.figures import examples
+
+    images = np.random.default_rng(0).random((6, 64, 64)).astype("float32")
+    levels, patterns = np.array(["CER", "BG", "COR"] * 2), np.array(["normal"] * 6)
+    name = "improved+remedies+reflect+scanner+resampled+fov+activity+grid+unshifted+decay+sides"
+    data = examples({"real": (images, levels, patterns), name: (images, levels, patterns)}, per_cell=3)
+    width = struct.unpack(">I", data[16:20])[0]  # the PNG header's width, pixels
+    assert width <= 1.05 * 0.95 * 3 * 2 * 110, width  # the figure's width (0.95 in per column) at the report's dpi

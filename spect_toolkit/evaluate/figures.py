@@ -121,8 +121,8 @@ def examples(groups: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]], per_c
                 elif k == 0:  # say why the cell is empty instead of leaving white boxes
                     note = "level not\nmodelled" if level not in set(levels) else "none"
                     ax.text(0.5, 0.5, note, ha="center", va="center", fontsize=6, color="0.4", transform=ax.transAxes)
-                if r == 0 and k == 0:
-                    ax.set_title(name, fontsize=8, loc="left")
+                if r == 0 and k == 0:  # wrapped to the group's columns: a long variant name would widen the figure
+                    ax.set_title(group_label(name, width=int(11 * per_cell)), fontsize=8, loc="left")
         axes[r, 0].set_ylabel(f"{level}\n{pattern}", fontsize=7)
     fig.tight_layout(pad=0.2)
     return png(fig)

@@ -4,11 +4,13 @@ training slices, and the left/right ratio of known left defects; the report, the
 from __future__ import annotations
 
 import json
+import struct
 
 import numpy as np
 import pandas as pd
 import pytest
 from scipy.ndimage import gaussian_filter, shift
+from scipy.stats import ttest_ind
 from typer.testing import CliRunner
 
 from spect_toolkit.cli import app
@@ -22,6 +24,7 @@ from spect_toolkit.evaluate.distances import (
     two_sample_label,
 )
 from spect_toolkit.evaluate.features import BATCH_SIZE
+from spect_toolkit.evaluate.figures import examples
 from spect_toolkit.evaluate.stats import compare_by_patient, compare_sets, compare_with_real, paper_comparisons
 from spect_toolkit.manifest import load_manifest, load_slices, patient_split, select_split
 from spect_toolkit.samples import Samples
@@ -129,8 +132,6 @@ def test_the_patient_test_needs_two_patients_of_a_pattern_and_sits_beside_dunnet
 def test_compare_sets_is_a_pooled_t_test_over_slices_or_welchs_over_patients_means():
     """One set against a reference: Dunnett's test with one group is the pooled two-sample t-test on the slices;
     the patient test is Welch's on the reference's patients' means against the set's slices."""
-    from scipy.stats import ttest_ind
-
     rng = np.random.default_rng(5)
     reference = _patients(rng, 8, 10, patient_sd=0.03).drop(columns="group").assign(lr=1.0 + rng.normal(0, 0.02, 80))
     group = pd.DataFrame({"pattern": "normal", "mc": 0.695 + rng.normal(0, 0.03, 60), "lr": rng.normal(1.0, 0.02, 60)})
@@ -449,10 +450,6 @@ def test_a_repeated_two_sample_test_is_the_mean_of_its_classifiers_and_starts_fr
 def test_the_examples_figure_wraps_a_long_variant_name_within_its_own_columns():
     """A variant's long name over its columns: the saved figure (cropped to what it draws) stays as wide as the
     columns it was given, where a one-line title ran past them."""
-    import struct
-
-    from spect_toolkit.evaluate.figures import examples
-
     images = np.random.default_rng(0).random((6, 64, 64)).astype("float32")
     levels, patterns = np.array(["CER", "BG", "COR"] * 2), np.array(["normal"] * 6)
     name = "improved+remedies+reflect+scanner+resampled+fov+activity+grid+unshifted+decay+sides"

@@ -165,20 +165,27 @@ VARIANTS = {
 }
 
 
-def checkpoint_mixture(run_dir: Path, first: int, like, seed: int):
-    """Slices like ``like``, each drawn by one of the run's checkpoints from epoch ``first`` to the last, picked at
-    random: the generators that ``--average-from`` averages the weights of, each sampled as it was saved."""
+def checkpoint_mixture(run_dirs, first: int, like, seed: int):
+    """Slices like ``like``, each drawn by one of the checkpoints from epoch ``first`` to the last, picked at
+    random: the generators that ``--average-from`` averages the weights of, each sampled as it was saved. Several
+    run folders (one variant trained with several seeds) make one mixture of all their checkpoints, an ensemble."""
     import numpy as np
 
     from spect_toolkit.errors import ArgumentError
     from spect_toolkit.gan.generate import load_generator, sample
     from spect_toolkit.gan.run_folder import RunFolder
 
-    epochs = [e for e in RunFolder(run_dir).saved_epochs() if e >= first]
-    if first not in epochs:
-        raise ArgumentError(f"{run_dir}: no checkpoint for epoch {first} to draw a mixture from")
-    drawn = [sample(load_generator(run_dir, e)[0], e, like=like, seed=seed * 1000 + e) for e in epochs]
-    pick = np.random.default_rng([seed, 7]).integers(0, len(epochs), len(drawn[0].images))
+    run_dirs = [run_dirs] if isinstance(run_dirs, (str, Path)) else list(run_dirs)
+    drawn = []
+    for index, run_dir in enumerate(run_dirs):
+        epochs = [e for e in RunFolder(run_dir).saved_epochs() if e >= first]
+        if first not in epochs:
+            raise ArgumentError(f"{run_dir}: no checkpoint for epoch {first} to draw a mixture from")
+        # each run's own noise: two seeds' generators fed the same latent vectors would draw related slices
+        drawn += [
+            sample(load_generator(run_dir, e)[0], e, like=like, seed=seed * 1000 + e + 100_000 * index) for e in epochs
+        ]
+    pick = np.random.default_rng([seed, 7]).integers(0, len(drawn), len(drawn[0].images))
     images = np.stack([d.images for d in drawn])[pick, np.arange(len(pick))]
     # recorded as the last epoch's slices, since samples.npz has no field for a mixture; the seed is the mixture's
     return dataclasses.replace(drawn[-1], images=images, seed=seed)
@@ -212,7 +219,15 @@ def main() -> None:
         help="score each slice drawn by one of the checkpoints from this epoch to the last, picked at random, as "
         "'VARIANT mixture from E'",
     )
+    parser.add_argument(
+        "--ensemble",
+        action="store_true",
+        help="with --mixture-from: one mixture of every seed's checkpoints (an ensemble of the seeds' generators), "
+        "scored once as 'VARIANT ensemble of seeds S1-S2-... mixture from E' in ensembleS1-S2-.../; trains nothing",
+    )
     args = parser.parse_args()
+    if args.ensemble and args.mixture_from is None:
+        parser.error("--ensemble mixes checkpoints: give --mixture-from too")
     # Here, not at the top: reproduce_paper.py imports VARIANTS before it chooses the Keras backend.
     from spect_toolkit.evaluate import evaluate
     from spect_toolkit.evaluate.distances import two_sample_label
@@ -226,6 +241,24 @@ def main() -> None:
     # which generator each entry scores: the last checkpoint (no suffix), an average or a mixture of several
     source = f" averaged from {args.average_from}" if args.average_from is not None else ""
     source = f" mixture from {args.mixture_from}" if args.mixture_from is not None else source
+
+    if args.ensemble:
+        seeds = "-".join(map(str, args.seeds))
+        samples = {
+            name: checkpoint_mixture(
+                [out / f"seed{s}" / name for s in args.seeds], args.mixture_from, real_train, args.seeds[0]
+            )
+            for name in args.variants
+        }
+        report = out / f"ensemble{seeds}" / f"report_mixture_from_{args.mixture_from}"
+        evaluation = evaluate(
+            manifest, samples, report, split="holdout", seed=args.seeds[0], c2st_repeats=args.c2st_repeats
+        )
+        for name, group in evaluation.metrics["groups"].items():
+            entry = results.setdefault(f"{name} ensemble of seeds {seeds}{source}", {})[seeds] = scores(group)
+            print(f"seeds {seeds} {name}{source}: " + summary(entry), flush=True)
+        (out / "variants.json").write_text(json.dumps(results, indent=2, default=float) + "\n")
+        return
 
     for seed in args.seeds:
         for name in args.variants:
@@ -264,17 +297,7 @@ def main() -> None:
             report = out / f"seed{seed}" / ("report" + source.replace(" ", "_"))
             evaluation = evaluate(manifest, samples, report, split="holdout", seed=seed, c2st_repeats=args.c2st_repeats)
             for name, group in evaluation.metrics["groups"].items():
-                two = group["two_sample"]
-                scored[name] = results[name + source][str(seed)] = {
-                    "epoch": group["epoch"],
-                    "frechet_distance": group["frechet_distance"],
-                    "two_sample_auc": two["auc"],
-                    "auc_ci": [two["auc_low"], two["auc_high"]],
-                    "auc_repeats": two["auc_repeats"],
-                    "two_sample_test": two["test"],
-                    "memorised": group["memorisation"]["share_below"],
-                    "conditional_accuracy": group["conditional_accuracy"],
-                }
+                scored[name] = results[name + source][str(seed)] = scores(group)
         for name, entry in scored.items():
             if args.last_checkpoints and not source and "last_checkpoints" not in entry:
                 entry["last_checkpoints"] = last_checkpoints(
@@ -282,9 +305,8 @@ def main() -> None:
                 )
             last = entry.get("last_checkpoints", {})
             print(
-                f"seed {seed} {name}{source}: epoch {entry['epoch']} Frechet {entry['frechet_distance']:.2f} "
-                f"AUC {entry['two_sample_auc']:.3f} [{entry['auc_ci'][0]:.3f}, {entry['auc_ci'][1]:.3f}]"
-                + _repeats(entry.get("auc_repeats", []))
+                f"seed {seed} {name}{source}: "
+                + summary(entry)
                 + (
                     f"; mean of epochs {last['epochs']}: Frechet {last['frechet_distance']:.2f}, "
                     f"AUC {last['two_sample_auc']:.3f}"
@@ -294,6 +316,29 @@ def main() -> None:
                 flush=True,
             )
             (out / "variants.json").write_text(json.dumps(results, indent=2, default=float) + "\n")
+
+
+def scores(group: dict) -> dict:
+    """What variants.json keeps of one generated set's evaluation."""
+    two = group["two_sample"]
+    return {
+        "epoch": group["epoch"],
+        "frechet_distance": group["frechet_distance"],
+        "two_sample_auc": two["auc"],
+        "auc_ci": [two["auc_low"], two["auc_high"]],
+        "auc_repeats": two["auc_repeats"],
+        "two_sample_test": two["test"],
+        "memorised": group["memorisation"]["share_below"],
+        "conditional_accuracy": group["conditional_accuracy"],
+    }
+
+
+def summary(entry: dict) -> str:
+    return (
+        f"epoch {entry['epoch']} Frechet {entry['frechet_distance']:.2f} "
+        f"AUC {entry['two_sample_auc']:.3f} [{entry['auc_ci'][0]:.3f}, {entry['auc_ci'][1]:.3f}]"
+        + _repeats(entry.get("auc_repeats", []))
+    )
 
 
 def _repeats(values: list[float]) -> str:

@@ -347,3 +347,28 @@ def test_the_checkpoint_mixture_draws_each_slice_as_one_saved_checkpoint_draws_i
     assert from_first.any() and from_second.any() and not (from_first & from_second).all()
     with pytest.raises(ArgumentError, match="no checkpoint for epoch 3"):
         script.checkpoint_mixture(tiny_run.run_dir, 3, like, seed=3)
+
+
+def test_an_ensemble_mixes_every_runs_checkpoints_each_run_with_its_own_noise(tiny_run, ingested):
+    from spect_toolkit.errors import ArgumentError
+    from spect_toolkit.gan.generate import load_generator, sample
+    from spect_toolkit.manifest import load_manifest
+
+    script = _script("compare_variants")
+    _, work, _ = ingested
+    like = load_manifest(work / "manifest.parquet")
+    # the same run twice stands for two seeds' runs: only the noise tells their draws apart
+    mixed = script.checkpoint_mixture([tiny_run.run_dir, tiny_run.run_dir], 1, like, seed=3)
+    draws = {
+        (run, e): sample(load_generator(tiny_run.run_dir, e)[0], e, like=like, seed=3000 + e + 100_000 * run).images
+        for run in (0, 1)
+        for e in (1, 2)
+    }
+    source = np.stack([(mixed.images == images).all(axis=(1, 2)) for images in draws.values()])
+    assert source.any(axis=0).all()  # every slice as one checkpoint of one run drew it
+    assert source[2:].any() and source[:2].any()  # both runs drawn from
+    assert not np.array_equal(draws[0, 1], draws[1, 1])  # the second run's noise is its own
+    alone = script.checkpoint_mixture(tiny_run.run_dir, 1, like, seed=3)
+    assert np.array_equal(script.checkpoint_mixture([tiny_run.run_dir], 1, like, seed=3).images, alone.images)
+    with pytest.raises(ArgumentError, match="no checkpoint for epoch 3"):
+        script.checkpoint_mixture([tiny_run.run_dir, tiny_run.run_dir], 3, like, seed=3)

@@ -372,6 +372,12 @@ def train(
         "--flip-real-slices/--no-flip-real-slices",
         help="the paper's flip of real normal and bilateral slices at random (default on; off: they keep their lean)",
     ),
+    projection_discriminator: Optional[bool] = typer.Option(
+        None,
+        "--projection-discriminator/--no-projection-discriminator",
+        help="the condition also projected onto D's last features, a projection discriminator (default off: the "
+        "condition as input channels alone, as the paper)",
+    ),
     lean_weight: Optional[float] = typer.Option(
         None,
         min=0.0,
@@ -505,6 +511,7 @@ def train(
             balanced_patterns=balanced_patterns,
             mirror_generated=mirror_generated,
             side_condition=side_condition,
+            projection_discriminator=projection_discriminator,
             flip_real_slices=flip_real_slices,
             lean_weight=lean_weight,
             floored_output=floored_output,

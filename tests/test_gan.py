@@ -591,6 +591,39 @@ def test_mirror_channel_is_the_slices_difference_from_its_mirror_moved_with_the_
     assert make_config("improved", discriminator_mirror_channel=True).hash != make_config("improved").hash
 
 
+def test_the_projection_discriminator_adds_the_conditions_inner_product_with_the_summed_last_features():
+    import keras
+
+    small = {**TINY, "batch_size": 4}
+    config = make_config("improved", projection_discriminator=True, **small)
+    space = ConditionSpace(("CER", "BG", "COR"))
+    discriminator = build_networks(config, space.size)["discriminator"]
+    named = {getattr(layer, "layer", layer).name: layer for layer in discriminator.layers}  # inside SpectralNorm
+    probe = keras.Model(
+        discriminator.inputs,
+        [named[name].output for name in ("logits", "output_lrelu", "condition_embedding")] + [discriminator.outputs[0]],
+    )
+    rng = np.random.default_rng(0)
+    images = rng.uniform(-1, 1, (3, 64, 64, 1)).astype(np.float32)
+    conditions = np.stack([space.vector(level, "unilateral") for level in ("CER", "BG", "COR")]).astype(np.float32)
+    plain, features, embedded, logits = (np.asarray(a, np.float64) for a in probe([images, conditions]))
+    assert np.abs(embedded).max() > 0  # the embedding is learned from a non-zero start
+    inner = (features.sum(axis=(1, 2)) * embedded.reshape(3, -1)).sum(axis=-1)
+    assert logits.shape == plain.shape == (3, 1)
+    assert np.allclose(logits.ravel(), plain.ravel() + inner, rtol=1e-2, atol=1e-3)  # bfloat16 features
+    # the same images under another condition: the projected term moves the logit
+    other = np.stack([space.vector(level, "normal") for level in ("CER", "BG", "COR")]).astype(np.float32)
+    assert not np.allclose(np.asarray(discriminator([images, other])[0]), logits, atol=1e-4)
+
+    data, space = _marker_set(["normal", "unilateral", "bilateral"])
+    gan = FastGAN(config, space, data, mode="function")
+    assert np.isfinite(np.asarray(gan.train_steps(2))).all()
+    assert config.hash != make_config("improved", **small).hash
+    assert "condition_projection" not in [
+        layer.name for layer in build_networks(make_config("improved", **small), 6)["discriminator"].layers
+    ]
+
+
 def test_learning_rate_is_constant_then_falls_linearly_to_a_last_epoch_above_zero():
     config = make_config("paper", epochs=10, learning_rate_decay_from=0.6)
     rates = np.array([config.learning_rate_at(e) for e in range(1, 11)])

@@ -41,6 +41,7 @@ _LATER_FIELDS = (
     "diff_augment_translation_probability",
     "diff_augment_translation_fill",
     "side_condition",
+    "projection_discriminator",
 )
 PRECISIONS = ("float32", "bfloat16", "float16")
 GENERATOR_PADDINGS = ("zeros", "reflect")
@@ -112,6 +113,8 @@ class GanConfig:
     # the paper's flip of real normal and bilateral slices at random; off: they keep the lean they have (data set
     # A's normal slices lean, left/right 0.996; flipped at random, the set's lean is none)
     flip_real_slices: bool = True
+    # the condition also projected onto D's last features (a projection discriminator), not only its input channels
+    projection_discriminator: bool = False
     # weight of a loss on the batch's mean and root-mean-square log left/right ratio, per pattern, against the
     # real batch's (0: none)
     lean_weight: float = 0.0

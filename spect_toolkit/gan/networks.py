@@ -454,6 +454,21 @@ class MinibatchStd(layers.Layer):
         return (*input_shape[:-1], input_shape[-1] + 1)
 
 
+class ConditionProjection(layers.Layer):
+    """The projection discriminator's conditional term (Miyato and Koyama, 2018): the inner product of the
+    discriminator's last features, summed over the image, with the condition's embedding. Given as input channels
+    alone, the condition reaches the output through every layer's non-linearity, and the generator can draw a defect
+    slice half-way to a normal one; the projection makes the logit differ between conditions by a term linear in
+    the features."""
+
+    def call(self, features, embedded):
+        pooled = ops.sum(ops.cast(features, "float32"), axis=(1, 2))
+        return ops.sum(pooled * ops.cast(ops.reshape(embedded, ops.shape(pooled)), "float32"), axis=-1, keepdims=True)
+
+    def compute_output_shape(self, features_shape, embedded_shape):
+        return (features_shape[0], 1)  # as the flattened logits
+
+
 def _down_block(x, filters: int, config: GanConfig, name: str):
     x = _conv(config, filters, 4, strides=2, name=f"{name}_conv")(x)
     x = FusedBatchNormalization(name=f"{name}_bn")(x)
@@ -478,8 +493,15 @@ def build_discriminator(config: GanConfig, condition_size: int) -> keras.Model:
     x = _conv(config, ch[4], 1, name="output_conv1")(x)
     x = FusedBatchNormalization(name="output_bn")(x)
     x = layers.LeakyReLU(0.2, name="output_lrelu")(x)
+    features = x
     x = _conv(config, 1, 4, padding="valid", bias=True, name="output_conv2")(x)
     logits = layers.Flatten(dtype="float32", name="logits")(x)
+    if config.projection_discriminator:
+        # a 1x1 convolution of the condition as a 1x1 image: the embedding spectrally normalised as every layer is
+        condition_image = layers.Reshape((1, 1, condition_size), name="condition_pixel")(y)
+        embedded = _conv(config, ch[4], 1, name="condition_embedding")(condition_image)
+        projection = ConditionProjection(dtype="float32", name="condition_projection")(features, embedded)
+        logits = layers.Add(dtype="float32", name="logits_projected")([logits, projection])
     return keras.Model([image, y], [logits, feats[16], feats[8]], name="discriminator")
 
 

@@ -19,6 +19,8 @@ mean follows the sides of the few defect patients in a sample (the manifest's ``
 ``asymmetry`` (|log LR|: how far from symmetric, whichever side) is compared as well, the side left out, and the
 last table gives each set's share of unilateral slices lower on the left (LR < 1): how its defects divide between
 the sides, which a two-sample classifier scoring one slice at a time does not weigh.
+A last table gives each set's mean MC and SD by pattern and level: where a set's defect slices differ from the
+training slices' (brighter, less contrast), and whether at every level or one.
 
 The MC and LR comparisons are given twice: with the paper's test, over slices, and with one that counts
 patients (Welch's t-test on means, a real sample's standard error from its patients' means; generated slices are
@@ -139,6 +141,24 @@ def left_lower(table: pd.DataFrame) -> tuple[float | None, int, dict[str, float]
     return share, int((table["pattern"] == "unilateral").sum()), medians
 
 
+def print_by_level(tables: dict[str, pd.DataFrame]) -> None:
+    """Each set's mean MC and SD per pattern and level, one row per set and measure."""
+    from spect_toolkit.vocabulary import LEVELS
+
+    cells = [
+        (p, lv)
+        for p in PATTERNS
+        for lv in LEVELS
+        if any(((t.pattern == p) & (t.level == lv)).any() for t in tables.values())
+    ]
+    print("| group | measure | " + " | ".join(f"{p} {lv}" for p, lv in cells) + " |\n|---|---|" + "---|" * len(cells))
+    for label, table in tables.items():
+        means = table.groupby(["pattern", "level"])[["mc", "sd"]].mean()
+        for measure in ("mc", "sd"):
+            values = [f"{means.loc[c, measure]:.3f}" if c in means.index else "-" for c in cells]
+            print(f"| {label} | {measure} | " + " | ".join(values) + " |")
+
+
 def print_table(result: pd.DataFrame) -> None:
     print("| group | reference | measure | normal: mean (ref.) P | unilateral | bilateral | not significant |")
     print("|---|---|---|---|---|---|---|")
@@ -184,6 +204,7 @@ def main() -> None:
     print(f"defect patients by side: training {sides(train_rows)}; held out {sides(held_out_rows)}\n")
     tests = {"paper": against, "patients": against_patients}
     left_lower_by_set = {"training slices": left_lower(training), "held-out patients": left_lower(held_out)}
+    tables = {"training slices": training, "held-out patients": held_out}
     rows = {
         name: [test(training, held_out, "held-out patients").assign(reference="training slices")]
         for name, test in tests.items()
@@ -206,6 +227,7 @@ def main() -> None:
                 rows[test_name].append(test(held_out, group, label).assign(reference="held-out patients"))
                 rows[test_name].append(test(training, group, label).assign(reference="training slices"))
             left_lower_by_set[label] = left_lower(group)
+            tables[label] = group
     print("The paper's test: one-way ANOVA and Dunnett's test over slices.")
     print_table(pd.concat(rows["paper"], ignore_index=True))
     print("\nBy patients: Welch's t-test, a real sample's error from its patients' means, generated slices as drawn.")
@@ -217,6 +239,8 @@ def main() -> None:
     for label, (share, count, medians) in left_lower_by_set.items():
         cells = " | ".join(f"{medians[k]:.3f}" if k in medians else "-" for k in sided)
         print(f"| {label} | {'-' if share is None else f'{share:.2f}'} | {count} | {cells} |")
+    print("\nMean MC and SD by pattern and level.")
+    print_by_level(tables)
     if args.real_splits:
         everyone = real_slices(manifest)
         for test_name, test in tests.items():

@@ -246,6 +246,24 @@ def test_the_side_table_gives_lr_medians_per_side_only_where_every_slice_names_i
     assert script.left_lower(table.drop(columns="side"))[2] == {}  # a report written before slices had a side
 
 
+def test_the_level_table_gives_each_sets_means_per_pattern_and_level_and_a_dash_where_a_set_has_none(capsys):
+    script = _script("paper_comparisons")
+    real = pd.DataFrame(
+        {
+            "pattern": ["normal", "normal", "unilateral", "bilateral"],
+            "level": ["CER", "CER", "CER", "BG"],
+            "mc": [0.60, 0.70, 0.62, 0.71],
+            "sd": [0.20, 0.22, 0.18, 0.14],
+        }
+    )
+    script.print_by_level({"real": real, "generated": real[real["pattern"] != "bilateral"]})
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "| group | measure | normal CER | unilateral CER | bilateral BG |"  # no empty column
+    assert lines[2] == "| real | mc | 0.650 | 0.620 | 0.710 |"
+    assert lines[3] == "| real | sd | 0.210 | 0.180 | 0.140 |"
+    assert lines[4] == "| generated | mc | 0.650 | 0.620 | - |"
+
+
 def test_the_ideal_generators_are_the_training_slices_and_those_slices_mirrored_where_the_flip_would():
     script = _script("paper_comparisons")
     training = script.with_asymmetry(

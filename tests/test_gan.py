@@ -591,7 +591,7 @@ def test_mirror_channel_is_the_slices_difference_from_its_mirror_moved_with_the_
     assert make_config("improved", discriminator_mirror_channel=True).hash != make_config("improved").hash
 
 
-def test_the_projection_discriminator_adds_the_conditions_inner_product_with_the_summed_last_features():
+def test_the_projection_discriminator_adds_the_conditions_inner_product_with_the_averaged_last_features():
     import keras
 
     small = {**TINY, "batch_size": 4}
@@ -608,7 +608,7 @@ def test_the_projection_discriminator_adds_the_conditions_inner_product_with_the
     conditions = np.stack([space.vector(level, "unilateral") for level in ("CER", "BG", "COR")]).astype(np.float32)
     plain, features, embedded, logits = (np.asarray(a, np.float64) for a in probe([images, conditions]))
     assert np.abs(embedded).max() > 0  # the embedding is learned from a non-zero start
-    inner = (features.sum(axis=(1, 2)) * embedded.reshape(3, -1)).sum(axis=-1)
+    inner = (features.mean(axis=(1, 2)) * embedded.reshape(3, -1)).sum(axis=-1)
     assert logits.shape == plain.shape == (3, 1)
     assert np.allclose(logits.ravel(), plain.ravel() + inner, rtol=1e-2, atol=1e-3)  # bfloat16 features
     # the same images under another condition: the projected term moves the logit

@@ -461,7 +461,7 @@ class ConditionProjection(layers.Layer):
     slice half-way to a normal one; the projection makes the logit differ between conditions by a term linear in
     the features.
 
-    Averaged, not summed as Miyato and Koyama's: summed over the 4x4 features the term starts ten to twenty times
+    Averaged, not summed as Miyato and Koyama's: summed over the 4x4 features the term starts nine to twenty times
     the size of the rest of the logit, and two runs of data set A drew no level's anatomy by epoch 35, where the same
     runs without the term did (docs/reproduction.md)."""
 

@@ -252,21 +252,7 @@ def main() -> None:
     source = f" mixture from {args.mixture_from}" if args.mixture_from is not None else source
 
     if args.ensemble:
-        seeds = "-".join(map(str, args.seeds))
-        samples = {
-            name: checkpoint_mixture(
-                [out / f"seed{s}" / name for s in args.seeds], args.mixture_from, real_train, args.seeds[0]
-            )
-            for name in args.variants
-        }
-        report = out / f"ensemble{seeds}" / f"report_mixture_from_{args.mixture_from}"
-        evaluation = evaluate(
-            manifest, samples, report, split="holdout", seed=args.seeds[0], c2st_repeats=args.c2st_repeats
-        )
-        for name, group in evaluation.metrics["groups"].items():
-            entry = results.setdefault(f"{name} ensemble of seeds {seeds}{source}", {})[seeds] = scores(group)
-            print(f"seeds {seeds} {name}{source}: " + summary(entry), flush=True)
-        (out / "variants.json").write_text(json.dumps(results, indent=2, default=float) + "\n")
+        score_ensemble(args, manifest, real_train, results)
         return
 
     for seed in args.seeds:
@@ -325,6 +311,23 @@ def main() -> None:
                 flush=True,
             )
             (out / "variants.json").write_text(json.dumps(results, indent=2, default=float) + "\n")
+
+
+def score_ensemble(args, manifest, real_train, results: dict) -> None:
+    """``--ensemble``: every variant's checkpoints of all ``args.seeds`` as one mixture, scored once, the first
+    seed seeding the mixture and the evaluation."""
+    from spect_toolkit.evaluate import evaluate
+
+    out, seeds, first = Path(args.out), "-".join(map(str, args.seeds)), args.seeds[0]
+    runs = {name: [out / f"seed{s}" / name for s in args.seeds] for name in args.variants}
+    samples = {name: checkpoint_mixture(dirs, args.mixture_from, real_train, first) for name, dirs in runs.items()}
+    report = out / f"ensemble{seeds}" / f"report_mixture_from_{args.mixture_from}"
+    evaluation = evaluate(manifest, samples, report, split="holdout", seed=first, c2st_repeats=args.c2st_repeats)
+    source = f" mixture from {args.mixture_from}"
+    for name, group in evaluation.metrics["groups"].items():
+        entry = results.setdefault(f"{name} ensemble of seeds {seeds}{source}", {})[seeds] = scores(group)
+        print(f"seeds {seeds} {name}{source}: " + summary(entry), flush=True)
+    (out / "variants.json").write_text(json.dumps(results, indent=2, default=float) + "\n")
 
 
 def scores(group: dict) -> dict:

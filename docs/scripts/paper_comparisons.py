@@ -49,7 +49,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from spect_toolkit.vocabulary import PATTERNS
+from spect_toolkit.vocabulary import LEVELS, PATTERNS
 
 MEASURES = ("mc", "lr", "asymmetry")
 
@@ -143,8 +143,6 @@ def left_lower(table: pd.DataFrame) -> tuple[float | None, int, dict[str, float]
 
 def print_by_level(tables: dict[str, pd.DataFrame]) -> None:
     """Each set's mean MC and SD per pattern and level, one row per set and measure."""
-    from spect_toolkit.vocabulary import LEVELS
-
     cells = [
         (p, lv)
         for p in PATTERNS
@@ -203,8 +201,7 @@ def main() -> None:
     training, held_out = real_slices(train_rows), real_slices(held_out_rows)
     print(f"defect patients by side: training {sides(train_rows)}; held out {sides(held_out_rows)}\n")
     tests = {"paper": against, "patients": against_patients}
-    left_lower_by_set = {"training slices": left_lower(training), "held-out patients": left_lower(held_out)}
-    tables = {"training slices": training, "held-out patients": held_out}
+    tables = {"training slices": training, "held-out patients": held_out}  # the sets the last two tables describe
     rows = {
         name: [test(training, held_out, "held-out patients").assign(reference="training slices")]
         for name, test in tests.items()
@@ -226,7 +223,6 @@ def main() -> None:
             for test_name, test in tests.items():
                 rows[test_name].append(test(held_out, group, label).assign(reference="held-out patients"))
                 rows[test_name].append(test(training, group, label).assign(reference="training slices"))
-            left_lower_by_set[label] = left_lower(group)
             tables[label] = group
     print("The paper's test: one-way ANOVA and Dunnett's test over slices.")
     print_table(pd.concat(rows["paper"], ignore_index=True))
@@ -236,7 +232,8 @@ def main() -> None:
     print("defect side where a set names its slices' sides.")
     sided = [f"{p} {side}" for p in PATTERNS[1:] for side in "LR"]
     print("| group | share | unilateral slices | " + " | ".join(sided) + " |\n|---|---|---|" + "---|" * len(sided))
-    for label, (share, count, medians) in left_lower_by_set.items():
+    for label, table in tables.items():
+        share, count, medians = left_lower(table)
         cells = " | ".join(f"{medians[k]:.3f}" if k in medians else "-" for k in sided)
         print(f"| {label} | {'-' if share is None else f'{share:.2f}'} | {count} | {cells} |")
     print("\nMean MC and SD by pattern and level.")

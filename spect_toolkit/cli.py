@@ -372,6 +372,13 @@ def train(
         "--flip-real-slices/--no-flip-real-slices",
         help="the paper's flip of real normal and bilateral slices at random (default on; off: they keep their lean)",
     ),
+    flip_flag: Optional[bool] = typer.Option(
+        None,
+        "--flip-flag/--no-flip-flag",
+        help="the discriminator told which slices the paper's flip mirrored, the generated ones mirrored with the "
+        "real ones, so that the generator draws slices as they lie, with their lean (default off; not with "
+        "--mirror-generated)",
+    ),
     projection_discriminator: Optional[bool] = typer.Option(
         None,
         "--projection-discriminator/--no-projection-discriminator",
@@ -513,6 +520,7 @@ def train(
             side_condition=side_condition,
             projection_discriminator=projection_discriminator,
             flip_real_slices=flip_real_slices,
+            flip_flag=flip_flag,
             lean_weight=lean_weight,
             floored_output=floored_output,
             clipped_tanh_output=clipped_tanh_output,

@@ -102,4 +102,4 @@ def real_batch(gan, seed):
     from spect_toolkit.gan.step import real_batch as draw
     from spect_toolkit.gan.tensorflow_step import TensorFlowDraws
 
-    return draw(gan.train_steps.data, gan.config, TensorFlowDraws(tf.constant(seed, tf.int64)))
+    return draw(gan.train_steps.data, gan.config, TensorFlowDraws(tf.constant(seed, tf.int64)))[:2]

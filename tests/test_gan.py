@@ -799,6 +799,46 @@ def test_without_side_condition_a_flipped_slice_keeps_its_condition():
     assert (conditions == space.vector("COR", "bilateral")).all()
 
 
+def test_with_the_flip_flag_the_generator_draws_slices_as_they_lay_mirrored_with_the_real_ones_and_d_told():
+    import tensorflow as tf
+
+    from spect_toolkit.gan.step import flagged_conditions, mirror_generated
+    from spect_toolkit.gan.step import real_batch as draw
+    from spect_toolkit.gan.tensorflow_step import TensorFlowDraws
+
+    data, space = _marker_set(["unilateral", "unilateral"], sides=["R", "R"])
+    config = make_config("paper", side_condition=True, flip_flag=True, **TINY)
+    gan = FastGAN(config, space, data, mode="eager")
+    as_lain = space.vector("COR", "unilateral", "R")
+    flips = []
+    for k in range(20):
+        draws = TensorFlowDraws(tf.constant([5, k], tf.int64))
+        real, y_real, flip = draw(gan.train_steps.data, config, draws)
+        y_g, y_d = (np.asarray(a) for a in flagged_conditions(y_real, flip, config))
+        flip = np.asarray(flip)
+        flips += flip.tolist()
+        assert (y_g == as_lain).all()  # asked for the slice as it lay, before the flip moved its side
+        assert (y_d[:, :-1] == np.asarray(y_real)).all() and (y_d[:, -1] == flip).all()
+        # a generator exact for its condition: the marker on the side y_g names, then mirrored as the step does
+        drawn = np.zeros((len(y_g), 64, 64, 1), np.float32)
+        drawn[y_g[:, -4] == 1.0, 30, 20] = 1.0
+        drawn[y_g[:, -5] == 1.0, 30, 63 - 20] = 1.0
+        fake = np.asarray(mirror_generated(tf.constant(drawn), y_real, config, draws, tf.constant(flip)))
+        columns = lambda images: np.argmax(images[..., 0].max(axis=1), axis=1)  # noqa: E731 (rows shift)
+        assert (columns(fake) == columns(np.asarray(real))).all()  # each generated slice lies as its real one
+    assert 0 < np.mean(flips) < 1  # both kinds in the batches
+
+    plain = make_config("paper", side_condition=True, **TINY)
+    y = tf.constant(np.stack([as_lain] * 3))
+    assert all(c is y for c in flagged_conditions(y, tf.constant([True, False, True]), plain))
+    assert gan.discriminator.inputs[1].shape[-1] == space.size + 1
+    assert np.isfinite(np.asarray(gan.train_steps(2))).all()
+    assert config.hash != make_config("paper", side_condition=True, **TINY).hash
+    for clash in ({"mirror_generated": True}, {"flip_real_slices": False}, {"lean_weight": 1.0}):
+        with pytest.raises(ArgumentError, match="flip_flag"):
+            make_config("paper", flip_flag=True, **clash)
+
+
 def test_with_sides_only_normal_fakes_are_mirrored():
     import tensorflow as tf
 

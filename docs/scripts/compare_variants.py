@@ -88,6 +88,13 @@ VARIANTS = {
         "improved",
         {**DECAYED, "side_condition": True, "projection_discriminator": True},
     ),
+    # and the flip told to the discriminator, the generated slices mirrored with the real ones: the generator
+    # draws slices as they lie, where --mirror-generated makes a symmetric set that fails the held-out patients'
+    # normal LR as the training slices beside their mirrors do
+    f"{V}+decay+sides+flag": (
+        "improved",
+        {**DECAYED, "side_condition": True, "mirror_generated": False, "flip_flag": True},
+    ),
     # and DiffAugment's translation alone, without its brightness and contrast
     f"{V}+decay+uncoloured": (
         "improved",

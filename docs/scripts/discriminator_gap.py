@@ -47,6 +47,8 @@ def logits(gan, images: np.ndarray, condition: np.ndarray, batch: int) -> np.nda
     from spect_toolkit.gan.step import mirror_channel
 
     x = ops.convert_to_numpy(mirror_channel(images[..., None] * 2.0 - 1.0, gan.config))
+    if gan.config.flip_flag:  # the slices as they lie: none mirrored
+        condition = np.concatenate([condition, np.zeros((len(condition), 1), condition.dtype)], axis=1)
     out = [
         ops.convert_to_numpy(gan.discriminator([x[i : i + batch], condition[i : i + batch]], training=True)[0])
         for i in range(0, len(x) - batch + 1, batch)  # whole batches: minibatch statistics need the run's size

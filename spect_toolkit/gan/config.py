@@ -42,6 +42,7 @@ _LATER_FIELDS = (
     "diff_augment_translation_fill",
     "side_condition",
     "projection_discriminator",
+    "flip_flag",
 )
 PRECISIONS = ("float32", "bfloat16", "float16")
 GENERATOR_PADDINGS = ("zeros", "reflect")
@@ -113,6 +114,10 @@ class GanConfig:
     # the paper's flip of real normal and bilateral slices at random; off: they keep the lean they have (data set
     # A's normal slices lean, left/right 0.996; flipped at random, the set's lean is none)
     flip_real_slices: bool = True
+    # the flip told to the discriminator: a last condition column, 1 where the flip mirrored a slice; the generator
+    # draws each slice as it lay and its slices are mirrored with the real batch's, so that the set it draws keeps
+    # the training slices' lean (instead of --mirror-generated's symmetric set)
+    flip_flag: bool = False
     # the condition also projected onto D's last features (a projection discriminator), not only its input channels
     projection_discriminator: bool = False
     # weight of a loss on the batch's mean and root-mean-square log left/right ratio, per pattern, against the
@@ -238,6 +243,11 @@ class GanConfig:
             raise ArgumentError(
                 "mirror_generated mirrors the generated slices as the paper's flip mirrors the real ones: not with "
                 "flip_real_slices off"
+            )
+        if self.flip_flag and (self.mirror_generated or not self.flip_real_slices or self.lean_weight):
+            raise ArgumentError(
+                "flip_flag mirrors the generated slices with the real ones the paper's flip mirrors: it needs "
+                "flip_real_slices, and takes the place of mirror_generated and of lean_weight"
             )
         for name in ("spectrum_weight", "edge_profile_weight", "lean_weight"):
             if getattr(self, name) < 0.0:

@@ -108,12 +108,13 @@ class Steps:
         gan, c = self.gan, self.config
         key = jax.random.fold_in(jax.random.PRNGKey(c.seed), state["step"])
         real_draws, z_draws, mirror_draws, d_draws, g_draws = step.step_draws(JaxDraws(key))
-        real, y = step.real_batch(data, c, real_draws)
+        real, y_real, flip = step.real_batch(data, c, real_draws)
+        y_g, y = step.flagged_conditions(y_real, flip, c)
         z = z_draws.normal([c.batch_size, c.latent_dim])
 
         def generate(g):
-            images, fixed = gan.generator.stateless_call(g, state["g_fixed"], [z, y], training=True)
-            return step.mirror_generated(images, y, c, mirror_draws), fixed
+            images, fixed = gan.generator.stateless_call(g, state["g_fixed"], [z, y_g], training=True)
+            return step.mirror_generated(images, y_real, c, mirror_draws, flip), fixed
 
         fake, pull_back, g_fixed = jax.vjp(generate, state["g"], has_aux=True)
 

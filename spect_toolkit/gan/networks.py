@@ -526,7 +526,8 @@ def build_networks(config: GanConfig, condition_size: int) -> dict[str, keras.Mo
     ch = d_channels(config.width)
     return {
         "generator": build_generator(config, condition_size),
-        "discriminator": build_discriminator(config, condition_size),
+        # with the flip flag the discriminator's condition has one column more: the flag
+        "discriminator": build_discriminator(config, condition_size + config.flip_flag),
         "decoder_whole": build_decoder(config, ch[8], IMAGE_SIZE, "decoder_whole"),
         "decoder_part": build_decoder(config, ch[16], IMAGE_SIZE // 2, "decoder_part"),
     }

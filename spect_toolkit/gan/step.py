@@ -41,7 +41,8 @@ def crop(images, corner, size: int):
 
 
 def real_batch(data: dict, config: GanConfig, draws: Draws):
-    """A batch of augmented real slices in [-1, 1], (n, 64, 64, 1), with their condition vectors.
+    """A batch of augmented real slices in [-1, 1], (n, 64, 64, 1), with their condition vectors and which of
+    them the flip mirrored, (n,) booleans.
 
     ``data`` holds the training set on the device: slices, below, above, condition, flip_allowed, and
     draw_logits where patterns are drawn balanced."""
@@ -66,7 +67,21 @@ def real_batch(data: dict, config: GanConfig, draws: Draws):
     condition = pick("condition")
     if config.side_condition:
         condition = ops.where(flip[:, None], mirrored_sides(condition), condition)
-    return real[..., None] * 2.0 - 1.0, condition
+    return real[..., None] * 2.0 - 1.0, condition, flip
+
+
+def flagged_conditions(condition, flip, config: GanConfig):
+    """The generator's and the discriminator's condition vectors for a batch whose real slices ``flip`` mirrored.
+
+    Without ``config.flip_flag`` both are the real batch's. With it the generator is asked for each slice as it lay
+    (before the flip moved its side), and the discriminator gets the real batch's condition and a last column, 1
+    where the slice was mirrored: the real and generated slices are mirrored alike (:func:`mirror_generated`), so
+    the flag tells the discriminator nothing about which is real, and a generator whose slices as they lie lack the
+    training slices' lean can be told apart by it."""
+    if not config.flip_flag:
+        return condition, condition
+    as_lain = ops.where(flip[:, None], mirrored_sides(condition), condition) if config.side_condition else condition
+    return as_lain, ops.concatenate([condition, ops.cast(flip[:, None], condition.dtype)], axis=1)
 
 
 def mirrored_sides(condition):
@@ -128,14 +143,17 @@ def discriminator_view(images, config: GanConfig, draws: Draws):
     return ops.stack(channels, axis=-1)
 
 
-def mirror_generated(images, condition, config: GanConfig, draws: Draws):
+def mirror_generated(images, condition, config: GanConfig, draws: Draws, flip=None):
     """With ``config.mirror_generated``, each generated slice of a normal or bilateral condition mirrored
-    left-right with probability 1/2, as the paper's augmentation mirrors the real ones.
+    left-right with probability 1/2, as the paper's augmentation mirrors the real ones. With ``config.flip_flag``,
+    mirrored where the real batch's ``flip`` mirrored its slices (:func:`flagged_conditions`), in training only.
 
     The augmented real slices of those patterns are mirror-symmetric as a set; a generator judged one slice at a
     time is free to make every slice lean the same way, and does (data set A's left/right ratio). Mirrored at
     random, the generator's slices are a mirror-symmetric set by construction. It is part of the generator:
     applied before the discriminator in training and at sampling (:func:`~.generate.generate`)."""
+    if config.flip_flag:
+        return augment.flip_left_right(images[..., 0], flip)[..., None]
     if not config.mirror_generated:
         return images
     # with sides only a normal slice's mirror keeps its condition (ConditionSpace.mirror_keeps_condition)

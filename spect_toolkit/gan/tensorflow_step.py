@@ -69,12 +69,13 @@ class Steps:
         """One discriminator update, then one generator update against the updated discriminator."""
         gan, c = self.gan, self.config
         real_draws, z_draws, mirror_draws, d_draws, g_draws = step.step_draws(TensorFlowDraws(seed))
-        real, y = step.real_batch(self.data, c, real_draws)
+        real, y_real, flip = step.real_batch(self.data, c, real_draws)
+        y_g, y = step.flagged_conditions(y_real, flip, c)
         z = z_draws.normal([c.batch_size, c.latent_dim])
         discriminate = lambda images, condition: gan.discriminator([images, condition], training=True)  # noqa: E731
         replicas = self.strategy.num_replicas_in_sync  # replicas' gradients are summed: each gives its share
         with tf.GradientTape() as g_tape:
-            fake = step.mirror_generated(gan.generator([z, y], training=True), y, c, mirror_draws)
+            fake = step.mirror_generated(gan.generator([z, y_g], training=True), y_real, c, mirror_draws, flip)
             with g_tape.stop_recording(), tf.GradientTape() as d_tape:
                 d_total, (d_real, d_fake, recon) = step.discriminator_loss(
                     c,

@@ -109,7 +109,7 @@ class Steps:
         key = jax.random.fold_in(jax.random.PRNGKey(c.seed), state["step"])
         real_draws, z_draws, mirror_draws, d_draws, g_draws = step.step_draws(JaxDraws(key))
         real, y_real, flip = step.real_batch(data, c, real_draws)
-        y_g, y = step.flagged_conditions(y_real, flip, c)
+        y_g, y_d = step.flagged_conditions(y_real, flip, c)  # the generator's and the discriminator's
         z = z_draws.normal([c.batch_size, c.latent_dim])
 
         def generate(g):
@@ -132,7 +132,7 @@ class Steps:
                 lambda f: call(2, f),
                 real,
                 jax.lax.stop_gradient(fake),
-                y,
+                y_d,
                 d_draws,
             )
             return total, (parts, fixed)
@@ -147,7 +147,7 @@ class Steps:
                 out, fixed = gan.discriminator.stateless_call(d[0], fixed, [x, condition], training=True)
                 return out
 
-            return step.generator_loss(c, discriminate, images, y, g_draws, real), fixed
+            return step.generator_loss(c, discriminate, images, y_d, g_draws, real), fixed
 
         (g_loss, d0_fixed), image_grads = jax.value_and_grad(g_objective, has_aux=True)(fake, d_fixed[0])
         (g_grads,) = pull_back(image_grads)

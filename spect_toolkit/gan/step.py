@@ -80,6 +80,7 @@ def flagged_conditions(condition, flip, config: GanConfig):
     training slices' lean can be told apart by it."""
     if not config.flip_flag:
         return condition, condition
+    # swapping the sides again gives the side the slice lay on; without sides a mirror keeps the condition
     as_lain = ops.where(flip[:, None], mirrored_sides(condition), condition) if config.side_condition else condition
     return as_lain, ops.concatenate([condition, ops.cast(flip[:, None], condition.dtype)], axis=1)
 

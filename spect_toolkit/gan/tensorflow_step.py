@@ -70,7 +70,7 @@ class Steps:
         gan, c = self.gan, self.config
         real_draws, z_draws, mirror_draws, d_draws, g_draws = step.step_draws(TensorFlowDraws(seed))
         real, y_real, flip = step.real_batch(self.data, c, real_draws)
-        y_g, y = step.flagged_conditions(y_real, flip, c)
+        y_g, y_d = step.flagged_conditions(y_real, flip, c)  # the generator's and the discriminator's
         z = z_draws.normal([c.batch_size, c.latent_dim])
         discriminate = lambda images, condition: gan.discriminator([images, condition], training=True)  # noqa: E731
         replicas = self.strategy.num_replicas_in_sync  # replicas' gradients are summed: each gives its share
@@ -84,12 +84,12 @@ class Steps:
                     lambda f: gan.decoder_part(f, training=True),
                     real,
                     tf.stop_gradient(fake),
-                    y,
+                    y_d,
                     d_draws,
                 )
                 scaled = gan.d_optimizer.scale_loss(d_total / replicas)
             gan.d_optimizer.apply(d_tape.gradient(scaled, gan.d_variables), gan.d_variables)
-            g_loss = step.generator_loss(c, discriminate, fake, y, g_draws, real)
+            g_loss = step.generator_loss(c, discriminate, fake, y_d, g_draws, real)
             scaled = gan.g_optimizer.scale_loss(g_loss / replicas)
         variables = gan.generator.trainable_variables
         gan.g_optimizer.apply(g_tape.gradient(scaled, variables), variables)

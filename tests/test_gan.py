@@ -802,6 +802,7 @@ def test_without_side_condition_a_flipped_slice_keeps_its_condition():
 def test_with_the_flip_flag_the_generator_draws_slices_as_they_lay_mirrored_with_the_real_ones_and_d_told():
     import tensorflow as tf
 
+    from spect_toolkit.gan.conditions import LEFT_COLUMN, RIGHT_COLUMN
     from spect_toolkit.gan.step import flagged_conditions, mirror_generated
     from spect_toolkit.gan.step import real_batch as draw
     from spect_toolkit.gan.tensorflow_step import TensorFlowDraws
@@ -821,8 +822,8 @@ def test_with_the_flip_flag_the_generator_draws_slices_as_they_lay_mirrored_with
         assert (y_d[:, :-1] == np.asarray(y_real)).all() and (y_d[:, -1] == flip).all()
         # a generator exact for its condition: the marker on the side y_g names, then mirrored as the step does
         drawn = np.zeros((len(y_g), 64, 64, 1), np.float32)
-        drawn[y_g[:, -4] == 1.0, 30, 20] = 1.0
-        drawn[y_g[:, -5] == 1.0, 30, 63 - 20] = 1.0
+        drawn[y_g[:, RIGHT_COLUMN] == 1.0, 30, 20] = 1.0
+        drawn[y_g[:, LEFT_COLUMN] == 1.0, 30, 63 - 20] = 1.0
         fake = np.asarray(mirror_generated(tf.constant(drawn), y_real, config, draws, tf.constant(flip)))
         columns = lambda images: np.argmax(images[..., 0].max(axis=1), axis=1)  # noqa: E731 (rows shift)
         assert (columns(fake) == columns(np.asarray(real))).all()  # each generated slice lies as its real one

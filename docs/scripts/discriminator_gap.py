@@ -44,11 +44,11 @@ def logits(gan, images: np.ndarray, condition: np.ndarray, batch: int) -> np.nda
     """The discriminator's logits for max-normalised slices in [0, 1], in batch mode, ``batch`` at a time."""
     from keras import ops
 
-    from spect_toolkit.gan.step import mirror_channel
+    from spect_toolkit.gan.step import flagged_conditions, mirror_channel
 
     x = ops.convert_to_numpy(mirror_channel(images[..., None] * 2.0 - 1.0, gan.config))
-    if gan.config.flip_flag:  # the slices as they lie: none mirrored
-        condition = np.concatenate([condition, np.zeros((len(condition), 1), condition.dtype)], axis=1)
+    # the discriminator's condition for slices as they lie, none mirrored (with --flip-flag, a column more)
+    condition = ops.convert_to_numpy(flagged_conditions(condition, np.zeros(len(condition), bool), gan.config)[1])
     out = [
         ops.convert_to_numpy(gan.discriminator([x[i : i + batch], condition[i : i + batch]], training=True)[0])
         for i in range(0, len(x) - batch + 1, batch)  # whole batches: minibatch statistics need the run's size
@@ -68,8 +68,8 @@ def gap(run: Path, manifest, seed: int = 0, state: Path | None = None) -> dict:
 
     folder = RunFolder(run)
     config = folder.load_config()
-    train, space = training_set(select_split(manifest, "train"), config.levels)
-    held_out, _ = training_set(select_split(manifest, "holdout"), config.levels)
+    train, space = training_set(select_split(manifest, "train"), config.levels, config.side_condition)
+    held_out, _ = training_set(select_split(manifest, "holdout"), config.levels, config.side_condition)
     gan = FastGAN(config, space)
     epoch = checkpoint.load(state or folder.root / "checkpoints" / "last.npz", gan.state())
     # training and held-out slices shuffled together, so every batch normalises both alike
@@ -81,7 +81,9 @@ def gap(run: Path, manifest, seed: int = 0, state: Path | None = None) -> dict:
     kept = is_train[order][: len(scored)]
     sample_from_average(gan)  # the discriminator is a model of its own: it keeps its weights
     generated = sample(gan, epoch, like=select_split(manifest, "train"), seed=seed)
-    fake = logits(gan, generated.images, space.vectors(generated.level, generated.pattern), config.batch_size)
+    fake = logits(
+        gan, generated.images, space.vectors(generated.level, generated.pattern, generated.side), config.batch_size
+    )
     return {
         "run": str(run),
         "epoch": epoch,

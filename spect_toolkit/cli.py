@@ -350,6 +350,11 @@ def train(
     discriminator_mirror_smoothing: Optional[int] = typer.Option(
         None, min=0, help="that difference averaged over a K x K window, K odd (default 0: none)"
     ),
+    discriminator_coordinates: Optional[bool] = typer.Option(
+        None,
+        "--discriminator-coordinates/--no-discriminator-coordinates",
+        help="D also sees each pixel's row and column on the grid, moved with the slice by DiffAugment (default off)",
+    ),
     minibatch_std: Optional[bool] = typer.Option(
         None, "--minibatch-std/--no-minibatch-std", help="a minibatch standard deviation feature in D (default off)"
     ),
@@ -514,6 +519,7 @@ def train(
             diff_augment_translation_fill=diff_augment_translation_fill,
             discriminator_mirror_channel=discriminator_mirror_channel,
             discriminator_mirror_smoothing=discriminator_mirror_smoothing,
+            discriminator_coordinates=discriminator_coordinates,
             minibatch_std=minibatch_std,
             balanced_patterns=balanced_patterns,
             mirror_generated=mirror_generated,

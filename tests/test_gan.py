@@ -591,6 +591,53 @@ def test_mirror_channel_is_the_slices_difference_from_its_mirror_moved_with_the_
     assert make_config("improved", discriminator_mirror_channel=True).hash != make_config("improved").hash
 
 
+def test_the_coordinates_move_with_the_slice_so_the_discriminator_sees_where_a_head_lay_before_the_translation():
+    import tensorflow as tf
+
+    from spect_toolkit.gan.step import discriminator_view
+    from spect_toolkit.gan.tensorflow_step import TensorFlowDraws
+
+    # one bright pixel per slice, each in its own column: where it lay is what the coordinates must keep
+    images = np.full((8, 64, 64, 1), -1.0, np.float32)
+    columns = np.arange(24, 40, 2)
+    images[np.arange(8), 30, columns, 0] = 1.0
+    on_grid = lambda index: (index - 31.5) / 32  # noqa: E731  the midline between columns 31 and 32 at 0
+
+    plain = np.asarray(discriminator_view(images, make_config("paper", discriminator_coordinates=True), None))
+    assert plain.shape == (8, 64, 64, 3) and np.array_equal(plain[..., 0], images[..., 0])
+    assert np.allclose(plain[..., 1], on_grid(np.arange(64))[None, :, None])  # rows, the same in every column
+    assert np.allclose(plain[..., 2], on_grid(np.arange(64))[None, None, :])  # columns
+
+    config = make_config("improved", diff_augment_colour=False, discriminator_coordinates=True)
+    moved_columns = set()
+    for seed in range(3):
+        view = np.asarray(discriminator_view(images, config, TensorFlowDraws(tf.constant([seed, 8], tf.int64))))
+        assert view.shape == (8, 64, 64, 3)
+        for i in range(8):
+            row, column = np.unravel_index(np.argmax(view[i, ..., 0]), (64, 64))
+            moved_columns.add(column - columns[i])
+            # at the pixel, wherever the translation put it, the coordinates say where it lay
+            assert np.isclose(view[i, row, column, 1], on_grid(30)) and np.isclose(
+                view[i, row, column, 2], on_grid(columns[i])
+            )
+            # one pixel to the right on the grid is 1/32 on, in and past the slice's edge alike
+            assert np.allclose(np.diff(view[i, ..., 2], axis=1), 1 / 32) and np.allclose(
+                np.diff(view[i, ..., 1], axis=0), 1 / 32
+            )
+    assert len(moved_columns) > 5  # the translation did move the slices, by many different shifts
+
+    # the discriminator takes three channels (four with the mirror difference), trains, and it is its own run
+    small = {**TINY, "batch_size": 4}
+    data, space = _marker_set(["normal", "unilateral", "bilateral"])
+    gan = FastGAN(make_config("improved", discriminator_coordinates=True, **small), space, data, mode="function")
+    assert gan.discriminator.inputs[0].shape[-1] == 3
+    assert np.isfinite(np.asarray(gan.train_steps(2))).all()
+    both = make_config("improved", discriminator_coordinates=True, discriminator_mirror_channel=True)
+    assert both.discriminator_image_channels == 4
+    assert np.asarray(discriminator_view(images, both, TensorFlowDraws(tf.constant([1, 8], tf.int64)))).shape[-1] == 4
+    assert make_config("improved", discriminator_coordinates=True).hash != make_config("improved").hash
+
+
 def test_the_projection_discriminator_adds_the_conditions_inner_product_with_the_averaged_last_features():
     import keras
 

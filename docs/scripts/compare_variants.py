@@ -95,6 +95,12 @@ VARIANTS = {
         "improved",
         {**DECAYED, "side_condition": True, "mirror_generated": False, "flip_flag": True},
     ),
+    # and the grid's coordinates shown to the discriminator, moved with the slice by DiffAugment's translation: the
+    # translation hides where a head lies, and generated normal slices sit off the midline (their per-slice lean)
+    f"{V}+decay+sides+coords": (
+        "improved",
+        {**DECAYED, "side_condition": True, "discriminator_coordinates": True},
+    ),
     # and DiffAugment's translation alone, without its brightness and contrast
     f"{V}+decay+uncoloured": (
         "improved",

@@ -44,9 +44,9 @@ def logits(gan, images: np.ndarray, condition: np.ndarray, batch: int) -> np.nda
     """The discriminator's logits for max-normalised slices in [0, 1], in batch mode, ``batch`` at a time."""
     from keras import ops
 
-    from spect_toolkit.gan.step import flagged_conditions, mirror_channel
+    from spect_toolkit.gan.step import discriminator_channels, flagged_conditions
 
-    x = ops.convert_to_numpy(mirror_channel(images[..., None] * 2.0 - 1.0, gan.config))
+    x = ops.convert_to_numpy(discriminator_channels(images[..., None] * 2.0 - 1.0, gan.config))
     # the discriminator's condition for slices as they lie, none mirrored (with --flip-flag, a column more)
     condition = ops.convert_to_numpy(flagged_conditions(condition, np.zeros(len(condition), bool), gan.config)[1])
     out = [

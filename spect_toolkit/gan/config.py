@@ -43,6 +43,7 @@ _LATER_FIELDS = (
     "side_condition",
     "projection_discriminator",
     "flip_flag",
+    "discriminator_coordinates",
 )
 PRECISIONS = ("float32", "bfloat16", "float16")
 GENERATOR_PADDINGS = ("zeros", "reflect")
@@ -105,6 +106,10 @@ class GanConfig:
     discriminator_mirror_channel: bool = False
     # that difference averaged over a k x k window (odd k; 0: none): the lean kept, the noise's texture smoothed away
     discriminator_mirror_smoothing: int = 0
+    # D also sees where each pixel lay on the canonical grid (two channels, CoordConv's), moved by DiffAugment's
+    # translation with the slice: a translated slice alone does not show where its head sits, and a generated head
+    # a pixel off the midline changes its left/right ratio by 8 % (docs/reproduction.md)
+    discriminator_coordinates: bool = False
     minibatch_std: bool = False  # the paper's suggested remedy for low diversity (a minibatch-std feature in D)
     balanced_patterns: bool = False  # draw each pattern equally often (the data are 551 / 291 / 96)
     mirror_generated: bool = False  # mirror generated normal/bilateral slices at random, as the real ones are
@@ -278,6 +283,12 @@ class GanConfig:
         """The generator's and the discriminator's learning rate of ``epoch`` (1-based), on one schedule."""
         generator = self.learning_rate_at(epoch)
         return generator, (self.discriminator_learning_rate or self.learning_rate) * (generator / self.learning_rate)
+
+    @property
+    def discriminator_image_channels(self) -> int:
+        """The channels of what the discriminator sees of a slice (:func:`.step.discriminator_view`): the slice, its
+        mirror difference, the two coordinates."""
+        return 1 + self.discriminator_mirror_channel + 2 * self.discriminator_coordinates
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

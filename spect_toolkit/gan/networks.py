@@ -481,10 +481,9 @@ def _down_block(x, filters: int, config: GanConfig, name: str):
 
 def build_discriminator(config: GanConfig, condition_size: int) -> keras.Model:
     """``D([x, y]) -> (logits (n,), B1 (n,16,16,.), B2 (n,8,8,.))``: B1/B2 are the 2nd and 3rd down blocks; ``x``
-    is what :func:`.step.discriminator_view` makes of a batch (one channel, or two with the mirror channel)."""
+    is what :func:`.step.discriminator_view` makes of a batch (``config.discriminator_image_channels``)."""
     ch = d_channels(config.width)
-    image_channels = 2 if config.discriminator_mirror_channel else 1  # the slice, and its mirror difference
-    image = keras.Input((IMAGE_SIZE, IMAGE_SIZE, image_channels), name="image")
+    image = keras.Input((IMAGE_SIZE, IMAGE_SIZE, config.discriminator_image_channels), name="image")
     y = keras.Input((condition_size,), name="condition")
     x = ConditionChannels(name="condition_image")(image, y)
     x = _conv(config, ch[64], 3, bias=True, name="input_conv")(x)

@@ -13,7 +13,7 @@ from typing import Protocol
 
 from keras import ops
 
-from ..vocabulary import PATTERNS
+from ..vocabulary import PATTERNS, SLICE_SHAPE
 from . import augment, losses
 from .conditions import LEFT_COLUMN, NORMAL_COLUMN, RIGHT_COLUMN, UNILATERAL_COLUMN
 from .config import EDGE_RINGS, GanConfig
@@ -110,12 +110,41 @@ def mirror_channel(images, config: GanConfig):
     return ops.concatenate([images, difference], axis=-1)
 
 
+def coordinate_channels(shift_ap, shift_lr):
+    """Each pixel's row and column on the canonical grid before a translation by ``shift_ap`` / ``shift_lr`` pixels,
+    as two channels (n, 64, 64, 2) scaled to [-1, 1] across the slice (CoordConv's), continued past its edge where
+    the translation moved the border in.
+
+    DiffAugment's translation moves real and generated slices alike, so what the discriminator sees of a slice
+    does not show where on the grid its head lay: a generated head a pixel off the midline (a left/right ratio 8 %
+    off, docs/reproduction.md) looks like a real one moved. The coordinates move with the slice and show it."""
+    size = SLICE_SHAPE[0]
+    centre, half = (size - 1) / 2.0, size / 2.0  # the midline between columns 31 and 32
+    index = ops.arange(size, dtype="float32")[None, :]
+    rows = (index - ops.cast(ops.reshape(shift_ap, (-1, 1)), "float32") - centre) / half
+    columns = (index - ops.cast(ops.reshape(shift_lr, (-1, 1)), "float32") - centre) / half
+    shape = (ops.shape(rows)[0], size, size)
+    return ops.stack([ops.broadcast_to(rows[:, :, None], shape), ops.broadcast_to(columns[:, None, :], shape)], axis=-1)
+
+
+def discriminator_channels(images, config: GanConfig):
+    """The channels the discriminator sees of slices (n, 64, 64, 1) that no augmentation moved: the slices, the
+    mirror difference (:func:`mirror_channel`) and, with ``config.discriminator_coordinates``, the grid's
+    coordinates."""
+    channels = mirror_channel(images, config)
+    if not config.discriminator_coordinates:
+        return channels
+    still = ops.zeros([ops.shape(images)[0]], "int32")
+    return ops.concatenate([channels, ops.cast(coordinate_channels(still, still), channels.dtype)], axis=-1)
+
+
 def discriminator_view(images, config: GanConfig, draws: Draws):
-    """What the discriminator sees of a batch: DiffAugment where the configuration asks for it, and the mirror
-    channel (:func:`mirror_channel`), taken after the colour and before the translation, so that it is the
-    augmented slice's own difference about the midline and moves with it."""
+    """What the discriminator sees of a batch: DiffAugment where the configuration asks for it, and the channels of
+    :func:`discriminator_channels`: the mirror channel taken after the colour and before the translation, so that it
+    is the augmented slice's own difference about the midline and moves with it; the coordinates where the
+    translation moved each pixel to."""
     if not config.diff_augment:
-        return mirror_channel(images, config)
+        return discriminator_channels(images, config)
     if config.diff_augment_cutout:  # a stream of its own only where asked for: a run without it draws as before
         draws, cut = draws.split(2)
     if config.diff_augment_translation_probability < 1.0:  # likewise
@@ -136,12 +165,15 @@ def discriminator_view(images, config: GanConfig, draws: Draws):
     channels = [
         augment.translate(channels[..., k], shift_ap, shift_lr, backgrounds[k]) for k in range(channels.shape[-1])
     ]
-    if config.diff_augment_cutout:
+    if config.diff_augment_cutout:  # the slice's content hidden; where each pixel lay is not content
         centre = cut.split(2)
         length = ops.shape(images)[1]
         row, column = centre[0].integers([n], 0, length), centre[1].integers([n], 0, length)
         channels = [augment.cutout(channel, row, column, CUTOUT_SIZE) for channel in channels]
-    return ops.stack(channels, axis=-1)
+    view = ops.stack(channels, axis=-1)
+    if config.discriminator_coordinates:
+        view = ops.concatenate([view, ops.cast(coordinate_channels(shift_ap, shift_lr), view.dtype)], axis=-1)
+    return view
 
 
 def mirror_generated(images, condition, config: GanConfig, draws: Draws, flip=None):

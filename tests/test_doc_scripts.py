@@ -28,6 +28,7 @@ def _run(script: str, *args: str) -> subprocess.CompletedProcess:
         "compare_variants.py",
         "count_level.py",
         "discriminator_gap.py",
+        "head_position.py",
         "lean_floor.py",
         "paper_comparisons.py",
         "phantom_realism.py",
@@ -116,6 +117,23 @@ def test_the_slice_statistics_measure_how_far_a_slice_leans_whichever_side():
     np.testing.assert_allclose(lean[:6], 0.0, atol=1e-6)
     np.testing.assert_allclose(lean[6:], np.log(1.1), rtol=1e-5)
     np.testing.assert_allclose(statistics["asymmetry |log LR|, normal"], lean[[0, 1, 2, 6, 7, 8, 9, 10, 11]])
+
+
+def test_the_head_position_finds_a_head_moved_off_the_midline_and_moving_it_back_undoes_its_lean():
+    from spect_toolkit.evaluate.measures import slice_measures
+
+    position = _script("head_position")
+    rows, columns = np.indices((64, 64))
+    # a mirror-symmetric head about the grid's midline (31.5), brighter toward its centre
+    head = np.clip(1.2 - np.hypot((rows - 30) / 24, (columns - 31.5) / 20), 0, None)
+    moves = np.array([0, 1, -2, 3])
+    images = np.stack([np.roll(head, move, axis=1) for move in moves])
+    np.testing.assert_allclose(position.midline_offset(images), moves, atol=1e-9)
+    lr = slice_measures(images, ["BG"] * 4)["lr"].to_numpy()
+    assert lr[0] == pytest.approx(1.0, abs=1e-6) and lr[1] > 1.02 and lr[2] < 0.96 and lr[3] > lr[1]
+    back = position.recentred(images, position.midline_offset(images))
+    np.testing.assert_allclose(slice_measures(back, ["BG"] * 4)["lr"], 1.0, atol=1e-6)
+    assert np.isnan(position.midline_offset(np.zeros((1, 64, 64))))[0]  # no head: no offset, and no error
 
 
 def test_the_augmented_control_moves_the_head_only_where_the_shift_is_on():

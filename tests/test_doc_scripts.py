@@ -134,6 +134,14 @@ def test_the_head_position_finds_a_head_moved_off_the_midline_and_moving_it_back
     back = position.recentred(images, position.midline_offset(images))
     np.testing.assert_allclose(slice_measures(back, ["BG"] * 4)["lr"], 1.0, atol=1e-6)
     assert np.isnan(position.midline_offset(np.zeros((1, 64, 64))))[0]  # no head: no offset, and no error
+    # by whole pixels, every value kept: a head 0.4 of a pixel off stays, 2.6 off moves 3 columns
+    leaning = np.stack(
+        [head * 0.6 + np.roll(head, 1, axis=1) * 0.4, np.roll(head, -3, axis=1) * 0.6 + np.roll(head, -2, axis=1) * 0.4]
+    )
+    offsets = position.midline_offset(leaning)
+    assert 0.1 < offsets[0] < 0.5 and -2.9 < offsets[1] < -2.3
+    rolled = position.centred(leaning)
+    assert np.array_equal(rolled[0], leaning[0]) and np.array_equal(rolled[1], np.roll(leaning[1], 3, axis=1))
 
 
 def test_the_augmented_control_moves_the_head_only_where_the_shift_is_on():

@@ -15,8 +15,9 @@ checkpoints from epoch E to the last instead (entries ``VARIANT averaged from E`
 picked at random, its weights as saved (entries ``VARIANT mixture from E``): what the checkpoints draw, without the
 average of their weights; with ``--ensemble`` as well, one mixture of every seed's checkpoints is scored once (entry
 ``VARIANT ensemble of seeds S1-S2-... mixture from E``, report in ``ensembleS1-S2-.../``): an ensemble of the seeds'
-generators, which trains nothing. Prints a line per run and writes ``variants.json``; a second call trains and
-scores only what is missing.
+generators, which trains nothing; ``--centred`` scores the slices each rolled sideways onto the grid's midline by
+whole pixels (entries ``... centred``, ``head_position.py``). Prints a line per run and writes ``variants.json``; a
+second call trains and scores only what is missing.
 """
 
 from __future__ import annotations
@@ -247,6 +248,12 @@ def main() -> None:
         help="with --mixture-from: one mixture of every seed's checkpoints (an ensemble of the seeds' generators), "
         "scored once as 'VARIANT ensemble of seeds S1-S2-... mixture from E' in ensembleS1-S2-.../; trains nothing",
     )
+    parser.add_argument(
+        "--centred",
+        action="store_true",
+        help="score the generated slices each rolled sideways by whole pixels so that its head lies on the grid's "
+        "midline (head_position.py), as 'VARIANT ... centred', with a report folder of its own",
+    )
     args = parser.parse_args()
     if args.ensemble and args.mixture_from is None:
         parser.error("--ensemble mixes checkpoints: give --mixture-from too")
@@ -263,6 +270,7 @@ def main() -> None:
     # which generator each entry scores: the last checkpoint (no suffix), an average or a mixture of several
     source = f" averaged from {args.average_from}" if args.average_from is not None else ""
     source = f" mixture from {args.mixture_from}" if args.mixture_from is not None else source
+    source += " centred" if args.centred else ""
 
     if args.ensemble:
         score_ensemble(args, manifest, real_train, results)
@@ -302,6 +310,7 @@ def main() -> None:
                 else generate(out / f"seed{seed}" / name, like=real_train, seed=seed, average_from=args.average_from)
                 for name in args.variants
             }
+            samples = centred_samples(samples) if args.centred else samples
             report = out / f"seed{seed}" / ("report" + source.replace(" ", "_"))
             evaluation = evaluate(manifest, samples, report, split="holdout", seed=seed, c2st_repeats=args.c2st_repeats)
             for name, group in evaluation.metrics["groups"].items():
@@ -334,13 +343,21 @@ def score_ensemble(args, manifest, real_train, results: dict) -> None:
     out, seeds, first = Path(args.out), "-".join(map(str, args.seeds)), args.seeds[0]
     runs = {name: [out / f"seed{s}" / name for s in args.seeds] for name in args.variants}
     samples = {name: checkpoint_mixture(dirs, args.mixture_from, real_train, first) for name, dirs in runs.items()}
-    report = out / f"ensemble{seeds}" / f"report_mixture_from_{args.mixture_from}"
+    samples = centred_samples(samples) if args.centred else samples
+    source = f" mixture from {args.mixture_from}" + (" centred" if args.centred else "")
+    report = out / f"ensemble{seeds}" / ("report" + source.replace(" ", "_"))
     evaluation = evaluate(manifest, samples, report, split="holdout", seed=first, c2st_repeats=args.c2st_repeats)
-    source = f" mixture from {args.mixture_from}"
     for name, group in evaluation.metrics["groups"].items():
         entry = results.setdefault(f"{name} ensemble of seeds {seeds}{source}", {})[seeds] = scores(group)
         print(f"seeds {seeds} {name}{source}: " + summary(entry), flush=True)
     (out / "variants.json").write_text(json.dumps(results, indent=2, default=float) + "\n")
+
+
+def centred_samples(samples: dict) -> dict:
+    """Each variant's samples with every slice's head rolled onto the grid's midline (``head_position.centred``)."""
+    from head_position import centred  # beside this script
+
+    return {name: dataclasses.replace(drawn, images=centred(drawn.images)) for name, drawn in samples.items()}
 
 
 def scores(group: dict) -> dict:

@@ -9,8 +9,9 @@ default) and for each run's generated slices like the training ones, this prints
 
 - offset: the column of the centroid of the slice's pixels above half its maximum, from the midline, in pixels
   (mean and SD);
-- |log LR| as the slice lies and with the slice moved back by its offset (linear interpolation), and the
-  correlation of log LR with the offset.
+- |log LR| as the slice lies, with the slice moved back by its offset (linear interpolation), and centred by whole
+  pixels (:func:`centred`, what ``compare_variants.py --centred`` scores), and the correlation of log LR with the
+  offset.
 
 Generated slices are sampled at ``--epoch`` (default: the run's last) with ``--seed``.
 """
@@ -53,16 +54,26 @@ def recentred(images: np.ndarray, offsets: np.ndarray) -> np.ndarray:
     return np.stack(moved)
 
 
+def centred(images: np.ndarray) -> np.ndarray:
+    """Each slice rolled sideways by whole pixels so that its head lies within half a pixel of the midline: every
+    value kept, none interpolated; the columns rolled round from one edge to the other are the background's."""
+    offsets = midline_offset(images)
+    moves = np.where(np.isfinite(offsets), -np.round(offsets), 0).astype(int)
+    return np.stack([np.roll(image, move, axis=1) for image, move in zip(images, moves)])
+
+
 def describe(name: str, images: np.ndarray, levels) -> str:
     from spect_toolkit.evaluate.measures import slice_measures
 
     offsets = midline_offset(images)
     log_lr = np.log(slice_measures(images, levels)["lr"].to_numpy())
     moved_back = np.log(slice_measures(recentred(images, offsets), levels)["lr"].to_numpy())
+    rolled = np.log(slice_measures(centred(images), levels)["lr"].to_numpy())
     found = np.isfinite(offsets) & np.isfinite(log_lr)
     return (
         f"| {name} | {found.sum()} | {np.nanmean(offsets):+.3f} / {np.nanstd(offsets):.3f} | "
         f"{np.nanmean(np.abs(log_lr)):.4f} | {np.nanmean(np.abs(moved_back)):.4f} | "
+        f"{np.nanmean(np.abs(rolled)):.4f} | "
         f"{np.corrcoef(offsets[found], log_lr[found])[0, 1]:.2f} |"
     )
 
@@ -83,8 +94,8 @@ def main() -> None:
     if "split" not in manifest.columns:
         parser.error(f"{args.manifest} has no split column: build it with reproduce_paper.py --stage prepare")
     rows = manifest[manifest["pattern"] == args.pattern]
-    print(f"| {args.pattern} slices | n | offset mean / SD, px | |log LR| | moved back | r(offset, log LR) |")
-    print("|---|---|---|---|---|---|")
+    print(f"| {args.pattern} slices | n | offset mean / SD, px | |log LR| | moved back | centred | r(offset, log LR) |")
+    print("|---|---|---|---|---|---|---|")
     for split in ("train", "holdout"):
         part = rows[rows["split"] == split]
         store = load_slices(part, root=manifest.attrs.get("root"))

@@ -106,6 +106,7 @@ def test_jax_with_improved_preset_and_bfloat16_trains_in_that_precision(tmp_path
         diff_augment_translation=2,
         discriminator_mirror_channel=True,
         discriminator_mirror_smoothing=5,
+        discriminator_coordinates=True,
     )
     gan = FastGAN(config, space, data)
     layer = gan.generator.get_layer("up8_bn")  # with spectral norm the conv is wrapped: its input tells

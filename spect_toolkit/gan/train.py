@@ -147,7 +147,7 @@ def train(
                 checkpoint.save(run.epoch_checkpoint(epoch), gan.generator_state(), epoch)
                 grid = _sample_grid(gan, space, fixed_z)
                 _save_grid_png(grid, space, run.sample_grid(epoch), epoch)
-                tensorboard.images(grid, space, epoch)
+                tensorboard.image(run.sample_grid(epoch), epoch)
             if kept or time.perf_counter() - last_saved >= LAST_CHECKPOINT_SECONDS:
                 checkpoint.save(last, gan.state(), epoch, keep_previous=True)
                 last_saved = time.perf_counter()
@@ -242,36 +242,40 @@ class _LossLog:
 
 
 class _TensorBoard:
-    """Event files for TensorBoard, written by TensorFlow's summary writer where TensorFlow is installed (on the
-    JAX backend too, with the GPUs hidden from TensorFlow so that it takes none of their memory); nothing
-    without it (losses.csv and the sample grids hold the same)."""
+    """Event files for TensorBoard, written by the ``tensorboard`` package's own writer where it is installed (it
+    comes with TensorFlow); nothing without it (losses.csv and the sample grids hold the same).
+
+    Not with ``tf.summary``: its ops, run between the epochs in the training process, changed the training's
+    arithmetic from the second epoch on, by Python's hash seed (two runs of one seed parted; docs/gan.md). This
+    writer is plain Python and protocol buffers and touches no TensorFlow runtime."""
 
     def __init__(self, folder: Path):
         self.writer = None
         try:
-            import tensorflow as tf
+            from tensorboard.compat.proto import event_pb2, summary_pb2
+            from tensorboard.summary.writer.event_file_writer import EventFileWriter
         except ImportError:
             return
-        if keras.backend.backend() != "tensorflow":
-            try:
-                tf.config.set_visible_devices([], "GPU")
-            except RuntimeError:  # TensorFlow's devices were set up earlier in this process
-                pass
-        self.tf, self.writer = tf, tf.summary.create_file_writer(str(folder))
+        self.event, self.summary = event_pb2.Event, summary_pb2.Summary
+        self.writer = EventFileWriter(str(folder))
+
+    def _write(self, step: int, values: list) -> None:
+        self.writer.add_event(self.event(wall_time=time.time(), step=step, summary=self.summary(value=values)))
 
     def scalars(self, row: dict) -> None:
         if self.writer is None:
             return
-        with self.writer.as_default(step=row["epoch"]):
-            for name in (*LOSS_NAMES, "images_per_s"):
-                self.tf.summary.scalar(name, row[name])
+        names = (*LOSS_NAMES, "images_per_s")
+        self._write(row["epoch"], [self.summary.Value(tag=name, simple_value=float(row[name])) for name in names])
 
-    def images(self, grid: np.ndarray, space: ConditionSpace, epoch: int) -> None:
+    def image(self, png: Path, epoch: int) -> None:
+        """The sample grid as saved (a PNG), under the tag ``samples``."""
         if self.writer is None:
             return
-        with self.writer.as_default(step=epoch):
-            for images, (level, pattern) in zip(grid, space.conditions):
-                self.tf.summary.image(f"samples/{level}-{pattern}", images[..., None], max_outputs=len(images))
+        data = Path(png).read_bytes()
+        width, height = (int.from_bytes(data[offset : offset + 4], "big") for offset in (16, 20))  # IHDR
+        image = self.summary.Image(height=height, width=width, colorspace=4, encoded_image_string=data)
+        self._write(epoch, [self.summary.Value(tag="samples", image=image)])
         self.writer.flush()
 
     def close(self) -> None:

@@ -149,7 +149,7 @@ def test_jax_with_improved_preset_and_bfloat16_trains_in_that_precision(tmp_path
         steps=3,
         finite=True,
         ema_moved=True,
-        d_channels=2,
+        d_channels=4,  # the slice, its mirror difference, the two coordinates
         policy="float32",
     )
 

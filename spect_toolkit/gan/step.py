@@ -141,8 +141,8 @@ def discriminator_channels(images, config: GanConfig):
 def discriminator_view(images, config: GanConfig, draws: Draws):
     """What the discriminator sees of a batch: DiffAugment where the configuration asks for it, and the channels of
     :func:`discriminator_channels`: the mirror channel taken after the colour and before the translation, so that it
-    is the augmented slice's own difference about the midline and moves with it; the coordinates where the
-    translation moved each pixel to."""
+    is the augmented slice's own difference about the midline and moves with it; the coordinates say where on the
+    grid each pixel lay before the translation moved it."""
     if not config.diff_augment:
         return discriminator_channels(images, config)
     if config.diff_augment_cutout:  # a stream of its own only where asked for: a run without it draws as before

@@ -229,7 +229,10 @@ def test_run_folder_holds_what_a_user_looks_for(tiny_run):
 
 
 def test_tensorboard_gets_the_losses_and_sample_grids_without_tensorflow_summary_ops(ingested, tmp_path, monkeypatch):
+    from io import BytesIO
+
     import tensorflow as tf
+    from matplotlib.image import imread
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     # tf.summary's ops, run between epochs in the training process, changed the training's arithmetic from the
@@ -251,10 +254,6 @@ def test_tensorboard_gets_the_losses_and_sample_grids_without_tensorflow_summary
     grids = events.Images("samples")
     assert [g.step for g in grids] == [1, 2]
     png = (tmp_path / "run" / "samples" / "epoch_0002.png").read_bytes()
-    from io import BytesIO
-
-    from matplotlib.image import imread
-
     assert grids[1].encoded_image_string == png
     assert (grids[1].height, grids[1].width) == imread(BytesIO(png)).shape[:2]
 

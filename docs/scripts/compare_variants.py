@@ -273,7 +273,7 @@ def main() -> None:
     source += " centred" if args.centred else ""
 
     if args.ensemble:
-        score_ensemble(args, manifest, real_train, results)
+        score_ensemble(args, manifest, real_train, results, source)
         return
 
     for seed in args.seeds:
@@ -335,16 +335,15 @@ def main() -> None:
             (out / "variants.json").write_text(json.dumps(results, indent=2, default=float) + "\n")
 
 
-def score_ensemble(args, manifest, real_train, results: dict) -> None:
+def score_ensemble(args, manifest, real_train, results: dict, source: str) -> None:
     """``--ensemble``: every variant's checkpoints of all ``args.seeds`` as one mixture, scored once, the first
-    seed seeding the mixture and the evaluation."""
+    seed seeding the mixture and the evaluation; ``source`` (main's) names the entries and the report folder."""
     from spect_toolkit.evaluate import evaluate
 
     out, seeds, first = Path(args.out), "-".join(map(str, args.seeds)), args.seeds[0]
     runs = {name: [out / f"seed{s}" / name for s in args.seeds] for name in args.variants}
     samples = {name: checkpoint_mixture(dirs, args.mixture_from, real_train, first) for name, dirs in runs.items()}
     samples = centred_samples(samples) if args.centred else samples
-    source = f" mixture from {args.mixture_from}" + (" centred" if args.centred else "")
     report = out / f"ensemble{seeds}" / ("report" + source.replace(" ", "_"))
     evaluation = evaluate(manifest, samples, report, split="holdout", seed=first, c2st_repeats=args.c2st_repeats)
     for name, group in evaluation.metrics["groups"].items():

@@ -44,22 +44,20 @@ def midline_offset(images: np.ndarray) -> np.ndarray:
         return (region.sum(axis=1) * columns).sum(axis=1) / region.sum(axis=(1, 2))
 
 
-def recentred(images: np.ndarray, offsets: np.ndarray) -> np.ndarray:
-    """Each slice moved sideways by minus its offset (linear interpolation, zeros moved in)."""
+def recentred(images: np.ndarray, offsets: np.ndarray, whole_pixels: bool = False) -> np.ndarray:
+    """Each slice moved sideways by minus its offset: by linear interpolation, zeros moved in; or, with
+    ``whole_pixels``, rolled by the nearest whole number of pixels, every value kept (the columns rolled round from
+    one edge to the other are the background's)."""
     from scipy.ndimage import shift
 
-    moved = [
-        shift(image, (0, -offset), order=1) if np.isfinite(offset) else image for image, offset in zip(images, offsets)
-    ]
-    return np.stack(moved)
+    order, mode = (0, "grid-wrap") if whole_pixels else (1, "constant")
+    moves = np.where(np.isfinite(offsets), -(np.round(offsets) if whole_pixels else offsets), 0.0)
+    return np.stack([shift(image, (0, move), order=order, mode=mode) for image, move in zip(images, moves)])
 
 
 def centred(images: np.ndarray) -> np.ndarray:
-    """Each slice rolled sideways by whole pixels so that its head lies within half a pixel of the midline: every
-    value kept, none interpolated; the columns rolled round from one edge to the other are the background's."""
-    offsets = midline_offset(images)
-    moves = np.where(np.isfinite(offsets), -np.round(offsets), 0).astype(int)
-    return np.stack([np.roll(image, move, axis=1) for image, move in zip(images, moves)])
+    """Each slice rolled sideways by whole pixels so that its head lies within half a pixel of the midline."""
+    return recentred(images, midline_offset(images), whole_pixels=True)
 
 
 def describe(name: str, images: np.ndarray, levels) -> str:
@@ -68,7 +66,7 @@ def describe(name: str, images: np.ndarray, levels) -> str:
     offsets = midline_offset(images)
     log_lr = np.log(slice_measures(images, levels)["lr"].to_numpy())
     moved_back = np.log(slice_measures(recentred(images, offsets), levels)["lr"].to_numpy())
-    rolled = np.log(slice_measures(centred(images), levels)["lr"].to_numpy())
+    rolled = np.log(slice_measures(recentred(images, offsets, whole_pixels=True), levels)["lr"].to_numpy())
     found = np.isfinite(offsets) & np.isfinite(log_lr)
     return (
         f"| {name} | {found.sum()} | {np.nanmean(offsets):+.3f} / {np.nanstd(offsets):.3f} | "

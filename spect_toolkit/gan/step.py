@@ -131,11 +131,16 @@ def discriminator_channels(images, config: GanConfig):
     """The channels the discriminator sees of slices (n, 64, 64, 1) that no augmentation moved: the slices, the
     mirror difference (:func:`mirror_channel`) and, with ``config.discriminator_coordinates``, the grid's
     coordinates."""
-    channels = mirror_channel(images, config)
-    if not config.discriminator_coordinates:
-        return channels
     still = ops.zeros([ops.shape(images)[0]], "int32")
-    return ops.concatenate([channels, ops.cast(coordinate_channels(still, still), channels.dtype)], axis=-1)
+    return _with_coordinates(mirror_channel(images, config), config, still, still)
+
+
+def _with_coordinates(view, config: GanConfig, shift_ap, shift_lr):
+    """``view`` with the grid's coordinates after a translation by ``shift_ap`` / ``shift_lr`` appended, where
+    ``config.discriminator_coordinates`` asks for them."""
+    if not config.discriminator_coordinates:
+        return view
+    return ops.concatenate([view, ops.cast(coordinate_channels(shift_ap, shift_lr), view.dtype)], axis=-1)
 
 
 def discriminator_view(images, config: GanConfig, draws: Draws):
@@ -170,10 +175,7 @@ def discriminator_view(images, config: GanConfig, draws: Draws):
         length = ops.shape(images)[1]
         row, column = centre[0].integers([n], 0, length), centre[1].integers([n], 0, length)
         channels = [augment.cutout(channel, row, column, CUTOUT_SIZE) for channel in channels]
-    view = ops.stack(channels, axis=-1)
-    if config.discriminator_coordinates:
-        view = ops.concatenate([view, ops.cast(coordinate_channels(shift_ap, shift_lr), view.dtype)], axis=-1)
-    return view
+    return _with_coordinates(ops.stack(channels, axis=-1), config, shift_ap, shift_lr)
 
 
 def mirror_generated(images, condition, config: GanConfig, draws: Draws, flip=None):

@@ -146,8 +146,7 @@ def train(
             if kept:
                 checkpoint.save(run.epoch_checkpoint(epoch), gan.generator_state(), epoch)
                 grid = _sample_grid(gan, space, fixed_z)
-                _save_grid_png(grid, space, run.sample_grid(epoch), epoch)
-                tensorboard.image(run.sample_grid(epoch), epoch)
+                tensorboard.image(_save_grid_png(grid, space, run.sample_grid(epoch), epoch), epoch)
             if kept or time.perf_counter() - last_saved >= LAST_CHECKPOINT_SECONDS:
                 checkpoint.save(last, gan.state(), epoch, keep_previous=True)
                 last_saved = time.perf_counter()
@@ -192,9 +191,11 @@ def _sample_grid(gan: FastGAN, space: ConditionSpace, z: np.ndarray) -> np.ndarr
     return images.reshape(len(conditions), len(z), *SLICE_SHAPE)
 
 
-def _save_grid_png(grid: np.ndarray, space: ConditionSpace, path: Path, epoch: int) -> None:
+def _save_grid_png(grid: np.ndarray, space: ConditionSpace, path: Path, epoch: int) -> bytes:
     """The grid as one image, a row per (level, pattern): one axes rather than one per slice, which took matplotlib
-    most of a second at every kept epoch."""
+    most of a second at every kept epoch. Returns the PNG written."""
+    from io import BytesIO
+
     from matplotlib.figure import Figure
 
     rows, cols = grid.shape[:2]
@@ -218,8 +219,11 @@ def _save_grid_png(grid: np.ndarray, space: ConditionSpace, path: Path, epoch: i
     axes.set_yticklabels([label(*condition) for condition in space.conditions], fontsize=6)
     axes.tick_params(length=0)
     fig.suptitle(f"epoch {epoch} (patient's left on the image's right)", fontsize=7, y=1 - 0.1 / (height + title))
+    png = BytesIO()
+    fig.savefig(png, format="png", dpi=100)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
+    path.write_bytes(png.getvalue())
+    return png.getvalue()
 
 
 class _LossLog:
@@ -268,13 +272,12 @@ class _TensorBoard:
         names = (*LOSS_NAMES, "images_per_s")
         self._write(row["epoch"], [self.summary.Value(tag=name, simple_value=float(row[name])) for name in names])
 
-    def image(self, png: Path, epoch: int) -> None:
-        """The sample grid as saved (a PNG), under the tag ``samples``."""
+    def image(self, png: bytes, epoch: int) -> None:
+        """The sample grid as saved (the PNG's bytes), under the tag ``samples``."""
         if self.writer is None:
             return
-        data = Path(png).read_bytes()
-        width, height = (int.from_bytes(data[offset : offset + 4], "big") for offset in (16, 20))  # IHDR
-        image = self.summary.Image(height=height, width=width, colorspace=4, encoded_image_string=data)
+        width, height = (int.from_bytes(png[offset : offset + 4], "big") for offset in (16, 20))  # IHDR
+        image = self.summary.Image(height=height, width=width, colorspace=4, encoded_image_string=png)
         self._write(epoch, [self.summary.Value(tag="samples", image=image)])
         self.writer.flush()
 

@@ -469,6 +469,13 @@ def train(
         "of view (turned, sub-pixel offsets), then resampled back onto the slice "
         "as the reorientation did, instead of by whole rows and columns outside (default off)",
     ),
+    reconstruction_offset_grid: Optional[bool] = typer.Option(
+        None,
+        "--reconstruction-offset-grid/--no-reconstruction-offset-grid",
+        help="with --reconstruction-resampled: G's slice first taken onto a scanner's grid offset by the "
+        "resampling's sub-pixel shift, so that the resampling back leaves the head where G drew it instead of "
+        "moving it by up to a pixel (default off)",
+    ),
     steps_per_call: Optional[int] = typer.Option(None, min=1, help="training steps per compiled call"),
     precision: Optional[str] = typer.Option(
         None,
@@ -541,6 +548,7 @@ def train(
             reconstruction_of_activity=reconstruction_of_activity,
             reconstruction_acquisition_grid=reconstruction_acquisition_grid,
             reconstruction_grid_pose=reconstruction_grid_pose,
+            reconstruction_offset_grid=reconstruction_offset_grid,
             steps_per_call=steps_per_call,
             precision=precision,
             distribute=distribute or None,

@@ -3,6 +3,8 @@ the thread choice follows the batch size and can be overridden."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import keras
 import numpy as np
 import pytest
@@ -452,6 +454,53 @@ def test_reconstruction_noise_adds_the_scanners_noise_then_clips_and_normalises_
     images = gan.generate(z, gan.space.vectors(["COR"] * 3, ["normal"] * 3))
     np.testing.assert_array_equal(images.max(axis=(1, 2)), 1.0)
     assert images.min() == 0.0
+
+
+def test_the_offset_grid_resamples_the_noise_and_leaves_the_head_where_it_was_drawn():
+    """``resample`` alone moves each drawn head by its random sub-pixel shift; with ``offset_grid`` the slice goes
+    onto the shifted grid first and comes back where it was drawn, its noise still damped by the resampling."""
+    from spect_toolkit.gan.networks import ReconstructionNoise
+
+    rows, columns = np.mgrid[:64, :64].astype(np.float32)
+    head = np.exp(-(((rows - 33.0) / 14.0) ** 2 + ((columns - 30.0) / 11.0) ** 2))  # off the centre on purpose
+    drawn = np.repeat((2.0 * head - 1.0)[None, :, :, None], 64, axis=0).astype(np.float32)
+
+    def centroids(noise: ReconstructionNoise) -> np.ndarray:  # (n, 2): each slice's row and column of its counts
+        counts = (np.asarray(noise(drawn))[..., 0] + 1.0) / 2.0
+        counts = np.where(counts > 0.05, counts, 0.0)  # the head's, not the noise's below it
+        total = counts.sum(axis=(1, 2))
+        return np.stack([(counts * rows).sum(axis=(1, 2)) / total, (counts * columns).sum(axis=(1, 2)) / total], 1)
+
+    unmoved = centroids(ReconstructionNoise(1e7, seed=3))
+    moved = centroids(ReconstructionNoise(1e7, resample=True, seed=3)) - unmoved
+    kept = centroids(ReconstructionNoise(1e7, resample=True, offset_grid=True, seed=3)) - unmoved
+    # moved by a uniform shift in [0, 1) along each axis: mean 0.5, SD 0.29
+    assert np.all((moved > -0.02) & (moved < 1.02))
+    np.testing.assert_allclose(moved.mean(axis=0), 0.5, atol=0.1)
+    np.testing.assert_allclose(moved.std(axis=0), 12**-0.5, atol=0.06)
+    assert np.abs(kept).max() < 0.02
+
+    flat = np.full((32, 64, 64, 1), 0.5, np.float32)
+
+    def finest_power(**options) -> float:
+        slices = np.asarray(ReconstructionNoise(15.0, seed=1, **options)(flat))[..., 0]
+        spectrum = np.abs(np.fft.fft2(slices - slices.mean(axis=(1, 2), keepdims=True))) ** 2
+        return spectrum[:, np.hypot(*np.meshgrid(np.fft.fftfreq(64), np.fft.fftfreq(64))) > 0.4].mean()
+
+    assert finest_power(resample=True, offset_grid=True) < 0.6 * finest_power()
+    with pytest.raises(ArgumentError, match="set resample"):
+        ReconstructionNoise(15.0, offset_grid=True)
+    with pytest.raises(ArgumentError, match="set reconstruction_resampled"):
+        make_config("improved", reconstruction_counts=15.0, reconstruction_offset_grid=True)
+    resampled = make_config("improved", reconstruction_counts=15.0, reconstruction_resampled=True)
+    offset = make_config(
+        "improved", reconstruction_counts=15.0, reconstruction_resampled=True, reconstruction_offset_grid=True
+    )
+    assert offset.hash != resampled.hash
+    gan = FastGAN(dataclasses.replace(offset, width=4), ConditionSpace(("COR",)))
+    assert gan.generator.get_layer("output_reconstruction").offset_grid
+    z = np.random.default_rng(0).normal(size=(3, gan.config.latent_dim)).astype(np.float32)
+    np.testing.assert_array_equal(gan.generate(z, gan.space.vectors(["COR"] * 3, ["normal"] * 3)).max(axis=(1, 2)), 1.0)
 
 
 def test_reconstruction_of_activity_is_the_phantoms_noiseless_reconstruction_and_filters_away_the_finest_texture():

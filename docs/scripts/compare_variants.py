@@ -102,6 +102,12 @@ VARIANTS = {
         "improved",
         {**DECAYED, "side_condition": True, "discriminator_coordinates": True},
     ),
+    # and the scanner's grid offset by the resampling's sub-pixel shift: resampled alone, each drawn head moves by a
+    # random shift of up to a pixel (SD 0.29), and generated heads scatter about the midline as real ones do not
+    f"{V}+decay+sides+offset": (
+        "improved",
+        {**DECAYED, "side_condition": True, "reconstruction_offset_grid": True},
+    ),
     # and DiffAugment's translation alone, without its brightness and contrast
     f"{V}+decay+uncoloured": (
         "improved",

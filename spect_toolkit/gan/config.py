@@ -44,6 +44,7 @@ _LATER_FIELDS = (
     "projection_discriminator",
     "flip_flag",
     "discriminator_coordinates",
+    "reconstruction_offset_grid",
 )
 PRECISIONS = ("float32", "bfloat16", "float16")
 GENERATOR_PADDINGS = ("zeros", "reflect")
@@ -151,6 +152,9 @@ class GanConfig:
     # that grid placed by a pose fitted to the field of view (turned, sub-pixel offsets), not by the whole rows and
     # columns outside it
     reconstruction_grid_pose: bool = False
+    # the scanner's grid offset from the slice's by the resampling's sub-pixel shift, the drawn slice taken onto it
+    # first: resampled alone, each drawn head moves by its random shift (SD 0.29 pixels), which real heads do not
+    reconstruction_offset_grid: bool = False
     # How the run is driven:
     checkpoint_every: int = 50
     steps_per_call: int = 16
@@ -198,6 +202,13 @@ class GanConfig:
         if self.reconstruction_grid_pose and not self.reconstruction_acquisition_grid:
             raise ArgumentError(
                 "reconstruction_grid_pose places the scanner's grid by a pose: set reconstruction_acquisition_grid"
+            )
+        if self.reconstruction_offset_grid and not (
+            self.reconstruction_resampled and not self.reconstruction_grid_pose
+        ):
+            raise ArgumentError(
+                "reconstruction_offset_grid offsets the scanner's grid by the resampling's shift: set "
+                "reconstruction_resampled (the posed grid, reconstruction_grid_pose, has its own offsets)"
             )
         if self.discriminator_mirror_smoothing and not self.discriminator_mirror_channel:
             raise ArgumentError(

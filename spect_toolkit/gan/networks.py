@@ -176,6 +176,7 @@ def build_generator(config: GanConfig, condition_size: int) -> keras.Model:
                 reconstruct_activity=config.reconstruction_of_activity,
                 acquisition_grid=config.reconstruction_acquisition_grid,
                 grid_pose=config.reconstruction_grid_pose,
+                offset_grid=config.reconstruction_offset_grid,
                 seed=config.seed + 7,
                 dtype="float32",
                 name="output_reconstruction",
@@ -233,6 +234,12 @@ class ReconstructionNoise(layers.Layer):
     resampled onto that grid, reconstructed with its noise, clipped, and resampled back, which is the
     reorientation's own interpolation, so ``resample``'s random shift is not added to it. A turned head's field of
     view has wedges, not whole rows, outside, and whole-row bands placed its grid on the slice's own.
+
+    ``offset_grid`` (with ``resample``): the scanner's grid lies at the resampling's sub-pixel offset from the
+    slice's, so the drawn slice is first interpolated onto it (taken at ``k + d``) and the resampling brings it
+    back (at ``k - d``). The reorientation resamples a head where the registration put it; ``resample`` alone moves
+    each drawn head by its random ``d`` (uniform in [0, 1), SD 0.29 pixels along rows and along columns), a scatter
+    the generator cannot undo and real heads do not have (docs/reproduction.md).
     """
 
     def __init__(
@@ -243,10 +250,13 @@ class ReconstructionNoise(layers.Layer):
         reconstruct_activity: bool = False,
         acquisition_grid: bool = False,
         grid_pose: bool = False,
+        offset_grid: bool = False,
         seed: int = 0,
         **kwargs,
     ):
         super().__init__(**kwargs)
+        if offset_grid and (not resample or grid_pose):
+            raise ArgumentError("offset_grid offsets the grid by the resampling's shift: set resample, not grid_pose")
         if acquisition_grid and not field_of_view_levels:
             raise ArgumentError("acquisition_grid places the scanner's grid by the field of view: give its levels")
         if grid_pose and not acquisition_grid:
@@ -257,6 +267,7 @@ class ReconstructionNoise(layers.Layer):
         self.reconstruct_activity = bool(reconstruct_activity)
         self.acquisition_grid = bool(acquisition_grid)
         self.grid_pose = bool(grid_pose)
+        self.offset_grid = bool(offset_grid)
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed)
 
@@ -286,6 +297,11 @@ class ReconstructionNoise(layers.Layer):
         line_sums, reconstruct = noise_operators(IMAGE_SIZE)
         image = ops.cast(x, "float32")
         field_of_view = pose = None
+        if self.offset_grid:  # onto the grid the resampling below takes it back from
+            shifts = [self._drawn_shift(image) for _ in (1, 2)]
+            image = ops.reshape(image, (-1, IMAGE_SIZE, IMAGE_SIZE))
+            for axis, shift in zip((1, 2), shifts):
+                image = _interpolated(image, axis, -shift)
         if self.acquisition_grid:  # drawn first: it says where the scanner's grid lay
             field_of_view, pose = self._drawn_field_of_view(condition)
             image = ops.reshape(image, (-1, IMAGE_SIZE, IMAGE_SIZE))
@@ -315,7 +331,8 @@ class ReconstructionNoise(layers.Layer):
             clipped = ops.matmul(ops.matmul(_t(rows), clipped), columns)
         if self.resample and not self.grid_pose:
             for axis in (1, 2):
-                clipped = self._interpolated(clipped, axis)
+                shift = shifts[axis - 1] if self.offset_grid else self._drawn_shift(clipped)
+                clipped = _interpolated(clipped, axis, shift)
         if self.field_of_view_levels:
             clipped = clipped * (self._drawn_field_of_view(condition)[0] if field_of_view is None else field_of_view)
         peak = ops.max(clipped, axis=(1, 2), keepdims=True)
@@ -339,14 +356,8 @@ class ReconstructionNoise(layers.Layer):
         pose = ops.take(ops.reshape(self.grid_poses, (-1, len(UNPOSED))), index, axis=0) if self.grid_pose else None
         return ops.take(masks, index, axis=0), pose
 
-    def _interpolated(self, slices, axis: int):
-        """Each slice taken at ``k - d`` along ``axis`` for a random ``d`` in [0, 1), linearly between neighbours
-        (the first row or column kept where it has none before it)."""
-        offset = keras.random.uniform((ops.shape(slices)[0], 1, 1), seed=self.seed_generator)
-        before = ops.concatenate(
-            [slices[:, :1], slices[:, :-1]] if axis == 1 else [slices[:, :, :1], slices[:, :, :-1]], axis=axis
-        )
-        return (1.0 - offset) * slices + offset * before
+    def _drawn_shift(self, slices):
+        return keras.random.uniform((ops.shape(slices)[0], 1, 1), seed=self.seed_generator)
 
     def get_config(self):
         return {
@@ -357,8 +368,19 @@ class ReconstructionNoise(layers.Layer):
             "reconstruct_activity": self.reconstruct_activity,
             "acquisition_grid": self.acquisition_grid,
             "grid_pose": self.grid_pose,
+            "offset_grid": self.offset_grid,
             "seed": self.seed,
         }
+
+
+def _interpolated(slices, axis: int, shift):
+    """Each slice ``(n, H, W)`` taken at ``k - shift`` along ``axis`` (``shift`` ``(n, 1, 1)`` within (-1, 1)),
+    linearly between neighbours; the edge row or column kept where it has no neighbour on that side."""
+    first, last = (slices[:, :1], slices[:, -1:]) if axis == 1 else (slices[:, :, :1], slices[:, :, -1:])
+    inner = (slices[:, :-1], slices[:, 1:]) if axis == 1 else (slices[:, :, :-1], slices[:, :, 1:])
+    before = ops.concatenate([first, inner[0]], axis=axis)
+    after = ops.concatenate([inner[1], last], axis=axis)
+    return (1.0 - ops.abs(shift)) * slices + ops.maximum(shift, 0.0) * before + ops.maximum(-shift, 0.0) * after
 
 
 def _placement(offsets):

@@ -387,6 +387,12 @@ def test_cli_train_and_generate(ingested, tmp_path):
         + ["--reconstruction-acquisition-grid"],
     )
     assert unplaced.exit_code == 2 and "set reconstruction_field_of_view" in " ".join(unplaced.output.split())
+    unresampled = CliRunner().invoke(
+        app,
+        ["train", str(work / "manifest.parquet"), "--out", str(tmp_path / "r9"), "--reconstruction-counts", "15"]
+        + ["--reconstruction-offset-grid"],
+    )
+    assert unresampled.exit_code == 2 and "set reconstruction_resampled" in " ".join(unresampled.output.split())
     none = CliRunner().invoke(app, ["train", str(work / "manifest.parquet"), "--out", str(tmp_path / "r3"), "--resume"])
     assert none.exit_code == 1 and "nothing to resume" in " ".join(none.output.split())
 

@@ -13,12 +13,16 @@ default) and for each run's generated slices like the training ones, this prints
   pixels (:func:`centred`, what ``compare_variants.py --centred`` scores), and the correlation of log LR with the
   offset.
 
-Generated slices are sampled at ``--epoch`` (default: the run's last) with ``--seed``.
+Generated slices are sampled at ``--epoch`` (default: the run's last) with ``--seed``. For a generator with the
+scanner's layer (``--reconstruction-counts``) two more rows: the same slices as the generator drew them, before the
+layer's noise and resampling (the counts in its activity above zero), none mirrored; and how far the layer moved
+each head (its offset after the layer minus before, unmirrored).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 
 import numpy as np
@@ -85,7 +89,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
 
-    from spect_toolkit.gan.generate import generate
+    from spect_toolkit.gan.generate import load_generator, sample
     from spect_toolkit.manifest import load_manifest, load_slices
 
     manifest = load_manifest(args.manifest)
@@ -100,8 +104,28 @@ def main() -> None:
         print(describe(f"real, {split}", store.slices, part["level"]))
     training = rows[rows["split"] == "train"]
     for run in args.runs:
-        samples = generate(run, like=training, seed=args.seed, epoch=args.epoch)
-        print(describe(f"{run}, epoch {samples.epoch}", samples.images, samples.level))
+        gan, epoch = load_generator(run, args.epoch)
+        samples = sample(gan, epoch, like=training, seed=args.seed)
+        print(describe(f"{run}, epoch {epoch}", samples.images, samples.level))
+        drawn = as_drawn(gan)
+        if drawn is not None:  # the same z and conditions, none mirrored, before and after the scanner's layer
+            gan.config = dataclasses.replace(gan.config, mirror_generated=False)
+            after = sample(gan, epoch, like=training, seed=args.seed).images
+            gan.generator = drawn
+            activity = np.maximum(2.0 * sample(gan, epoch, like=training, seed=args.seed).images - 1.0, 0.0)
+            print(describe(f"{run}, epoch {epoch}, as drawn, unmirrored", activity, samples.level))
+            moved = midline_offset(after) - midline_offset(activity)
+            print(f"|   moved by the scanner's layer | | {np.nanmean(moved):+.3f} / {np.nanstd(moved):.3f} | | | | |")
+
+
+def as_drawn(gan):
+    """The generator up to its drawn activity, before the scanner's layer (``None`` without one)."""
+    import keras
+
+    names = [layer.name for layer in gan.generator.layers]
+    if "output_reconstruction" not in names:
+        return None
+    return keras.Model(gan.generator.inputs, gan.generator.get_layer("output_tanh").output)
 
 
 if __name__ == "__main__":

@@ -298,7 +298,7 @@ class ReconstructionNoise(layers.Layer):
         image = ops.cast(x, "float32")
         field_of_view = pose = None
         if self.offset_grid:  # onto the grid the resampling below takes it back from
-            shifts = [self._drawn_shift(image) for _ in (1, 2)]
+            shifts = [self._random_shift(image) for _ in (1, 2)]
             image = ops.reshape(image, (-1, IMAGE_SIZE, IMAGE_SIZE))
             for axis, shift in zip((1, 2), shifts):
                 image = _interpolated(image, axis, -shift)
@@ -331,7 +331,7 @@ class ReconstructionNoise(layers.Layer):
             clipped = ops.matmul(ops.matmul(_t(rows), clipped), columns)
         if self.resample and not self.grid_pose:
             for axis in (1, 2):
-                shift = shifts[axis - 1] if self.offset_grid else self._drawn_shift(clipped)
+                shift = shifts[axis - 1] if self.offset_grid else self._random_shift(clipped)
                 clipped = _interpolated(clipped, axis, shift)
         if self.field_of_view_levels:
             clipped = clipped * (self._drawn_field_of_view(condition)[0] if field_of_view is None else field_of_view)
@@ -356,7 +356,8 @@ class ReconstructionNoise(layers.Layer):
         pose = ops.take(ops.reshape(self.grid_poses, (-1, len(UNPOSED))), index, axis=0) if self.grid_pose else None
         return ops.take(masks, index, axis=0), pose
 
-    def _drawn_shift(self, slices):
+    def _random_shift(self, slices):
+        """One sub-pixel shift per slice, uniform in [0, 1): ``(n, 1, 1)``."""
         return keras.random.uniform((ops.shape(slices)[0], 1, 1), seed=self.seed_generator)
 
     def get_config(self):

@@ -380,6 +380,17 @@ STORED_CONFIG = """{
 }"""
 
 
+def _noise_power(**options) -> tuple[float, float]:
+    """The finest and a middle band of the scanner's layer's noise on a flat slice."""
+    from spect_toolkit.gan.networks import ReconstructionNoise
+
+    flat = np.full((32, 64, 64, 1), 0.5, np.float32)
+    slices = np.asarray(ReconstructionNoise(15.0, seed=1, **options)(flat))[..., 0]
+    spectrum = np.abs(np.fft.fft2(slices - slices.mean(axis=(1, 2), keepdims=True))) ** 2
+    frequency = np.hypot(*np.meshgrid(np.fft.fftfreq(64), np.fft.fftfreq(64)))
+    return spectrum[:, frequency > 0.4].mean(), spectrum[:, (frequency > 0.1) & (frequency < 0.2)].mean()
+
+
 def test_reconstruction_noise_adds_the_scanners_noise_then_clips_and_normalises_as_real_slices_were():
     """The layer's output is a real slice's form: exact zero counts where the generator drew none (below zero,
     however the noise falls), the peak exactly 1; its noise falls as the square root of the count level, which is
@@ -423,14 +434,7 @@ def test_reconstruction_noise_adds_the_scanners_noise_then_clips_and_normalises_
     assert np.all(np.asarray(by_pixel)[:, ~head] > 0) and float(by_gain) != 0.0
     np.testing.assert_array_equal(np.asarray(layer(15.0)(np.full((2, 64, 64, 1), -0.2, np.float32))), -1.0)
 
-    def power(resample: bool) -> tuple[float, float]:  # finest and middle bands of the noise on a flat slice
-        flat = np.full((32, 64, 64, 1), 0.5, np.float32)
-        slices = np.asarray(ReconstructionNoise(15.0, resample=resample, seed=1)(flat))[..., 0]
-        spectrum = np.abs(np.fft.fft2(slices - slices.mean(axis=(1, 2), keepdims=True))) ** 2
-        frequency = np.hypot(*np.meshgrid(np.fft.fftfreq(64), np.fft.fftfreq(64)))
-        return spectrum[:, frequency > 0.4].mean(), spectrum[:, (frequency > 0.1) & (frequency < 0.2)].mean()
-
-    (fine, middle), (fine_resampled, middle_resampled) = power(False), power(True)
+    (fine, middle), (fine_resampled, middle_resampled) = _noise_power(resample=False), _noise_power(resample=True)
     assert fine_resampled < 0.6 * fine and middle_resampled == pytest.approx(middle, rel=0.25)
     # drawn at zero counts around the head, the noise's clip leaves exact zeros in about half of it; resampled,
     # a zero stays exact only where its neighbours were zero too
@@ -480,14 +484,7 @@ def test_the_offset_grid_resamples_the_noise_and_leaves_the_head_where_it_was_dr
     np.testing.assert_allclose(moved.std(axis=0), 12**-0.5, atol=0.06)
     assert np.abs(kept).max() < 0.02
 
-    flat = np.full((32, 64, 64, 1), 0.5, np.float32)
-
-    def finest_power(**options) -> float:
-        slices = np.asarray(ReconstructionNoise(15.0, seed=1, **options)(flat))[..., 0]
-        spectrum = np.abs(np.fft.fft2(slices - slices.mean(axis=(1, 2), keepdims=True))) ** 2
-        return spectrum[:, np.hypot(*np.meshgrid(np.fft.fftfreq(64), np.fft.fftfreq(64))) > 0.4].mean()
-
-    assert finest_power(resample=True, offset_grid=True) < 0.6 * finest_power()
+    assert _noise_power(resample=True, offset_grid=True)[0] < 0.6 * _noise_power(resample=False)[0]
     with pytest.raises(ArgumentError, match="set resample"):
         ReconstructionNoise(15.0, offset_grid=True)
     with pytest.raises(ArgumentError, match="set reconstruction_resampled"):

@@ -219,11 +219,12 @@ def _save_grid_png(grid: np.ndarray, space: ConditionSpace, path: Path, epoch: i
     axes.set_yticklabels([label(*condition) for condition in space.conditions], fontsize=6)
     axes.tick_params(length=0)
     fig.suptitle(f"epoch {epoch} (patient's left on the image's right)", fontsize=7, y=1 - 0.1 / (height + title))
-    png = BytesIO()
-    fig.savefig(png, format="png", dpi=100)
+    buffer = BytesIO()
+    fig.savefig(buffer, format="png", dpi=100)
+    png = buffer.getvalue()
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(png.getvalue())
-    return png.getvalue()
+    path.write_bytes(png)
+    return png
 
 
 class _LossLog:

@@ -119,8 +119,7 @@ def test_jax_with_improved_preset_and_bfloat16_trains_in_that_precision(tmp_path
         "improved", width=4, batch_size=4, precision="bfloat16", generator_padding="reflect",
         reconstruction_counts=15.0, reconstruction_resampled=True, reconstruction_field_of_view=True,
         reconstruction_of_activity=True, reconstruction_acquisition_grid=True, reconstruction_offset_grid=True,
-        edge_profile_weight=1.0,
-        flip_real_slices=False, lean_weight=10.0,
+        edge_profile_weight=1.0, flip_real_slices=False, lean_weight=10.0,
     ), space, data)
     scanner_losses = scanner.train_steps(2)
     gain = scanner.generator.get_layer("output_reconstruction").log_gain

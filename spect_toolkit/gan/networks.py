@@ -330,8 +330,9 @@ class ReconstructionNoise(layers.Layer):
         elif self.acquisition_grid:  # back onto the slice's grid: zero where the scanner's did not reach
             clipped = ops.matmul(ops.matmul(_t(rows), clipped), columns)
         if self.resample and not self.grid_pose:
-            for axis in (1, 2):
-                shift = shifts[axis - 1] if self.offset_grid else self._random_shift(clipped)
+            if not self.offset_grid:
+                shifts = [self._random_shift(clipped) for _ in (1, 2)]
+            for axis, shift in zip((1, 2), shifts):
                 clipped = _interpolated(clipped, axis, shift)
         if self.field_of_view_levels:
             clipped = clipped * (self._drawn_field_of_view(condition)[0] if field_of_view is None else field_of_view)
